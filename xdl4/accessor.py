@@ -1,0 +1,93 @@
+"""The ``.dl4`` accessor: one entry point, thin methods over plain functions."""
+
+from __future__ import annotations
+
+import os
+
+import xarray as xr
+from astropy import units as u
+
+from xdl4 import axes, info, io, resample, schema
+from xdl4.sky import Region, WcsGrid
+
+
+@xr.register_dataset_accessor("dl4")
+class DL4Accessor:
+    """DL4 behaviour of an ``xarray.Dataset`` (dispatching on ``attrs["dl4_kind"]``).
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.map_dataset()
+    >>> ds.dl4.kind, ds.dl4.stat_type
+    ('map', 'cash')
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    # -- description ---------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return schema.kind_of(self._ds)
+
+    @property
+    def stat_type(self) -> str:
+        return schema.STAT_TYPES[self.kind]
+
+    @property
+    def name(self) -> str:
+        return self._ds.attrs.get("name", "")
+
+    def validate(self) -> xr.Dataset:
+        """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds."""
+        return schema.validate(self._ds)
+
+    def info(self, models=None) -> dict:
+        """gammapy's info_dict fields (with ``models``: npred, stat_sum too)."""
+        return info.info(self._ds, models)
+
+    @property
+    def energy_edges(self) -> u.Quantity:
+        return axes.edges(self._ds, "energy")
+
+    @property
+    def energy_true_edges(self) -> u.Quantity:
+        return axes.edges(self._ds, "energy_true")
+
+    def energy_mask(self, energy_min=None, energy_max=None) -> xr.DataArray:
+        """True for reco-energy bins fully inside [energy_min, energy_max]
+        (Quantities or strings such as ``"0.5 TeV"``)."""
+        return axes.energy_mask(self._ds, energy_min, energy_max)
+
+    @property
+    def grid(self) -> WcsGrid:
+        """The WCS grid of the data (cut-outs included)."""
+        return WcsGrid.from_dataset(self._ds)
+
+    @property
+    def irf_grid(self) -> WcsGrid:
+        return WcsGrid.from_dataset(self._ds, "irf_" if "irf_lat" in self._ds.dims else "")
+
+    @property
+    def region(self) -> Region | None:
+        return Region.from_dataset(self._ds)
+
+    def sky_coords(self) -> xr.Dataset:
+        """2D pixel-centre sky coordinates (``lon``, ``lat`` in deg) for any projection."""
+        lon, lat = self.grid.sky_coords()
+        dims = ("lat", "lon")
+        return xr.Dataset({"sky_lon": (dims, lon, {"units": "deg"}),
+                           "sky_lat": (dims, lat, {"units": "deg"})},
+                          coords={d: self._ds[d] for d in dims}).rename(
+            {"sky_lon": "lon_2d", "sky_lat": "lat_2d"})
+
+    # -- reductions ----------------------------------------------------------------
+    def resample_energy(self, energy_edges) -> xr.Dataset:
+        return resample.resample_energy(self._ds, energy_edges)
+
+    def to_image(self) -> xr.Dataset:
+        return resample.to_image(self._ds)
+
+    # -- I/O -----------------------------------------------------------------------
+    def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
+        """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""
+        io.netcdf.to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)

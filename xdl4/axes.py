@@ -1,0 +1,104 @@
+"""Binned axes as xarray coordinates: bin centres plus CF bounds variables."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from astropy import units as u
+
+from xdl4.schema import BOUND, parse_unit
+
+LOG_DIMS = ("energy", "energy_true", "irf_energy_true")
+
+
+def as_quantity(value, unit: str | u.UnitBase = "TeV") -> u.Quantity:
+    """Turn a Quantity, a string like ``"0.5 TeV"`` or a plain number (in ``unit``) into a
+    Quantity of ``unit``.
+
+    >>> as_quantity("500 GeV").to_value("TeV")
+    0.5
+    """
+    if isinstance(value, str):
+        value = u.Quantity(value)
+    if isinstance(value, u.Quantity):
+        return value.to(unit)
+    return u.Quantity(np.asarray(value, dtype=float), unit)
+
+
+def axis_coords(edges, dim: str, unit: str | None = None, interp: str | None = None) -> dict:
+    """Coordinates for a binned axis: the centre coordinate ``dim`` (geometric mean for log
+    axes, as gammapy's ``MapAxis.center``) and its CF bounds ``{dim}_bounds``.
+
+    >>> c = axis_coords([1, 10, 100], "energy", "TeV")
+    >>> c["energy"].values.round(3).tolist(), c["energy"].attrs["bounds"]
+    ([3.162, 31.623], 'energy_bounds')
+    """
+    if isinstance(edges, u.Quantity):
+        unit = unit or edges.unit.to_string("fits")
+        edges = edges.to_value(unit)
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2:
+        raise ValueError(f"{dim} edges must be a 1D sequence of at least two values")
+    if not np.all(np.diff(edges) > 0):
+        raise ValueError(f"{dim} edges must be strictly increasing, got {edges}")
+    interp = interp or ("log" if dim in LOG_DIMS else "lin")
+    lo, hi = edges[:-1], edges[1:]
+    centre = np.sqrt(lo * hi) if interp == "log" else 0.5 * (lo + hi)
+    unit = "" if unit is None else str(unit)
+    bname = f"{dim}_bounds"
+    attrs = {"units": unit, "bounds": bname, "interp": interp}
+    return {
+        dim: xr.Variable(dim, centre, attrs),
+        bname: xr.Variable((dim, BOUND), np.stack([lo, hi], axis=1), {"units": unit}),
+    }
+
+
+def node_coords(nodes, dim: str, unit: str = "", interp: str = "lin") -> dict:
+    """Coordinates for an axis given by node values only (no bins, e.g. PSF rad nodes)."""
+    return {dim: xr.Variable(dim, np.asarray(nodes, dtype=float),
+                             {"units": unit, "interp": interp})}
+
+
+def edges(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
+    """Bin edges of ``dim`` as a Quantity, from its bounds variable.
+
+    >>> import xdl4
+    >>> xdl4.examples.spectrum_dataset().dl4.energy_edges[:2]
+    <Quantity [0.1       , 0.15848932] TeV>
+    """
+    coord = ds[dim]
+    bname = coord.attrs.get("bounds", f"{dim}_bounds")
+    if bname not in ds.coords and bname not in getattr(ds, "data_vars", {}):
+        raise KeyError(f"axis {dim!r} has no bounds variable {bname!r}")
+    b = np.asarray(ds[bname].values, dtype=float)
+    if b.ndim != 2:
+        raise ValueError(f"bounds of {dim!r} vary along other dims ({ds[bname].dims})")
+    unit = parse_unit(ds[bname].attrs.get("units", coord.attrs.get("units")), f"{dim} bounds")
+    return u.Quantity(np.append(b[:, 0], b[-1, 1]), unit)
+
+
+def energy_mask(ds: xr.Dataset, energy_min=None, energy_max=None,
+                dim: str = "energy") -> xr.DataArray:
+    """Boolean mask of the ``dim`` bins lying fully inside [energy_min, energy_max]."""
+    e = edges(ds, dim).to_value("TeV")
+    lo, hi = e[:-1], e[1:]
+    emin = -np.inf if energy_min is None else as_quantity(energy_min).value
+    emax = np.inf if energy_max is None else as_quantity(energy_max).value
+    # tolerance so that a limit equal to an edge written with rounding still counts as inside
+    tol = 1e-9
+    inside = (lo >= emin * (1 - tol)) & (hi <= emax * (1 + tol))
+    return xr.DataArray(inside, dims=dim, coords={dim: ds[dim]}, name="energy_mask")
+
+
+def group_edges(old: np.ndarray, new: np.ndarray, dim: str) -> np.ndarray:
+    """Map each old bin to the index of the new bin containing it. New edges must be a
+    subset of the old edges (up to 1e-6 relative); bins outside the new range get -1."""
+    idx = np.searchsorted(old, new)
+    idx = np.clip(idx, 0, old.size - 1)
+    near = np.where(np.abs(old[idx - 1] - new) < np.abs(old[idx] - new), idx - 1, idx)
+    if not np.allclose(old[near], new, rtol=1e-6, atol=0):
+        raise ValueError(f"new {dim} edges {new} are not a subset of the existing edges {old}")
+    group = np.full(old.size - 1, -1)
+    for i, (a, b) in enumerate(zip(near[:-1], near[1:], strict=True)):
+        group[a:b] = i
+    return group

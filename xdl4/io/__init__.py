@@ -1,0 +1,1 @@
+"""Readers and writers: NetCDF (native), GADF FITS, OGIP, flux-point tables."""

@@ -1,0 +1,1 @@
+"""Behaviour specific to one dataset kind."""

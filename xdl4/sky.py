@@ -1,0 +1,341 @@
+"""Sky grids: a WCS pixel grid held in one grid-mapping coordinate, and on-regions.
+
+A WCS grid is stored as
+
+* a scalar coordinate ``spatial_ref`` whose attrs hold the full FITS WCS header
+  (``wcs_header``), so any projection round-trips;
+* 1D coordinates ``lon(lon)`` and ``lat(lat)``: world coordinates of pixel centres along the
+  reference row / column (exact for separable grids; use :meth:`WcsGrid.sky_coords` for
+  the 2D truth);
+* integer coordinates ``lon_pixel(lon)``, ``lat_pixel(lat)``: 0-based pixel indices in the
+  WCS of ``spatial_ref``. Plain ``isel``/``sel`` slicing keeps them, so a cut-out dataset still
+  knows exactly where it lies.
+
+The IRF grid uses the same layout with the prefix ``irf_``.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from xdl4.schema import GRID_MAPPING, IRF_GRID_MAPPING, REGION, REGION_KINDS
+
+FRAMES = {"icrs": ("RA---", "DEC--"), "galactic": ("GLON-", "GLAT-")}
+
+
+@functools.lru_cache(maxsize=256)
+def _wcs_from_header(header: str) -> WCS:
+    return WCS(fits.Header.fromstring(header, sep="\n"))
+
+
+def _wrap(lon: np.ndarray, centre: float) -> np.ndarray:
+    """Longitudes unwrapped to (centre - 180, centre + 180]."""
+    return centre - np.mod(centre - lon + 180.0, 360.0) + 180.0
+
+
+@dataclass(frozen=True)
+class WcsGrid:
+    """A 2D celestial pixel grid: a FITS WCS header and a shape ``(ny, nx)``.
+
+    >>> g = WcsGrid.create((83.63, 22.01), width=1.0, binsz=0.1)
+    >>> g.shape, g.frame
+    ((10, 10), 'icrs')
+    """
+
+    header: str
+    shape: tuple[int, int]
+
+    @classmethod
+    def create(cls, center, width, binsz: float, frame: str = "icrs",
+               proj: str = "CAR") -> WcsGrid:
+        """A grid centred on ``center`` (lon, lat in deg), ``width`` deg (one value or
+        (lon, lat)), pixel size ``binsz`` deg, like gammapy's ``WcsGeom.create``."""
+        if frame not in FRAMES:
+            raise ValueError(f"frame must be one of {list(FRAMES)}, got {frame!r}")
+        wx, wy = np.broadcast_to(np.asarray(width, dtype=float), 2)
+        nx, ny = (max(1, int(np.rint(w / binsz))) for w in (wx, wy))
+        x, y = FRAMES[frame]
+        hdr = {
+            "NAXIS": 2, "NAXIS1": nx, "NAXIS2": ny,
+            "CTYPE1": x + proj.rjust(3, "-")[-3:], "CTYPE2": y + proj.rjust(3, "-")[-3:],
+            "CRVAL1": float(center[0]), "CRVAL2": float(center[1]),
+            "CRPIX1": (nx + 1) / 2.0, "CRPIX2": (ny + 1) / 2.0,
+            "CDELT1": -float(binsz), "CDELT2": float(binsz),
+            "CUNIT1": "deg", "CUNIT2": "deg",
+        }
+        if frame == "icrs":
+            hdr["RADESYS"] = "ICRS"
+        wcs = WCS(fits.Header(hdr))
+        return cls(wcs.to_header().tostring(sep="\n"), (ny, nx))
+
+    @classmethod
+    def from_wcs(cls, wcs: WCS, shape) -> WcsGrid:
+        return cls(wcs.celestial.to_header().tostring(sep="\n"),
+                   (int(shape[0]), int(shape[1])))
+
+    @property
+    def wcs(self) -> WCS:
+        return _wcs_from_header(self.header)
+
+    @property
+    def frame(self) -> str:
+        return "galactic" if self.wcs.wcs.ctype[0].startswith("GLON") else "icrs"
+
+    @property
+    def projection(self) -> str:
+        return self.wcs.wcs.ctype[0][-3:]
+
+    @property
+    def binsz(self) -> tuple[float, float]:
+        """Absolute pixel sizes (lon, lat) in deg at the reference point."""
+        scale = np.abs(self.wcs.wcs.get_cdelt())
+        return float(scale[0]), float(scale[1])
+
+    @property
+    def center(self) -> tuple[float, float]:
+        """World coordinates of the grid's central point."""
+        ny, nx = self.shape
+        lon, lat = self.pixel_to_world((nx - 1) / 2.0, (ny - 1) / 2.0)
+        return float(lon), float(lat)
+
+    def pixel_to_world(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = self.wcs.wcs_pix2world(np.asarray(x, float), np.asarray(y, float), 0)
+        return _wrap(np.asarray(lon), self.wcs.wcs.crval[0]), np.asarray(lat)
+
+    def world_to_pixel(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.wcs.wcs_world2pix(np.asarray(lon, float), np.asarray(lat, float), 0)
+        return np.asarray(x), np.asarray(y)
+
+    def sky_coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """2D arrays (ny, nx) of pixel-centre longitudes and latitudes (deg)."""
+        ny, nx = self.shape
+        y, x = np.mgrid[:ny, :nx]
+        return self.pixel_to_world(x, y)
+
+    def axis_values(self, x0: int = 0, y0: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """1D lon values along the reference row and lat values along the reference
+        column, for pixels starting at (x0, y0)."""
+        ny, nx = self.shape
+        crpix = self.wcs.wcs.crpix
+        x = np.arange(x0, x0 + nx, dtype=float)
+        y = np.arange(y0, y0 + ny, dtype=float)
+        lon, _ = self.pixel_to_world(x, np.full(nx, crpix[1] - 1))
+        _, lat = self.pixel_to_world(np.full(ny, crpix[0] - 1), y)
+        return lon, lat
+
+    def coords(self, prefix: str = "") -> dict:
+        """The xarray coordinates describing this grid (``prefix`` is ``""`` or ``"irf_"``)."""
+        lon, lat = self.axis_values()
+        ny, nx = self.shape
+        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        frame_attrs = {"frame": self.frame}
+        return {
+            ref: xr.Variable((), np.int32(0), {
+                "grid_mapping_name": "fits_wcs", "wcs_header": self.header,
+                "wcs_shape": np.array(self.shape, dtype=np.int64), **frame_attrs}),
+            f"{prefix}lon": xr.Variable(f"{prefix}lon", lon, {
+                "units": "deg", "long_name": f"{self.frame} longitude of pixel centres "
+                "along the reference row", **frame_attrs}),
+            f"{prefix}lat": xr.Variable(f"{prefix}lat", lat, {
+                "units": "deg", "long_name": f"{self.frame} latitude of pixel centres "
+                "along the reference column", **frame_attrs}),
+            f"{prefix}lon_pixel": xr.Variable(f"{prefix}lon", np.arange(nx, dtype=np.int64)),
+            f"{prefix}lat_pixel": xr.Variable(f"{prefix}lat", np.arange(ny, dtype=np.int64)),
+        }
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset | xr.DataArray, prefix: str = "") -> WcsGrid:
+        """The grid of ``ds`` (cut-outs included: CRPIX follows the pixel coordinates)."""
+        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        if ref not in ds.coords:
+            raise ValueError(f"dataset has no {ref!r} grid-mapping coordinate")
+        header = ds[ref].attrs["wcs_header"]
+        x0, y0 = (int(ds[f"{prefix}{a}_pixel"].values[0]) for a in ("lon", "lat"))
+        shape = (ds.sizes[f"{prefix}lat"], ds.sizes[f"{prefix}lon"])
+        if x0 or y0:
+            hdr = fits.Header.fromstring(header, sep="\n")
+            hdr["CRPIX1"] -= x0
+            hdr["CRPIX2"] -= y0
+            header = hdr.tostring(sep="\n")
+        return cls(header, shape)
+
+    def pixel_offset_in(self, parent: WcsGrid) -> tuple[int, int] | None:
+        """(x0, y0) if this grid is ``parent`` or a pixel-aligned cut-out of it, else None."""
+        a, b = self.wcs.wcs, parent.wcs.wcs
+        same = (list(a.ctype) == list(b.ctype) and np.allclose(a.crval, b.crval, atol=1e-10)
+                and np.allclose(a.get_cdelt(), b.get_cdelt(), rtol=1e-10)
+                and np.allclose(a.get_pc(), b.get_pc(), atol=1e-12)
+                and np.allclose([a.lonpole, a.latpole], [b.lonpole, b.latpole], equal_nan=True))
+        d = b.crpix - a.crpix
+        if not same or not np.allclose(d, np.round(d), atol=1e-6):
+            return None
+        x0, y0 = (int(v) for v in np.round(d))
+        if x0 < 0 or y0 < 0 or x0 + self.shape[1] > parent.shape[1] or \
+                y0 + self.shape[0] > parent.shape[0]:
+            return None
+        return x0, y0
+
+
+def check_sky(ds: xr.Dataset, kind: str) -> list[str]:
+    """Problems with the sky grid(s) of ``ds`` (see :func:`xdl4.schema.validate`)."""
+    problems = []
+    has_wcs = "lat" in ds.dims or "lon" in ds.dims
+    if kind in REGION_KINDS and has_wcs:
+        problems.append(f"kind {kind!r} has a region, not a pixel grid: found lat/lon dims")
+    for prefix in ("", "irf_"):
+        if f"{prefix}lat" not in ds.dims and f"{prefix}lon" not in ds.dims:
+            continue
+        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        if f"{prefix}lat" not in ds.dims or f"{prefix}lon" not in ds.dims:
+            problems.append(f"sky grid needs both {prefix}lat and {prefix}lon dims")
+            continue
+        missing = [c for c in (ref, f"{prefix}lon", f"{prefix}lat", f"{prefix}lon_pixel",
+                               f"{prefix}lat_pixel") if c not in ds.coords]
+        if missing:
+            problems.append(f"sky grid coordinates missing: {', '.join(missing)}")
+            continue
+        if "wcs_header" not in ds[ref].attrs:
+            problems.append(f"{ref} has no 'wcs_header' attribute")
+            continue
+        pix = [np.asarray(ds[f"{prefix}{a}_pixel"].values) for a in ("lon", "lat")]
+        if any(p.size and np.any(np.diff(p) != 1) for p in pix):
+            problems.append(f"mismatched sky grid: {prefix}lon/{prefix}lat pixels are not "
+                            "contiguous (the grid was re-ordered or subsampled)")
+            continue
+        try:
+            grid = WcsGrid.from_dataset(ds, prefix)
+        except Exception as err:  # noqa: BLE001 - reported as a validation problem
+            problems.append(f"{ref}: invalid WCS header ({err})")
+            continue
+        lon, lat = grid.axis_values()
+        if not (np.allclose(lon, ds[f"{prefix}lon"].values, atol=1e-7) and
+                np.allclose(lat, ds[f"{prefix}lat"].values, atol=1e-7)):
+            problems.append(f"mismatched sky grid: {prefix}lon/{prefix}lat coordinates do not "
+                            f"match the WCS in {ref}")
+    return problems
+
+
+# --------------------------------------------------------------------------------------
+# Regions
+
+_SHAPES = {"circle": 3, "point": 2, "ellipse": 5, "box": 5, "annulus": 4}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A sky region in a DS9-like string form, e.g. ``"icrs;circle(83.63,22.01,0.15)"``
+    (angles in deg). Several shapes joined with ``|`` form their union.
+
+    >>> r = Region.parse("icrs;circle(83.63,22.01,0.15)")
+    >>> r.center, r.frame
+    ((83.63, 22.01), 'icrs')
+    """
+
+    frame: str
+    shapes: tuple[tuple[str, tuple[float, ...]], ...]
+
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        text = text.strip()
+        frame, _, body = text.partition(";")
+        if not body:
+            raise ValueError(f"region {text!r} must start with a frame, e.g. 'icrs;circle(...)'")
+        frame = frame.strip().lower()
+        if frame not in FRAMES:
+            raise ValueError(f"region frame must be one of {list(FRAMES)}, got {frame!r}")
+        shapes = []
+        for part in body.split("|"):
+            m = re.fullmatch(r"\s*(\w+)\s*\(([^)]*)\)\s*", part)
+            if not m:
+                raise ValueError(f"cannot parse region shape {part!r}")
+            shape, args = m.group(1).lower(), tuple(float(a) for a in m.group(2).split(","))
+            if shape == "polygon":
+                if len(args) < 6 or len(args) % 2:
+                    raise ValueError("polygon needs at least three (lon, lat) vertices")
+            elif _SHAPES.get(shape) != len(args):
+                raise ValueError(f"region shape {shape!r} needs {_SHAPES.get(shape, '?')} "
+                                 f"numbers, got {len(args)}")
+            shapes.append((shape, args))
+        return cls(frame, tuple(shapes))
+
+    def __str__(self) -> str:
+        body = "|".join(f"{s}({','.join(repr(float(a)) for a in args)})"
+                        for s, args in self.shapes)
+        return f"{self.frame};{body}"
+
+    @property
+    def center(self) -> tuple[float, float]:
+        shape, args = self.shapes[0]
+        if shape == "polygon":
+            return float(np.mean(args[0::2])), float(np.mean(args[1::2]))
+        return float(args[0]), float(args[1])
+
+    @property
+    def is_points(self) -> bool:
+        return all(s == "point" for s, _ in self.shapes)
+
+    @property
+    def radius(self) -> float | None:
+        """Radius (deg) of a single circle, else None."""
+        if len(self.shapes) == 1 and self.shapes[0][0] == "circle":
+            return self.shapes[0][1][2]
+        return None
+
+    def contains(self, lon, lat) -> np.ndarray:
+        """Whether sky positions (deg, in the region's frame) are inside."""
+        from xdl4.skymath import offset_xy, separation
+
+        lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+        inside = np.zeros(np.broadcast(lon, lat).shape, bool)
+        for shape, a in self.shapes:
+            if shape == "circle":
+                inside |= separation(lon, lat, a[0], a[1]) <= a[2]
+            elif shape == "annulus":
+                sep = separation(lon, lat, a[0], a[1])
+                inside |= (sep >= a[2]) & (sep <= a[3])
+            elif shape in ("ellipse", "box"):
+                x, y = offset_xy(lon, lat, a[0], a[1])
+                c, s = np.cos(np.radians(a[4])), np.sin(np.radians(a[4]))
+                xr_, yr_ = x * c + y * s, -x * s + y * c
+                if shape == "ellipse":
+                    inside |= (xr_ / a[2]) ** 2 + (yr_ / a[3]) ** 2 <= 1
+                else:
+                    inside |= (np.abs(xr_) <= a[2] / 2) & (np.abs(yr_) <= a[3] / 2)
+            elif shape == "polygon":
+                x, y = offset_xy(lon, lat, *self.center)
+                vx, vy = offset_xy(np.array(a[0::2]), np.array(a[1::2]), *self.center)
+                inside |= _in_polygon(x, y, vx, vy)
+        return inside
+
+    def to_coord(self, wcs_header: str | None = None) -> xr.Variable:
+        lon, lat = self.center
+        attrs = {"region": str(self), "frame": self.frame, "center_lon": lon,
+                 "center_lat": lat}
+        if wcs_header:
+            attrs["wcs_header"] = wcs_header
+        return xr.Variable((), np.int32(0), attrs)
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> Region | None:
+        if REGION not in ds.coords or "region" not in ds[REGION].attrs:
+            return None
+        return cls.parse(ds[REGION].attrs["region"])
+
+
+def _in_polygon(x, y, vx, vy) -> np.ndarray:
+    """Even-odd rule point-in-polygon test on tangent-plane offsets."""
+    inside = np.zeros(np.shape(x), bool)
+    for i in range(len(vx)):
+        x1, y1, x2, y2 = vx[i - 1], vy[i - 1], vx[i], vy[i]
+        crosses = (y1 > y) != (y2 > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xc = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+        inside ^= crosses & (x < xc)
+    return inside
