@@ -1,0 +1,304 @@
+"""Model parameters, per-model parameter lists and the flat view used by fitters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from functools import lru_cache
+
+import astropy.units as u
+import numpy as np
+import xarray as xr
+
+__all__ = ["Parameter", "Parameters", "ModelsParameters"]
+
+_FIELDS = ("min", "max", "error", "interp", "scale_method", "scale_transform")
+
+
+@lru_cache(maxsize=512)
+def _unit(unit: str) -> u.UnitBase:
+    return u.Unit(unit)
+
+
+@lru_cache(maxsize=512)
+def _factor(unit: str, canonical: str | None) -> float:
+    """Scale from `unit` to `canonical` (1 when no canonical unit is declared)."""
+    if canonical is None or unit == canonical:
+        return 1.0
+    return float(_unit(unit).to(_unit(canonical)))
+
+
+def unit_string(unit: str) -> str:
+    """FITS spelling of a unit string ('' stays '')."""
+    return _unit(unit).to_string("fits") if unit.strip() else ""
+
+
+class Parameter:
+    """A model parameter: value in `unit`, bounds, frozen flag, error and YAML extras.
+
+    The same object may be held by several models (a linked parameter).
+    """
+
+    __slots__ = (
+        "name", "_value", "_unit", "min", "max", "frozen", "error", "interp",
+        "scale_method", "scale_transform", "prior", "link_label", "_canonical", "_factor",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        value: float,
+        unit: str = "",
+        min: float = np.nan,
+        max: float = np.nan,
+        frozen: bool = False,
+        error: float = 0.0,
+        interp: str = "lin",
+        scale_method: str = "scale10",
+        scale_transform: str = "lin",
+        prior: dict | None = None,
+        canonical: str | None = None,
+    ) -> None:
+        self.name = name
+        self._canonical = canonical
+        self._unit = ""
+        self._factor = 1.0
+        self.unit = unit
+        self.value = value
+        self.min, self.max = _float(min), _float(max)
+        self.frozen = bool(frozen)
+        self.error = _float(error)
+        self.interp, self.scale_method, self.scale_transform = interp, scale_method, scale_transform
+        self.prior = prior
+        self.link_label: str | None = None
+
+    @property
+    def value(self) -> float:
+        """Value in `unit`."""
+        return self._value
+
+    @value.setter
+    def value(self, v: float) -> None:
+        self._value = _float(v)
+
+    @property
+    def unit(self) -> str:
+        """Unit string; setting it re-interprets the value (no conversion), as gammapy."""
+        return self._unit
+
+    @unit.setter
+    def unit(self, unit: str | u.UnitBase) -> None:
+        unit = unit.to_string() if isinstance(unit, u.UnitBase) else str(unit)
+        try:
+            self._factor = _factor(unit, self._canonical)
+        except (ValueError, u.UnitsError) as exc:
+            raise ValueError(
+                f"parameter {self.name!r}: unit {unit!r} is not convertible to "
+                f"{self._canonical!r}"
+            ) from exc
+        self._unit = unit
+
+    @property
+    def quantity(self) -> u.Quantity:
+        """Value as an astropy Quantity; setting converts to the current unit."""
+        return u.Quantity(self._value, _unit(self._unit))
+
+    @quantity.setter
+    def quantity(self, q: u.Quantity) -> None:
+        self.value = u.Quantity(q).to_value(_unit(self._unit))
+
+    @property
+    def canonical_value(self) -> float:
+        """Value in the model's internal unit (TeV, deg, cm-2 s-1 TeV-1, ...)."""
+        return self._value * self._factor
+
+    def copy(self) -> Parameter:
+        p = Parameter.__new__(Parameter)
+        for k in self.__slots__:
+            setattr(p, k, getattr(self, k))
+        p.prior = None if self.prior is None else dict(self.prior)
+        return p
+
+    def to_dict(self) -> dict:
+        """All fields, YAML order of gammapy (`link`/`prior` only when set)."""
+        d = {"name": self.name, "value": self._value, "unit": unit_string(self._unit),
+             "error": self.error, "min": self.min, "max": self.max, "frozen": self.frozen,
+             "interp": self.interp, "scale_method": self.scale_method,
+             "scale_transform": self.scale_transform}
+        if self.link_label is not None:
+            d["link"] = self.link_label
+        if self.prior is not None:
+            d["prior"] = self.prior
+        return d
+
+    def update(self, data: dict, where: str = "") -> None:
+        """Update fields from a YAML parameter dict (unknown keys -> ValueError)."""
+        for key, val in data.items():
+            if key == "name":
+                continue
+            if key == "unit":
+                try:
+                    self.unit = "" if val is None else str(val).strip()
+                except ValueError as exc:
+                    raise ValueError(f"{where}: {exc}") from None
+            elif key in ("value", "min", "max", "error"):
+                setattr(self, key, _float(val))
+            elif key == "frozen":
+                self.frozen = bool(val)
+            elif key in ("interp", "scale_method", "scale_transform", "prior"):
+                setattr(self, key, val)
+            elif key == "link":
+                self.link_label = val
+            elif key == "is_norm":
+                pass
+            else:
+                raise ValueError(f"{where}: unknown field {key!r} for parameter {self.name!r}")
+
+    def __repr__(self) -> str:
+        fz = ", frozen" if self.frozen else ""
+        return f"Parameter({self.name}={self._value!r} {self._unit}{fz})"
+
+
+def _float(v) -> float:
+    if isinstance(v, u.Quantity):
+        v = v.value
+    return math.nan if v is None else float(v)
+
+
+class Parameters:
+    """Ordered parameters of one model (list + access by name)."""
+
+    def __init__(self, params: Iterable[Parameter]) -> None:
+        self._list = list(params)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._list)
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def __getitem__(self, key: int | str) -> Parameter:
+        if isinstance(key, str):
+            for p in self._list:
+                if p.name == key:
+                    return p
+            raise KeyError(key)
+        return self._list[key]
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self._list]
+
+    def values_tuple(self) -> tuple[float, ...]:
+        """Current values (in each parameter's unit) as a hashable tuple, for cache keys."""
+        return tuple(p._value for p in self._list)
+
+    def canonical_values(self) -> tuple[float, ...]:
+        """Current values in the model's internal units."""
+        return tuple(p._value * p._factor for p in self._list)
+
+    def __repr__(self) -> str:
+        return f"Parameters({self._list!r})"
+
+
+class ModelsParameters:
+    """Flat mapping ``"model.param" -> Parameter`` over a `Models` container.
+
+    Labels are ``<model>.<param>``; when a name occurs twice within one model (compound
+    spectra, or spectral and spatial parameters of the same name) the label is the long form
+    ``<model>.<spectral|spatial|temporal>[.modelN].<param>``. The long form is always accepted.
+    Linked parameters (one object) appear once in the free vector.
+    """
+
+    def __init__(self, entries: list[tuple[str, str, Parameter]]) -> None:
+        # entries: (short label, long label, parameter)
+        self._labels = [e[0] for e in entries]
+        self._params = [e[2] for e in entries]
+        self._lookup = {e[0]: e[2] for e in entries}
+        self._lookup.update({e[1]: e[2] for e in entries})
+        self._long = [e[1] for e in entries]
+
+    def __getitem__(self, label: str) -> Parameter:
+        try:
+            return self._lookup[label]
+        except KeyError:
+            raise KeyError(f"no parameter {label!r}; known: {self._labels}") from None
+
+    def __contains__(self, label: object) -> bool:
+        return label in self._lookup
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._labels)
+
+    def __len__(self) -> int:
+        return len(self._labels)
+
+    def keys(self) -> list[str]:
+        return list(self._labels)
+
+    def items(self) -> list[tuple[str, Parameter]]:
+        return list(zip(self._labels, self._params, strict=True))
+
+    @property
+    def long_names(self) -> list[str]:
+        """Labels ``<model>.<spectral|spatial|temporal>.<param>`` (covariance-file names)."""
+        return list(self._long)
+
+    def unique(self) -> list[tuple[str, Parameter]]:
+        """(label, parameter) for each distinct parameter object, first appearance order."""
+        seen: set[int] = set()
+        out = []
+        for lab, p in zip(self._labels, self._params, strict=True):
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append((lab, p))
+        return out
+
+    def _free(self) -> list[tuple[str, Parameter]]:
+        return [(lab, p) for lab, p in self.unique() if not p.frozen]
+
+    def free_names(self) -> list[str]:
+        """Labels of the free unique parameters (order of `free_values`)."""
+        return [lab for lab, _ in self._free()]
+
+    def free_values(self) -> np.ndarray:
+        """Values of the free unique parameters, each in its own unit."""
+        return np.array([p.value for _, p in self._free()], dtype=float)
+
+    def set_free_values(self, values: np.ndarray) -> None:
+        """Set the free unique parameters from a vector (order of `free_names`)."""
+        free = self._free()
+        values = np.asarray(values, dtype=float).ravel()
+        if values.size != len(free):
+            raise ValueError(f"expected {len(free)} free values, got {values.size}")
+        for (_, p), v in zip(free, values, strict=True):
+            p.value = float(v)
+
+    def free_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min, max) arrays of the free parameters (NaN = unbounded)."""
+        free = self._free()
+        return (np.array([p.min for _, p in free], dtype=float),
+                np.array([p.max for _, p in free], dtype=float))
+
+    def values_tuple(self) -> tuple[float, ...]:
+        """All unique values, hashable (cache key)."""
+        return tuple(p.value for _, p in self.unique())
+
+    def to_dataset(self) -> xr.Dataset:
+        """Table of all parameters on a ``parameter`` dimension."""
+        ps = self._params
+        return xr.Dataset(
+            {
+                "value": ("parameter", np.array([p.value for p in ps], dtype=float)),
+                "error": ("parameter", np.array([p.error for p in ps], dtype=float)),
+                "unit": ("parameter", np.array([p.unit for p in ps], dtype=object)),
+                "min": ("parameter", np.array([p.min for p in ps], dtype=float)),
+                "max": ("parameter", np.array([p.max for p in ps], dtype=float)),
+                "frozen": ("parameter", np.array([p.frozen for p in ps], dtype=bool)),
+            },
+            coords={"parameter": np.array(self._labels, dtype=object)},
+        )
+
+    def __repr__(self) -> str:
+        return "ModelsParameters(" + ", ".join(
+            f"{lab}={p.value!r}" for lab, p in self.items()) + ")"
