@@ -66,12 +66,11 @@ def frame_rotation(src: str, dst: str) -> np.ndarray:
     src, dst = _normalise_frame(src), _normalise_frame(dst)
     if src == dst:
         return np.eye(3)
-    from astropy.coordinates import SkyCoord
+    from astropy.coordinates import CartesianRepresentation, SkyCoord
 
-    c = SkyCoord(x=[1.0, 0.0, 0.0], y=[0.0, 1.0, 0.0], z=[0.0, 0.0, 1.0],
-                 representation_type="cartesian", frame=src)
-    t = c.transform_to(dst).cartesian
-    return np.stack([t.x.value, t.y.value, t.z.value])  # columns = images of the basis
+    basis = CartesianRepresentation(np.eye(3))  # columns: x, y, z unit vectors
+    t = SkyCoord(basis, frame=src).transform_to(dst).cartesian.xyz.value
+    return np.asarray(t)  # t[i, j] = component i of the image of basis vector j
 
 
 def convert_lonlat(lon_deg, lat_deg, src: str, dst: str) -> tuple[np.ndarray, np.ndarray]:
