@@ -6,23 +6,44 @@
 'map'
 """
 
+from importlib import import_module
+
 from xdl4 import accessor as _accessor  # noqa: F401  (registers the .dl4 accessor)
-from xdl4 import examples
-from xdl4.create import create
-from xdl4.io.netcdf import open_netcdf
-from xdl4.kinds.flux_points import create_flux_points
-from xdl4.schema import KINDS, VARIABLES, DL4ValidationError, validate
-from xdl4.sky import Region, WcsGrid
 
 __version__ = "0.1.0"
+
+# public names -> the module defining them; imported on first use so `import xdl4` is fast
+_LAZY = {
+    "examples": "xdl4.examples",
+    "create": "xdl4.create",
+    "create_flux_points": "xdl4.kinds.flux_points",
+    "KINDS": "xdl4.schema",
+    "VARIABLES": "xdl4.schema",
+    "DL4ValidationError": "xdl4.schema",
+    "validate": "xdl4.schema",
+    "Region": "xdl4.sky",
+    "WcsGrid": "xdl4.sky",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'xdl4' has no attribute {name!r}")
+    module = import_module(_LAZY[name])
+    value = getattr(module, name) if hasattr(module, name) else module
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
 
 
 def open_dataset(path, chunks=None, **kwargs):
     """Open a DL4 file as an ``xarray.Dataset`` (NetCDF; lazily with ``chunks``)."""
+    from xdl4.io.netcdf import open_netcdf
+
     return open_netcdf(path, chunks=chunks, **kwargs)
 
 
-__all__ = [
-    "KINDS", "VARIABLES", "DL4ValidationError", "Region", "WcsGrid", "create",
-    "create_flux_points", "examples", "open_dataset", "validate",
-]
+__all__ = ["open_dataset", *_LAZY]

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import xarray as xr
-from astropy import units as u
 
-from xdl4 import axes, info, io, resample, schema
-from xdl4.sky import Region, WcsGrid
+if TYPE_CHECKING:  # imported lazily at run time: `import xdl4` stays fast
+    from astropy import units as u
+
+    from xdl4.sky import Region, WcsGrid
+
+
+class _LazyModule:
+    """An ``xdl4`` submodule imported on first attribute access."""
+
+    def __init__(self, name: str):
+        self._name = f"xdl4.{name}"
+
+    def __getattr__(self, attr: str):
+        return getattr(import_module(self._name), attr)
+
+
+schema, axes, info, resample, sky, netcdf = (
+    _LazyModule(n) for n in ("schema", "axes", "info", "resample", "sky", "io.netcdf"))
 
 
 @xr.register_dataset_accessor("dl4")
@@ -18,7 +35,7 @@ class DL4Accessor:
     >>> import xdl4
     >>> ds = xdl4.examples.map_dataset()
     >>> ds.dl4.kind, ds.dl4.stat_type
-    ('map', 'cash')
+    ('map', 'cash")
     """
 
     def __init__(self, ds: xr.Dataset):
@@ -61,15 +78,16 @@ class DL4Accessor:
     @property
     def grid(self) -> WcsGrid:
         """The WCS grid of the data (cut-outs included)."""
-        return WcsGrid.from_dataset(self._ds)
+        return sky.WcsGrid.from_dataset(self._ds)
 
     @property
     def irf_grid(self) -> WcsGrid:
-        return WcsGrid.from_dataset(self._ds, "irf_" if "irf_lat" in self._ds.dims else "")
+        prefix = "irf_" if "irf_lat" in self._ds.dims else ""
+        return sky.WcsGrid.from_dataset(self._ds, prefix)
 
     @property
     def region(self) -> Region | None:
-        return Region.from_dataset(self._ds)
+        return sky.Region.from_dataset(self._ds)
 
     def sky_coords(self) -> xr.Dataset:
         """2D pixel-centre sky coordinates (``lon``, ``lat`` in deg) for any projection."""
@@ -90,4 +108,4 @@ class DL4Accessor:
     # -- I/O -----------------------------------------------------------------------
     def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
         """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""
-        io.netcdf.to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)
+        netcdf.to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)

@@ -37,7 +37,10 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
         units = ds[name].encoding.pop("units", ds[name[: -len("_bounds")]].attrs.get("units"))
         if "units" not in ds[name].attrs and units is not None:
             ds[name].attrs["units"] = units
-    return ds.set_coords([b for b in bounds if b in ds.data_vars])
+    ds = ds.set_coords([b for b in bounds if b in ds.data_vars])
+    # coordinates are small metadata: keep them in memory so planning never touches dask
+    lazy = {c: ds[c].variable.load() for c in ds.coords if ds[c].chunks is not None}
+    return ds.assign_coords(lazy) if lazy else ds
 
 
 def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
