@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 import string
@@ -211,9 +212,9 @@ def _covariance_text(names: list[str], cov: np.ndarray) -> str:
     t["Parameters"] = names
     for i in range(len(names)):
         t[str(i)] = cov[i]
-    lines: list[str] = []
-    t.write(lines, format="ascii.fixed_width", delimiter="|")  # type: ignore[arg-type]
-    return "\n".join(lines) + "\n"
+    buf = io.StringIO()
+    t.write(buf, format="ascii.fixed_width", delimiter="|")
+    return buf.getvalue()
 
 
 def _read_covariance(path: Path, names: list[str]) -> np.ndarray:

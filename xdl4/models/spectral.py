@@ -587,9 +587,15 @@ class CompoundSpectralModel(SpectralModel):
         object.__setattr__(self, "model1", model1)
         object.__setattr__(self, "model2", model2)
         object.__setattr__(self, "operator", op)
-        u1, u2 = u.Unit(model1.unit), u.Unit(model2.unit)
-        unit = {"add": u1, "sub": u1, "mul": u1 * u2, "truediv": u1 / u2}[op]
-        object.__setattr__(self, "unit", unit.to_string())
+        u1, u2 = model1.unit, model2.unit
+        if op in ("add", "sub") or not u2:
+            unit = u1
+        elif op == "mul" and not u1:
+            unit = u2
+        else:
+            q = u.Unit(u1) * u.Unit(u2) if op == "mul" else u.Unit(u1) / u.Unit(u2)
+            unit = unit_string(q.to_string())
+        object.__setattr__(self, "unit", unit)
 
     @property
     def parameters(self) -> Parameters:
