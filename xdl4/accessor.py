@@ -24,8 +24,9 @@ class _LazyModule:
         return getattr(import_module(self._name), attr)
 
 
-schema, axes, info, resample, sky, netcdf = (
-    _LazyModule(n) for n in ("schema", "axes", "info", "resample", "sky", "io.netcdf"))
+schema, axes, info, resample, sky, netcdf, forward = (
+    _LazyModule(n) for n in ("schema", "axes", "info", "resample", "sky", "io.netcdf",
+                             "forward"))
 
 
 @xr.register_dataset_accessor("dl4")
@@ -97,6 +98,27 @@ class DL4Accessor:
                            "sky_lat": (dims, lat, {"units": "deg"})},
                           coords={d: self._ds[d] for d in dims}).rename(
             {"sky_lon": "lon_2d", "sky_lat": "lat_2d"})
+
+    # -- predicted counts and likelihood -------------------------------------------------
+    def npred(self, models) -> xr.DataArray:
+        """Predicted counts (signal + background), never negative."""
+        return forward.npred(self._ds, models)
+
+    def npred_signal(self, models, model_names=None) -> xr.DataArray:
+        """Predicted source counts (of ``model_names`` only, if given)."""
+        return forward.npred_signal(self._ds, models, model_names)
+
+    def npred_background(self, models=None) -> xr.DataArray:
+        """Background counts: FoV-model scaled, or profiled for on/off kinds."""
+        return forward.npred_background(self._ds, models)
+
+    def stat_array(self, models) -> xr.DataArray:
+        """The statistic per bin (cash, wstat or chi2 by kind), masks not applied."""
+        return forward.stat_array(self._ds, models)
+
+    def stat_sum(self, models) -> float:
+        """The statistic summed over mask_safe & mask_fit (and runs)."""
+        return forward.stat_sum(self._ds, models)
 
     # -- reductions ----------------------------------------------------------------
     def resample_energy(self, energy_edges) -> xr.Dataset:
