@@ -63,16 +63,42 @@ class StackError(ValueError):
 # masks projected onto a variable's own grid (the one mask helper does the work)
 
 
-def _weight(ds: xr.Dataset, dims: tuple[str, ...], dim: str = OBS) -> xr.DataArray:
-    """``mask_safe`` projected onto ``dims``: OR-ed over reco energy when ``dims`` have no
-    ``energy``, sampled on the IRF grid for IRF variables, OR-ed over everything for
-    scalars (a run counts if any of its bins is safe)."""
+#: how the data-grid mask is sampled at IRF pixel centres (gammapy: nearest pixel for the
+#: PSF, bilinear interpolation > 0 for the EDISP, i.e. any touching pixel)
+_IRF_SAMPLING = {"edisp": "linear", "edisp_exposure": "linear"}
+
+
+def _weight(ds: xr.Dataset, name: str, dim: str = OBS) -> xr.DataArray:
+    """``mask_safe`` projected onto the dims of variable ``name``: OR-ed over reco energy
+    when it has no ``energy``, sampled on the IRF grid for IRF variables, OR-ed over
+    everything for scalars (a run counts if any of its bins is safe)."""
+    dims = ds[name].dims
     safe = masks.safe(ds)
     mask = safe if "energy" in dims else masks.image(safe)
     if "irf_lat" in dims:
-        mask = masks.on_irf_grid(mask, ds)
+        if _IRF_SAMPLING.get(name) == "linear":
+            mask = _on_irf_grid_linear(mask, ds)
+        else:
+            mask = masks.on_irf_grid(mask, ds)
     extra = [d for d in mask.dims if d not in dims and d != dim]
     return mask.any(extra) if extra else mask
+
+
+def _on_irf_grid_linear(mask: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
+    """True at IRF pixel centres where the bilinear interpolation of ``mask`` is > 0
+    (gammapy's ``mask_safe_edisp``). TODO: move to ``masks.on_irf_grid(method="linear")``."""
+    data, irf = WcsGrid.from_dataset(ds), WcsGrid.from_dataset(ds, "irf_")
+    x, y = data.world_to_pixel(*irf.sky_coords())
+    ny, nx = data.shape
+    out = xr.zeros_like(mask.isel(lat=0, lon=0, drop=True), dtype=bool)
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        w = (1 - np.abs(x - x0 - dx)) * (1 - np.abs(y - y0 - dy))
+        ix, iy = np.clip(x0 + dx, 0, nx - 1), np.clip(y0 + dy, 0, ny - 1)
+        sampled = mask.isel(lat=xr.DataArray(iy, dims=("irf_lat", "irf_lon")),
+                            lon=xr.DataArray(ix, dims=("irf_lat", "irf_lon")), drop=True)
+        out = out | (sampled & xr.DataArray(w > 0, dims=("irf_lat", "irf_lon")))
+    return out
 
 
 def _masked(x: xr.DataArray, weight: xr.DataArray) -> xr.DataArray:
@@ -115,7 +141,7 @@ def _identity(terms: Terms, name: str) -> xr.DataArray:
 
 
 def _chunk_masked(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
-    return {name: _masked(ds[name], _weight(ds, ds[name].dims, dim))}
+    return {name: _masked(ds[name], _weight(ds, name, dim))}
 
 
 def _chunk_weighted(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
@@ -125,8 +151,7 @@ def _chunk_weighted(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArr
     if weight not in ds:
         raise StackError(f"{name!r} cannot be stacked without its weight {weight!r}")
     num = ds[name] * ds[weight]
-    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), _weight(ds, ds[name].dims,
-                                                                          dim))}
+    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), _weight(ds, name, dim))}
 
 
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
@@ -139,7 +164,7 @@ def _chunk_onoff(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]
     off background alpha x counts_off (the stacked alpha reproduces it)."""
     value = ds[name] if name == "acceptance" else (_alpha(ds) * ds["counts_off"]).assign_attrs(
         ds[name].attrs)
-    return {name: _masked(value.transpose(*ds[name].dims), _weight(ds, ds[name].dims, dim))}
+    return {name: _masked(value.transpose(*ds[name].dims), _weight(ds, name, dim))}
 
 
 def _finalize_onoff(terms: Terms, name: str) -> xr.DataArray:
