@@ -1,0 +1,105 @@
+"""One opener for every DL4 file, and the xarray backend entry points ``gadf`` and ``ogip``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import xarray as xr
+from xarray.backends import BackendEntrypoint
+
+from xdl4.io import fitsutil as fu
+
+FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz")
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """``"netcdf"``, ``"gadf"``, ``"ogip"`` or ``"flux_points"`` from the file contents."""
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".ecsv"):
+        return "flux_points"
+    if name.endswith((".nc", ".nc4", ".netcdf", ".h5")):
+        return "netcdf"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89HDF") or head.startswith(b"CDF"):
+        return "netcdf"
+    if not (head.startswith(b"SIMPLE") or head.startswith(b"\x1f\x8b")):
+        raise fu.fail(path, None, "unknown file format (not NetCDF, FITS or ECSV)")
+    with fu.open_fits(path) as hdul:
+        names = [h.name.upper() for h in hdul]
+        if "COUNTS" in names:
+            return "gadf"
+        if any(h.header.get("HDUCLAS1", "").strip() == "SPECTRUM" or h.name == "SPECTRUM"
+               for h in hdul[1:]):
+            return "ogip"
+        if "FLUXPOINTS" in names or any(not n.strip() for n in names[1:]):
+            return "flux_points"
+        if any(h.header.get("PIXTYPE", "").upper() == "HEALPIX" for h in hdul[1:]):
+            raise fu.fail(path, None, "HEALPix maps are not supported by xdl4")
+    raise fu.fail(path, None, f"not a DL4 file: no COUNTS, SPECTRUM or FLUXPOINTS HDU "
+                  f"(HDUs: {names})")
+
+
+def open_dataset(path: str | os.PathLike, chunks=None, **kwargs) -> xr.Dataset:
+    """Open any DL4 file (NetCDF, GADF map/region dataset, OGIP PHA, flux-point FITS/ECSV)
+    as an ``xarray.Dataset``; with ``chunks`` the arrays are dask arrays."""
+    fmt = detect_format(path)
+    if fmt == "netcdf":
+        from xdl4.io.netcdf import open_netcdf
+
+        return open_netcdf(path, chunks=chunks, **kwargs)
+    ds = read_fits(path, fmt)
+    return ds.chunk(chunks) if chunks is not None else ds
+
+
+def read_fits(path: str | os.PathLike, fmt: str) -> xr.Dataset:
+    if fmt == "gadf":
+        from xdl4.io.gadf import read_gadf
+
+        return read_gadf(path)
+    if fmt == "ogip":
+        from xdl4.io.ogip import read_ogip
+
+        return read_ogip(path)
+    from xdl4.io.flux_points import read_flux_points
+
+    return read_flux_points(path)
+
+
+class _FitsEntrypoint(BackendEntrypoint):
+    fmt = ""
+    open_dataset_parameters = ("filename_or_obj", "drop_variables")
+
+    def open_dataset(self, filename_or_obj, *, drop_variables=None) -> xr.Dataset:
+        ds = read_fits(filename_or_obj, self.fmt)
+        return ds.drop_vars(drop_variables or [], errors="ignore")
+
+    def guess_can_open(self, filename_or_obj) -> bool:
+        try:
+            return str(filename_or_obj).lower().endswith(FITS_SUFFIXES) and \
+                detect_format(filename_or_obj) == self.fmt
+        except (OSError, ValueError):
+            return False
+
+
+class GADFBackendEntrypoint(_FitsEntrypoint):
+    """``xr.open_dataset(path, engine="gadf")``: gammapy GADF dataset files and flux points."""
+
+    description = "gammapy GADF DL4 dataset files (maps, region spectra, flux points)"
+    url = "https://gamma-astro-data-formats.readthedocs.io"
+    fmt = "gadf"
+
+    def open_dataset(self, filename_or_obj, *, drop_variables=None) -> xr.Dataset:
+        fmt = detect_format(filename_or_obj)
+        ds = read_fits(filename_or_obj, "gadf" if fmt == "gadf" else fmt)
+        return ds.drop_vars(drop_variables or [], errors="ignore")
+
+
+class OGIPBackendEntrypoint(_FitsEntrypoint):
+    """``xr.open_dataset(path, engine="ogip")``: OGIP PHA with ARF/RMF/BKG companions."""
+
+    description = "OGIP PHA spectra with ARF, RMF and BKG files"
+    url = "https://heasarc.gsfc.nasa.gov/docs/heasarc/ofwg/docs/spectra/ogip_92_007"
+    fmt = "ogip"

@@ -1,0 +1,198 @@
+"""Flux-point tables (gammapy's ``gadf-sed`` format): FITS (``FLUXPOINTS`` HDU, or the first
+unnamed table of older files) and ECSV, every SED type.
+
+Layout: see :mod:`xdl4.kinds.flux_points`. ``e_ref`` -> coordinate ``energy``, ``e_min`` /
+``e_max`` -> ``energy_bounds`` (bins need not be contiguous); every other column -> a
+variable with its unit string and stored dtype; vector columns on ``(energy, scan)`` for
+``*_scan``, ``(energy, dataset)`` for per-dataset columns (``counts``, ``npred``...);
+table meta ``SED_TYPE`` / ``UL_CONF`` -> attrs ``sed_type`` / ``ul_conf``, other meta keys
+-> ``fits_meta_<KEY>``. A GTI HDU is read as ``gti_start``/``gti_stop``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from astropy.io import fits
+from astropy.table import Table
+
+from xdl4.io import fitsutil as fu
+from xdl4.io.fitsutil import fail
+from xdl4.kinds.flux_points import REQUIRED
+from xdl4.schema import BOUND, validate
+
+PER_DATASET = ("counts", "npred", "npred_excess")
+ENERGY_COLS = ("e_ref", "e_min", "e_max")
+
+
+def _guess_sed_type(names) -> str:
+    for sed, cols in (("likelihood", ("norm", "ref_dnde")), ("dnde", ("dnde",)),
+                      ("e2dnde", ("e2dnde",)), ("flux", ("flux",)), ("eflux", ("eflux",))):
+        if all(c in names for c in cols):
+            return sed
+    raise ValueError("cannot tell the SED type: no dnde/e2dnde/flux/eflux/norm column")
+
+
+def _vector_dim(name: str) -> str:
+    if name.endswith("_scan"):
+        return "scan"
+    if name in PER_DATASET:
+        return "dataset"
+    return f"{name}_dim"
+
+
+def table_to_dataset(table: Table, path, gti: dict | None = None,
+                     units: dict | None = None) -> xr.Dataset:
+    """Flux points from an astropy Table in gammapy's format (``units``: the unit strings
+    as written in the file, kept verbatim)."""
+    names = list(table.colnames)
+    meta = {str(k).upper(): v for k, v in table.meta.items()}
+    try:
+        sed = str(meta.pop("SED_TYPE", "")).strip() or _guess_sed_type(names)
+    except ValueError as err:
+        raise fail(path, None, str(err)) from err
+    if sed not in REQUIRED:
+        raise fail(path, None, f"unknown SED_TYPE {sed!r}")
+    attrs: dict = {"dl4_kind": "flux_points", "name": fu.stem(path), "sed_type": sed}
+    if "UL_CONF" in meta:
+        attrs["ul_conf"] = float(meta.pop("UL_CONF"))
+    for k, v in meta.items():
+        if k not in ("EXTNAME",) and not isinstance(v, dict | list):
+            attrs[f"fits_meta_{k}"] = fu.attr_value(v)
+    coords: dict = {}
+
+    def col(name):
+        c = table[name]
+        if units is not None:
+            unit = units.get(name) or ""
+        else:
+            unit = "" if c.unit is None else c.unit.to_string("fits")
+        fu.check_unit(path, "FLUXPOINTS", unit)
+        return fu.native(np.asarray(c)), unit
+
+    if "e_min" in names and "e_max" in names:
+        lo, unit = col("e_min")
+        hi, _ = col("e_max")
+        ref = col("e_ref")[0] if "e_ref" in names else np.sqrt(lo * hi)
+        coords["energy"] = xr.Variable("energy", ref, {"units": unit,
+                                                       "bounds": "energy_bounds"})
+        coords["energy_bounds"] = xr.Variable(("energy", BOUND), np.stack([lo, hi], 1),
+                                              {"units": unit})
+        if "e_ref" not in names:
+            attrs["fits_no_e_ref"] = 1
+    elif "e_ref" in names:
+        ref, unit = col("e_ref")
+        coords["energy"] = xr.Variable("energy", ref, {"units": unit})
+    else:
+        raise fail(path, None, "flux points need e_ref or e_min/e_max columns")
+    data = {}
+    for name in names:
+        if name in ENERGY_COLS:
+            continue
+        values, unit = col(name)
+        if values.dtype.kind == "S":
+            values = values.astype(str)
+        dims = ("energy",) + tuple(_vector_dim(name) if i == 0 else f"{name}_dim{i}"
+                                   for i in range(values.ndim - 1))
+        a = {} if values.dtype == bool else {"units": unit}
+        data[name] = xr.Variable(dims, values, a)
+    data.update(gti or {})
+    if gti:
+        coords["gti"] = xr.Variable("gti", np.arange(gti["gti_start"].size))
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
+    """Read a gammapy flux-point file (FITS or ECSV)."""
+    path = Path(path)
+    if ".ecsv" in path.suffixes:
+        try:
+            table = Table.read(path, format="ascii.ecsv")
+        except Exception as err:  # noqa: BLE001 - re-raised with the file named
+            raise fail(path, None, f"not a readable ECSV table: {err}") from err
+        return table_to_dataset(table, path)
+    with fu.open_fits(path) as hdul:
+        hdu = fu.find_hdu(hdul, "FLUXPOINTS")
+        if hdu is None:
+            hdu = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
+                        and not h.name.strip()), None)
+        if hdu is None:
+            raise fail(path, None, "missing required HDU 'FLUXPOINTS' (or an unnamed table)")
+        fu.get_data(path, hdu)
+        table = Table.read(hdu)
+        units = {c.name: c.unit for c in hdu.columns}
+        extra = fu.extra_cards(hdu.header)
+        gti = fu.read_gti(path, hdul["GTI"]) if fu.find_hdu(hdul, "GTI") is not None else None
+        primary = fu.primary_attrs(hdul[0].header, path)
+    ds = table_to_dataset(table, path, gti, units)
+    ds.attrs.update(primary)
+    if not hdu.name.strip():
+        ds.attrs["fits_extname"] = ""
+    cards = [c for c in extra.split("\n") if c and c[:8].strip() not in ("SED_TYPE", "UL_CONF")]
+    if cards:
+        ds.attrs["fits_header"] = "\n".join(cards)
+    return ds
+
+
+def dataset_to_table(ds: xr.Dataset) -> Table:
+    """The gammapy flux-point table of ``ds``."""
+    table = Table()
+    e = ds["energy"]
+    if not ds.attrs.get("fits_no_e_ref"):
+        table["e_ref"] = np.asarray(e.values)
+        table["e_ref"].unit = e.attrs.get("units") or None
+    if "energy_bounds" in ds.coords:
+        b = ds["energy_bounds"]
+        for i, name in enumerate(("e_min", "e_max")):
+            table[name] = np.asarray(b.values[:, i])
+            table[name].unit = b.attrs.get("units", e.attrs.get("units")) or None
+    for name, da in ds.data_vars.items():
+        if name.startswith("gti_"):
+            continue
+        if "energy" not in da.dims:
+            raise ValueError(f"flux-point variable {name!r} has no 'energy' dim")
+        table[name] = np.asarray(da.transpose("energy", ...).values)
+        if "units" in da.attrs:
+            table[name].unit = da.attrs["units"] or ""
+    table.meta["SED_TYPE"] = ds.attrs["sed_type"]
+    if "ul_conf" in ds.attrs:
+        table.meta["UL_CONF"] = ds.attrs["ul_conf"]
+    for k, v in ds.attrs.items():
+        if k.startswith("fits_meta_"):
+            table.meta[k[len("fits_meta_"):]] = v
+    return table
+
+
+def _unit_of(ds: xr.Dataset, name: str) -> str | None:
+    if name in ENERGY_COLS:
+        var = ds["energy_bounds"] if name != "e_ref" else ds["energy"]
+        return var.attrs.get("units", ds["energy"].attrs.get("units"))
+    return ds[name].attrs.get("units")
+
+
+def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
+                        overwrite: bool = False) -> Path:
+    """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
+    ``.ecsv`` paths are written as ECSV."""
+    validate(ds)
+    path = Path(path)
+    table = dataset_to_table(ds)
+    if ".ecsv" in path.suffixes:
+        from xdl4.io.util import atomic_write
+
+        atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True),
+                     overwrite)
+        return path
+    hdu = fits.table_to_hdu(table)
+    hdu.name = ds.attrs.get("fits_extname", "FLUXPOINTS")
+    for name in table.colnames:  # unit strings verbatim
+        hdu.columns[name].unit = _unit_of(ds, name)
+    fu.add_cards(hdu.header, ds.attrs.get("fits_header"))
+    hdus = [fu.primary_hdu(ds.attrs), hdu]
+    if "gti_start" in ds:
+        hdus.append(fu.gti_hdu(ds))
+    fu.write_hdulist(hdus, path, overwrite)
+    return path
