@@ -150,7 +150,9 @@ def _chunk_weighted(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArr
     weight = f"{name}_exposure"
     if weight not in ds:
         raise StackError(f"{name!r} cannot be stacked without its weight {weight!r}")
-    num = ds[name] * ds[weight]
+    units = parse_unit(ds[name].attrs.get("units"), name) * parse_unit(
+        ds[weight].attrs.get("units"), weight)
+    num = (ds[name] * ds[weight]).assign_attrs(units=units.to_string("fits"))
     return {f"{name}.num": _masked(num.transpose(*ds[name].dims), _weight(ds, name, dim))}
 
 
@@ -324,7 +326,8 @@ def finalize(terms: Terms, template: xr.Dataset | None = None) -> xr.Dataset:
             continue
         value = rule.finalize(terms, name)
         if value is not None:
-            attrs = {k: v for k, v in value.attrs.items() if k != COMBINE}
+            attrs = (template[name] if template is not None and name in template else value).attrs
+            attrs = {k: v for k, v in attrs.items() if k != COMBINE}
             out[name] = value.drop_vars([c for c in value.coords if c not in terms.coords])
             out[name].attrs = attrs
     ds = xr.Dataset(out, attrs=dict(terms.attrs))
