@@ -517,8 +517,7 @@ def _region_columns(region: Region, grid: WcsGrid) -> list[fits.Column]:
         if shape == "polygon":
             raise NotImplementedError("writing polygon regions is not supported")
         x, y = grid.world_to_pixel(a[0], a[1])
-        radii = {"circle": [a[2]], "point": [0.0], "annulus": [a[2], a[3]],
-                 "ellipse": [a[2], a[3]], "box": [a[2], a[3]]}[shape]
+        radii = [0.0] if shape == "point" else [a[2]] if shape == "circle" else [a[2], a[3]]
         rot = a[4] if shape in ("ellipse", "box") else 0.0
         rows.append(("rotbox" if shape == "box" else shape, float(x), float(y),
                      [r / scale for r in radii], rot))
