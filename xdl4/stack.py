@@ -47,6 +47,7 @@ from xdl4.schema import (
 from xdl4.sky import Region, WcsGrid
 
 COMBINE = "xdl4_combine"  # attribute naming a term's combine step
+OPTIONAL = "xdl4_optional"  # attribute: 1 if a run may lack the term
 _COMBINE_OPS: dict[str, Callable[[xr.DataArray, str], xr.DataArray]] = {
     "sum": lambda x, dim: x.sum(dim, skipna=False, keep_attrs=True),
     "any": lambda x, dim: x.any(dim, keep_attrs=True),
@@ -134,6 +135,7 @@ class Aggregation:
     chunk: Callable[[xr.Dataset, str, str], dict[str, xr.DataArray]]
     combine: str
     finalize: Callable[[Terms, str], xr.DataArray | None]
+    optional: bool = False  # a run without the variable contributes nothing (e.g. no GTI)
 
 
 def _identity(terms: Terms, name: str) -> xr.DataArray:
@@ -217,11 +219,11 @@ AGGREGATIONS: dict[str, Aggregation] = {
                       else {name: ds[name]}, "any", _identity),
     "drop": Aggregation(lambda ds, name, dim: {}, "any", lambda terms, name: None),
     "onoff": Aggregation(_chunk_onoff, "sum", _finalize_onoff),
-    "sum": Aggregation(_chunk_masked, "sum", _identity),
-    "concat": Aggregation(_chunk_plain, "concat", _finalize_gti),
+    "sum": Aggregation(_chunk_masked, "sum", _identity, optional=True),
+    "concat": Aggregation(_chunk_plain, "concat", _finalize_gti, optional=True),
 }
 #: meta_table columns (``meta_*`` on ``meta_row``): rows concatenated, kept as they are
-META_TABLE = Aggregation(_chunk_plain, "concat", _identity)
+META_TABLE = Aggregation(_chunk_plain, "concat", _identity, optional=True)
 
 
 def _rule(name: str, ds: xr.Dataset) -> Aggregation | None:
@@ -253,10 +255,13 @@ def chunk(ds: xr.Dataset, dim: str = OBS) -> Terms:
             continue
         for tname, term in rule.chunk(ds, str(name), dim).items():
             term = term.drop_vars(list(term.coords))  # the coordinates of ds are kept below
-            terms[tname] = term.assign_attrs({COMBINE: rule.combine})
-    keep = [c for c in ds.coords if not {dim, GTI, META_ROW} & set(ds[c].dims)]
-    out = xr.Dataset(terms, attrs=ds.attrs)
-    return out.assign_coords({c: ds[c] for c in keep if all(d in out.dims for d in ds[c].dims)})
+            terms[tname] = term.assign_attrs({COMBINE: rule.combine, OPTIONAL: int(rule.optional)})
+    return xr.Dataset(terms, attrs=ds.attrs).assign_coords(_grid_coords(ds, dim))
+
+
+def _grid_coords(ds: xr.Dataset, dim: str = OBS) -> dict[str, xr.DataArray]:
+    """Coordinates of ``ds`` shared by the stacked result (none along runs or rows)."""
+    return {str(c): ds[c] for c in ds.coords if not {dim, GTI, META_ROW} & set(ds[c].dims)}
 
 
 def combine(terms: Terms, dim: str = OBS) -> Terms:
@@ -270,10 +275,7 @@ def combine(terms: Terms, dim: str = OBS) -> Terms:
             out[name] = _flatten_rows(term, dim)
         else:
             out[name] = _COMBINE_OPS[how](term, dim)
-    result = xr.Dataset(out, attrs=terms.attrs)
-    coords = {c: terms[c] for c in terms.coords if dim not in terms[c].dims
-              and all(d in result.dims for d in terms[c].dims)}
-    return result.assign_coords(coords)
+    return xr.Dataset(out, attrs=terms.attrs).assign_coords(_grid_coords(terms, dim))
 
 
 def _flatten_rows(term: xr.DataArray, dim: str) -> xr.DataArray:
@@ -287,10 +289,10 @@ def merge(a: Terms, b: Terms) -> Terms:
     two-element ``obs``. Grids are aligned first (one may be a cut-out of the other)."""
     a, b = align(a, b)
     only = {n: (a if n in a else b)[n] for n in set(a.data_vars) ^ set(b.data_vars)}
-    bad = sorted(n for n, t in only.items() if t.attrs[COMBINE] != "concat")
+    bad = sorted(n for n, t in only.items() if not t.attrs[OPTIONAL])
     if bad:
         raise StackError(f"cannot stack: variables {bad} exist in only one dataset")
-    out = dict(only)  # rows (GTI, meta table) of one side only: nothing to concatenate
+    out = dict(only)  # optional terms of one side only: the other contributes nothing
     for name, term in a.data_vars.items():
         how = term.attrs[COMBINE]
         if name in only:
@@ -302,9 +304,7 @@ def merge(a: Terms, b: Terms) -> Terms:
             both = xr.concat([term, b[name]], dim=OBS, coords="minimal", compat="override",
                              join="exact", combine_attrs="override")
             out[name] = _COMBINE_OPS[how](both, OBS)
-    result = xr.Dataset(out, attrs=a.attrs)
-    return result.assign_coords({c: a[c] for c in a.coords
-                                 if all(d in result.dims for d in a[c].dims)})
+    return xr.Dataset(out, attrs=a.attrs).assign_coords(_grid_coords(a))
 
 
 def _drop_row_coords(term: xr.DataArray) -> xr.DataArray:
@@ -327,12 +327,11 @@ def finalize(terms: Terms, template: xr.Dataset | None = None) -> xr.Dataset:
         value = rule.finalize(terms, name)
         if value is not None:
             attrs = (template[name] if template is not None and name in template else value).attrs
-            attrs = {k: v for k, v in attrs.items() if k != COMBINE}
+            attrs = {k: v for k, v in attrs.items() if k not in (COMBINE, OPTIONAL)}
             out[name] = value.drop_vars([c for c in value.coords if c not in terms.coords])
             out[name].attrs = attrs
     ds = xr.Dataset(out, attrs=dict(terms.attrs))
-    ds = ds.assign_coords({c: terms[c] for c in terms.coords if c not in ds.coords
-                           and all(d in ds.dims for d in terms[c].dims)})
+    ds = ds.assign_coords({c: v for c, v in _grid_coords(terms).items() if c not in ds.coords})
     return _compact(ds)
 
 
@@ -447,7 +446,9 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
     >>> float(out.livetime), out.attrs["name"], "obs" in out.dims
     (10800.0, 'stacked', False)
     """
+    ds = _load_coords(ds)
     if other is not None:
+        other = _load_coords(other)
         if dim in ds.dims or dim in other.dims:
             raise StackError(f"pairwise stacking takes single runs; reduce {dim!r} first")
         out = finalize(merge(chunk(ds, dim), chunk(other, dim)), ds)
@@ -456,6 +457,18 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
             raise StackError(f"dataset has no {dim!r} dimension to stack over")
         out = finalize(combine(chunk(ds, dim), dim), ds)
     return out.assign_attrs(name=name) if name is not None else out
+
+
+def _load_coords(ds: xr.Dataset) -> xr.Dataset:
+    """Grid coordinates in memory (``open_mfdataset`` makes them dask arrays): they are
+    small metadata, loaded in one go; data variables stay lazy."""
+    lazy = [c for c in ds.coords if ds[c].chunks is not None]
+    if not lazy:
+        return ds
+    import dask
+
+    values = dask.compute(*[ds[c].data for c in lazy])
+    return ds.assign_coords({c: ds[c].copy(data=v) for c, v in zip(lazy, values, strict=True)})
 
 
 def to_masked(ds: xr.Dataset, name: str | None = None) -> xr.Dataset:
