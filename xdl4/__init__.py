@@ -40,10 +40,11 @@ def __dir__():
 
 
 def open_dataset(path, chunks=None, **kwargs):
-    """Open a DL4 file as an ``xarray.Dataset`` (NetCDF; lazily with ``chunks``)."""
-    from xdl4.io.netcdf import open_netcdf
+    """Open any DL4 file (NetCDF, GADF map/region dataset, OGIP PHA, flux points) as an
+    ``xarray.Dataset``; lazily (dask) with ``chunks``."""
+    from xdl4.io.backends import open_dataset as _open
 
-    return open_netcdf(path, chunks=chunks, **kwargs)
+    return _open(path, chunks=chunks, **kwargs)
 
 
 __all__ = ["open_dataset", *_LAZY]

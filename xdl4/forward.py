@@ -27,7 +27,7 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.psf import KernelBuilder, bilinear_weights, interp_log_energy
-from xdl4.schema import ONOFF_KINDS, kind_of, parse_unit
+from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid
 from xdl4.stats import cash, wstat, wstat_mu_bkg
 
@@ -101,10 +101,9 @@ class Evaluator:
 
     # -- IRFs --------------------------------------------------------------------------
     def _irf_pixel_grid(self, ds: xr.Dataset, da: xr.DataArray) -> WcsGrid | None:
-        if "irf_lat" in da.dims:
-            return WcsGrid.from_dataset(ds, "irf_")
-        if "lat" in da.dims:
-            return WcsGrid.from_dataset(ds)
+        for prefix in GRID_PREFIXES:
+            if f"{prefix}lat" in da.dims:
+                return WcsGrid.from_dataset(ds, prefix)
         return None
 
     def _prepare_psf(self, ds: xr.Dataset) -> None:
@@ -121,6 +120,7 @@ class Evaluator:
         nodes = _to(ds[axis], "TeV", axis)
         targets = self.e_reco_center if axis == "energy" else \
             np.sqrt(self.e_true[:-1] * self.e_true[1:])
+        self.psf_node_values = values
         self.psf_values = interp_log_energy(values, nodes, targets)
         self.psf_grid = self._irf_pixel_grid(ds, psf)
         rad = _to(ds["rad"], "deg", "rad")
@@ -148,13 +148,19 @@ class Evaluator:
         x, y = grid.world_to_pixel(lon, lat)
         return float(x), float(y)
 
-    def psf_profiles(self, lon: float, lat: float) -> np.ndarray:
-        """PSF profiles (n_energy, n_rad) [sr-1] at a position (data frame)."""
-        _, _, ny, nx = self.psf_values.shape
+    def psf_profiles(self, lon: float, lat: float, at_nodes: bool = False) -> np.ndarray:
+        """PSF profiles (n_energy, n_rad) [sr-1] at a position (data frame), at the data's
+        energies or (``at_nodes``) at the PSF map's own energy nodes."""
+        values = self.psf_node_values if at_nodes else self.psf_values
+        _, _, ny, nx = values.shape
         x, y = self._irf_xy(self.psf_grid, lon, lat)
-        prof = sum(w * self.psf_values[:, :, iy, ix]
-                   for iy, ix, w in bilinear_weights(x, y, nx, ny))
+        prof = sum(w * values[:, :, iy, ix] for iy, ix, w in bilinear_weights(x, y, nx, ny))
         return np.clip(prof, 0, None)
+
+    def psf_kernels(self, lon: float, lat: float) -> np.ndarray:
+        """Normalised PSF kernels (n_energy, N, N) on the data grid at a position."""
+        return self.kernel_builder.kernels(self.psf_profiles(lon, lat),
+                                           self.psf_profiles(lon, lat, at_nodes=True))
 
     def edisp_matrix(self, lon: float | None, lat: float | None) -> np.ndarray:
         """EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position."""
@@ -187,8 +193,7 @@ class Evaluator:
             return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
         use_psf = irf["psf"] and self.psf_axis == "energy_true"
         if use_psf:
-            kern = self.kernel_builder.kernels(self.psf_profiles(*_convert_position(
-                model, self.grid.frame)))
+            kern = self.psf_kernels(*_convert_position(model, self.grid.frame))
             h = kern.shape[-1] // 2
         else:
             h = 0
@@ -233,8 +238,7 @@ class Evaluator:
 
     def _reco_psf(self, model, npred: np.ndarray, box: tuple) -> tuple[np.ndarray, tuple]:
         """Reco-energy PSF (applied after the dispersion): pad the box by the kernel."""
-        kern = self.kernel_builder.kernels(self.psf_profiles(*_convert_position(
-            model, self.grid.frame)))
+        kern = self.psf_kernels(*_convert_position(model, self.grid.frame))
         h = kern.shape[-1] // 2
         ny, nx = self.grid.shape
         big = (slice(max(box[0].start - h, 0), min(box[0].stop + h, ny)),

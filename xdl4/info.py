@@ -15,9 +15,10 @@ def _sum(da: xr.DataArray, mask: xr.DataArray) -> float:
 
 
 def livetime(ds: xr.Dataset) -> float:
-    """Livetime in s (NaN if unknown)."""
+    """Livetime in s; without a ``livetime`` variable a non-empty GTI sum, else NaN."""
     if "livetime" not in ds:
-        return np.nan
+        total = ontime(ds)
+        return total if total > 0 else np.nan
     unit = parse_unit(ds["livetime"].attrs.get("units", "s"), "livetime")
     return float(ds["livetime"].sum()) * unit.to("s")
 
@@ -31,7 +32,8 @@ def ontime(ds: xr.Dataset) -> float:
 
 
 def info(ds: xr.Dataset, models=None) -> dict:
-    """gammapy's ``info_dict`` (sums over mask_safe; exposure in cm2 s, times in s).
+    """gammapy's ``info_dict`` (sums over mask_safe; exposure in the dataset's exposure
+    unit, times in s).
 
     >>> import xdl4
     >>> info = xdl4.examples.map_dataset().dl4.info()
@@ -62,7 +64,7 @@ def info(ds: xr.Dataset, models=None) -> dict:
 
         npb = _npb(ds, models)
         nps = _nps(ds, models)
-        npred_background = float(npb.sum()) if kind in ONOFF_KINDS else _sum(npb, mask)
+        npred_background = _sum(npb, mask)
         out["npred"] = float((nps + npb).where(mask, 0).sum())
         out["npred_background"] = npred_background
         out["npred_signal"] = _sum(nps, mask)
@@ -71,8 +73,7 @@ def info(ds: xr.Dataset, models=None) -> dict:
         ts = float(cash_ts(out["counts"], npred_background))
     out["excess"] = excess
     out["sqrt_ts"] = float(sqrt_ts(ts, excess))
-    exposure = ds["exposure"] * parse_unit(ds["exposure"].attrs.get("units"),
-                                           "exposure").to("cm2 s")
+    exposure = ds["exposure"]  # reported in its own unit, as gammapy does
     good = (exposure > 0) & masks.image(mask)
     if not bool(good.any()):
         good = xr.ones_like(exposure, dtype=bool)
@@ -82,7 +83,7 @@ def info(ds: xr.Dataset, models=None) -> dict:
     out["ontime"] = ontime(ds)
     with np.errstate(divide="ignore", invalid="ignore"):
         for key in ("counts", "background", "excess"):
-            out[f"{key}_rate"] = out[key] / out["livetime"]
+            out[f"{key}_rate"] = np.float64(out[key]) / out["livetime"]
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = STAT_TYPES[kind]

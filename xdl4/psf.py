@@ -103,10 +103,19 @@ class KernelBuilder:
         out[o:o + small, o:o + small] = weights
         return out.reshape(big * big, -1)
 
-    def kernels(self, profiles: np.ndarray) -> np.ndarray:
-        """Normalised kernels (n_energy, N, N) from profiles (n_energy, n_rad) [sr-1]."""
+    def kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None = None
+                ) -> np.ndarray:
+        """Normalised kernels (n_energy, N, N) from profiles (n_energy, n_rad) [sr-1].
+
+        The truncation radius of image j is the 0.999-containment radius of PSF-map node j
+        (``node_profiles``, default ``profiles``), as gammapy does: when the PSF map has
+        more energy nodes than the data has bins, that radius is larger than the one of
+        bin j and keeps more of the PSF tail.
+        """
         profiles = np.clip(profiles, 0, None)
-        r_max = containment_radius(profiles, self.nodes, CONTAINMENT_MAX)
+        nodes = profiles if node_profiles is None else np.clip(node_profiles, 0, None)
+        r_nodes = containment_radius(nodes, self.nodes, CONTAINMENT_MAX)
+        r_max = r_nodes[np.minimum(np.arange(len(profiles)), len(r_nodes) - 1)]
         r68 = containment_radius(profiles, self.nodes, 0.68)
         big = round_up_to_odd(2 * r_max.max() / self.pix)
         out = np.empty((len(profiles), big, big))

@@ -38,6 +38,8 @@ ENERGY_DIMS = ("energy", "energy_true", "irf_energy_true")
 BOUNDED_DIMS = ENERGY_DIMS + ("rad", "migra")
 SKY_DIMS = ("lat", "lon")
 IRF_SKY_DIMS = ("irf_lat", "irf_lon")
+#: prefixes of the pixel grids a dataset may hold: data, IRFs, and a PSF grid of its own
+GRID_PREFIXES = ("", "irf_", "psf_")
 OBS = "obs"
 GTI = "gti"
 BOUND = "bound"
@@ -147,11 +149,8 @@ def _expand(dims: tuple[str, ...], sky: tuple[str, ...], irf_skies, etrues) -> l
 def allowed_dims(var: Variable, ds: xr.Dataset) -> list[tuple[str, ...]]:
     """All dimension tuples ``var`` may have in ``ds`` (an optional leading ``obs``)."""
     sky = SKY_DIMS if "lat" in ds.dims else ()
-    irf_skies = [IRF_SKY_DIMS, sky] if sky else [()]
-    if sky and "irf_lat" not in ds.dims:
-        irf_skies = [sky]
-    elif "irf_lat" in ds.dims:
-        irf_skies = [IRF_SKY_DIMS]
+    irf_skies = [(f"{p}lat", f"{p}lon") for p in GRID_PREFIXES[1:] if f"{p}lat" in ds.dims]
+    irf_skies = irf_skies or [sky]
     out = []
     for pattern in var.dims:
         for dims in _expand(pattern, sky, irf_skies, ("energy_true", "irf_energy_true")):

@@ -11,7 +11,8 @@ A WCS grid is stored as
   WCS of ``spatial_ref``. Plain ``isel``/``sel`` slicing keeps them, so a cut-out dataset still
   knows exactly where it lies.
 
-The IRF grid uses the same layout with the prefix ``irf_``.
+IRF grids use the same layout with the prefix ``irf_`` (and ``psf_`` for a PSF grid that
+differs from the EDISP grid).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from xdl4.schema import GRID_MAPPING, IRF_GRID_MAPPING, REGION, REGION_KINDS
+from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, REGION, REGION_KINDS
 
 FRAMES = {"icrs": ("RA---", "DEC--"), "galactic": ("GLON-", "GLAT-")}
 
@@ -134,7 +135,7 @@ class WcsGrid:
         """The xarray coordinates describing this grid (``prefix`` is ``""`` or ``"irf_"``)."""
         lon, lat = self.axis_values()
         ny, nx = self.shape
-        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        ref = f"{prefix}{GRID_MAPPING}"
         frame_attrs = {"frame": self.frame}
         return {
             ref: xr.Variable((), np.int32(0), {
@@ -153,7 +154,7 @@ class WcsGrid:
     @classmethod
     def from_dataset(cls, ds: xr.Dataset | xr.DataArray, prefix: str = "") -> WcsGrid:
         """The grid of ``ds`` (cut-outs included: CRPIX follows the pixel coordinates)."""
-        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        ref = f"{prefix}{GRID_MAPPING}"
         if ref not in ds.coords:
             raise ValueError(f"dataset has no {ref!r} grid-mapping coordinate")
         header = ds[ref].attrs["wcs_header"]
@@ -189,10 +190,10 @@ def check_sky(ds: xr.Dataset, kind: str) -> list[str]:
     has_wcs = "lat" in ds.dims or "lon" in ds.dims
     if kind in REGION_KINDS and has_wcs:
         problems.append(f"kind {kind!r} has a region, not a pixel grid: found lat/lon dims")
-    for prefix in ("", "irf_"):
+    for prefix in GRID_PREFIXES:
         if f"{prefix}lat" not in ds.dims and f"{prefix}lon" not in ds.dims:
             continue
-        ref = GRID_MAPPING if not prefix else IRF_GRID_MAPPING
+        ref = f"{prefix}{GRID_MAPPING}"
         if f"{prefix}lat" not in ds.dims or f"{prefix}lon" not in ds.dims:
             problems.append(f"sky grid needs both {prefix}lat and {prefix}lon dims")
             continue
