@@ -123,7 +123,8 @@ def test_fermi_and_gc(data_dir, reference):
     assert ds.gti_start.size == 0 and ds.gti_start.attrs["timesys"] == "tt"
     for name in ("gc", "g09"):
         gc = open_dataset(data_dir / f"tests/models/gc_example_data_{name}.fits")
-        assert gc.counts.where(gc.mask_safe).sum().item() == reference["gc_example"][name]["info_dict"]["counts"]
+        info = reference["gc_example"][name]["info_dict"]
+        assert gc.counts.where(gc.mask_safe).sum().item() == info["counts"]
         assert "rad_bounds" in gc.coords
 
 
