@@ -69,20 +69,28 @@ class StackError(ValueError):
 _IRF_SAMPLING = {"edisp": "linear", "edisp_exposure": "linear"}
 
 
-def _weight(ds: xr.Dataset, name: str, dim: str = OBS) -> xr.DataArray:
-    """``mask_safe`` projected onto the dims of variable ``name``: OR-ed over reco energy
-    when it has no ``energy``, sampled on the IRF grid for IRF variables, OR-ed over
-    everything for scalars (a run counts if any of its bins is safe)."""
-    dims = ds[name].dims
-    safe = masks.safe(ds)
-    mask = safe if "energy" in dims else masks.image(safe)
-    if "irf_lat" in dims:
-        if _IRF_SAMPLING.get(name) == "linear":
-            mask = _on_irf_grid_linear(mask, ds)
-        else:
-            mask = masks.on_irf_grid(mask, ds)
-    extra = [d for d in mask.dims if d not in dims and d != dim]
-    return mask.any(extra) if extra else mask
+class _Weights:
+    """``mask_safe`` of ``ds`` projected onto the dims of each variable, cached per grid:
+    OR-ed over reco energy when the variable has no ``energy``, sampled on the IRF grid for
+    IRF variables, OR-ed over everything for scalars (a run counts if any bin is safe)."""
+
+    def __init__(self, ds: xr.Dataset, dim: str = OBS):
+        self.ds, self.dim, self._cache = ds, dim, {}
+        self.safe = masks.safe(ds).reset_coords(drop=True)
+
+    def __call__(self, name: str) -> xr.DataArray:
+        dims = self.ds[name].dims
+        irf = _IRF_SAMPLING.get(name, "nearest") if "irf_lat" in dims else None
+        key = ("energy" in dims, irf, tuple(d for d in dims if d in ("lat", "irf_lat")))
+        if key not in self._cache:
+            mask = self.safe if key[0] else masks.image(self.safe)
+            if irf == "linear":
+                mask = _on_irf_grid_linear(mask, self.ds)
+            elif irf == "nearest":
+                mask = masks.on_irf_grid(mask, self.ds)
+            extra = [d for d in mask.dims if d not in dims and d != self.dim]
+            self._cache[key] = mask.any(extra) if extra else mask
+        return self._cache[key]
 
 
 def _on_irf_grid_linear(mask: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
@@ -127,12 +135,13 @@ def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
 class Aggregation:
     """One stacking rule as map-reduce steps (flox's Aggregation, for datasets).
 
-    ``chunk(ds, name, dim)`` returns the partial terms of variable ``name`` (a dict of
-    arrays, elementwise over ``dim`` when present); ``combine`` reduces every term over
-    runs; ``finalize(terms, name)`` builds the stacked variable (``None``: dropped).
+    ``chunk(ds, name, weights)`` returns the partial terms of variable ``name`` (a dict of
+    arrays, elementwise over runs; ``weights(name)`` is the safe mask on its grid);
+    ``combine`` reduces every term over runs; ``finalize(terms, name)`` builds the stacked
+    variable (``None``: dropped).
     """
 
-    chunk: Callable[[xr.Dataset, str, str], dict[str, xr.DataArray]]
+    chunk: Callable[[xr.Dataset, str, _Weights], dict[str, xr.DataArray]]
     combine: str
     finalize: Callable[[Terms, str], xr.DataArray | None]
     optional: bool = False  # a run without the variable contributes nothing (e.g. no GTI)
@@ -142,11 +151,11 @@ def _identity(terms: Terms, name: str) -> xr.DataArray:
     return terms[name]
 
 
-def _chunk_masked(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
-    return {name: _masked(ds[name], _weight(ds, name, dim))}
+def _chunk_masked(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
+    return {name: _masked(ds[name], weights(name))}
 
 
-def _chunk_weighted(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
+def _chunk_weighted(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
     """Numerator of an exposure-weighted mean, masked on the IRF's own grid (per reco
     energy for an EDISP kernel, so that stacked npred = sum of the masked npreds)."""
     weight = f"{name}_exposure"
@@ -155,7 +164,7 @@ def _chunk_weighted(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArr
     units = parse_unit(ds[name].attrs.get("units"), name) * parse_unit(
         ds[weight].attrs.get("units"), weight)
     num = (ds[name] * ds[weight]).assign_attrs(units=units.to_string("fits"))
-    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), _weight(ds, name, dim))}
+    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), weights(name))}
 
 
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
@@ -163,12 +172,12 @@ def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
     return _ratio(num, terms[f"{name}_exposure"]).transpose(*num.dims).assign_attrs(num.attrs)
 
 
-def _chunk_onoff(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
+def _chunk_onoff(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
     """``acceptance`` -> sum of masked acceptance; ``acceptance_off`` -> sum of the masked
     off background alpha x counts_off (the stacked alpha reproduces it)."""
     value = ds[name] if name == "acceptance" else (_alpha(ds) * ds["counts_off"]).assign_attrs(
         ds[name].attrs)
-    return {name: _masked(value.transpose(*ds[name].dims), _weight(ds, name, dim))}
+    return {name: _masked(value.transpose(*ds[name].dims), weights(name))}
 
 
 def _finalize_onoff(terms: Terms, name: str) -> xr.DataArray:
@@ -181,7 +190,7 @@ def _finalize_onoff(terms: Terms, name: str) -> xr.DataArray:
     return acc_off.transpose(*acc.dims).assign_attrs(off_bkg.attrs)
 
 
-def _chunk_plain(ds: xr.Dataset, name: str, dim: str) -> dict[str, xr.DataArray]:
+def _chunk_plain(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
     return {name: ds[name]}
 
 
@@ -215,9 +224,8 @@ AGGREGATIONS: dict[str, Aggregation] = {
     "sum_exposure": Aggregation(_chunk_masked, "sum", _identity),
     "mean_psf": Aggregation(_chunk_weighted, "sum", _finalize_weighted),
     "mean_edisp": Aggregation(_chunk_weighted, "sum", _finalize_weighted),
-    "or": Aggregation(lambda ds, name, dim: {name: masks.safe(ds)} if name == "mask_safe"
-                      else {name: ds[name]}, "any", _identity),
-    "drop": Aggregation(lambda ds, name, dim: {}, "any", lambda terms, name: None),
+    "or": Aggregation(lambda ds, name, weights: {name: weights(name)}, "any", _identity),
+    "drop": Aggregation(lambda ds, name, weights: {}, "any", lambda terms, name: None),
     "onoff": Aggregation(_chunk_onoff, "sum", _finalize_onoff),
     "sum": Aggregation(_chunk_masked, "sum", _identity, optional=True),
     "concat": Aggregation(_chunk_plain, "concat", _finalize_gti, optional=True),
@@ -249,11 +257,12 @@ def chunk(ds: xr.Dataset, dim: str = OBS) -> Terms:
     if "mask_safe" not in ds:
         ds = ds.assign(mask_safe=masks.safe(ds))
     terms: dict[str, xr.DataArray] = {}
+    weights = _Weights(ds, dim)
     for name in ds.data_vars:
         rule = _rule(str(name), ds)
         if rule is None:
             continue
-        for tname, term in rule.chunk(ds, str(name), dim).items():
+        for tname, term in rule.chunk(ds, str(name), weights).items():
             term = term.drop_vars(list(term.coords))  # the coordinates of ds are kept below
             terms[tname] = term.assign_attrs({COMBINE: rule.combine, OPTIONAL: int(rule.optional)})
     return xr.Dataset(terms, attrs=ds.attrs).assign_coords(_grid_coords(ds, dim))
