@@ -155,21 +155,30 @@ def _chunk_masked(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.
     return {name: _masked(ds[name], weights(name))}
 
 
+def _weight_of(ds: xr.Dataset, name: str) -> str:
+    """The exposure weighting IRF ``name``: ``{name}_exposure``, or for a region dataset
+    without it (OGIP) the exposure itself, as gammapy does."""
+    for weight in (f"{name}_exposure", "exposure"):
+        if weight in ds and set(ds[weight].dims) <= set(ds[name].dims):
+            return weight
+    raise StackError(f"{name!r} cannot be stacked without its weight {name}_exposure")
+
+
 def _chunk_weighted(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
-    """Numerator of an exposure-weighted mean, masked on the IRF's own grid (per reco
-    energy for an EDISP kernel, so that stacked npred = sum of the masked npreds)."""
-    weight = f"{name}_exposure"
-    if weight not in ds:
-        raise StackError(f"{name!r} cannot be stacked without its weight {weight!r}")
+    """Numerator and denominator of an exposure-weighted mean, each masked on its own grid
+    (the numerator per reco energy for an EDISP kernel, so that stacked npred = sum of the
+    masked npreds; the weight OR-ed over reco energy)."""
+    weight = _weight_of(ds, name)
     units = parse_unit(ds[name].attrs.get("units"), name) * parse_unit(
         ds[weight].attrs.get("units"), weight)
     num = (ds[name] * ds[weight]).assign_attrs(units=units.to_string("fits"))
-    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), weights(name))}
+    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), weights(name)),
+            f"{name}.den": _masked(ds[weight], weights(weight))}
 
 
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
     num = terms[f"{name}.num"]
-    return _ratio(num, terms[f"{name}_exposure"]).transpose(*num.dims).assign_attrs(num.attrs)
+    return _ratio(num, terms[f"{name}.den"]).transpose(*num.dims).assign_attrs(num.attrs)
 
 
 def _chunk_onoff(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
