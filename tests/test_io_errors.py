@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xdl4
-from xdl4.create import create
+from xdl4.constructors import create
 from xdl4.io.backends import open_dataset
 from xdl4.io.gadf import read_gadf, to_gadf
 from xdl4.io.ogip import read_ogip, sparse_rows, to_ogip

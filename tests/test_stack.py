@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xdl4
-from xdl4.create import create
+from xdl4.constructors import create
 from xdl4.stack import StackError, empty_like, stack, to_masked
 
 ADDITIVE = ("counts", "background", "exposure", "counts_off", "psf_exposure",

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # public names -> the module defining them; imported on first use so `import xdl4` is fast
 _LAZY = {
     "examples": "xdl4.examples",
-    "create": "xdl4.create",
+    "create": "xdl4.constructors",
     "create_flux_points": "xdl4.kinds.flux_points",
     "KINDS": "xdl4.schema",
     "VARIABLES": "xdl4.schema",

@@ -120,6 +120,14 @@ class DL4Accessor:
         """The statistic summed over mask_safe & mask_fit (and runs)."""
         return forward.stat_sum(self._ds, models)
 
+    def fake(self, models, seed=None, size: int | None = None, **kwargs) -> xr.Dataset:
+        """Poisson realisation(s) of the data under ``models`` (``size``: along ``obs``)."""
+        return forward.fake(self._ds, models, seed, size, **kwargs)
+
+    def residuals(self, models, method: str = "diff") -> xr.DataArray:
+        """``diff``, ``diff/model`` or ``diff/sqrt(model)`` residuals, NaN outside masks."""
+        return forward.residuals(self._ds, models, method)
+
     # -- reductions ----------------------------------------------------------------
     def resample_energy(self, energy_edges) -> xr.Dataset:
         return resample.resample_energy(self._ds, energy_edges)

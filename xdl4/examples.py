@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from scipy.special import ndtr
 
-from xdl4.create import create
+from xdl4.constructors import create
 from xdl4.kinds.flux_points import create_flux_points
 from xdl4.sky import Region, WcsGrid
 from xdl4.skymath import separation

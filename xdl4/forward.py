@@ -13,8 +13,8 @@ the PSF kernel directly; extended sources are convolved in float64 by FFT and cl
 >>> import xdl4
 >>> from xdl4.models import Models, SkyModel, PowerLawSpectralModel, PointSpatialModel
 >>> ds = xdl4.examples.map_dataset()
->>> src = SkyModel(PowerLawSpectralModel(index=2.5, amplitude="3.8e-11 cm-2 s-1 TeV-1"),
-...                PointSpatialModel(lon_0="83.63 deg", lat_0="22.01 deg"), name="crab")
+>>> src = SkyModel(PowerLawSpectralModel(index=2.5, amplitude=3.8e-11),
+...                PointSpatialModel(lon_0=83.63, lat_0=22.01), name="crab")
 >>> float(ds.dl4.npred(Models([src])).sum()) > 0
 True
 """
@@ -189,7 +189,7 @@ class Evaluator:
         if s.ndim == 3:
             raise NotImplementedError("energy-dependent spatial templates are not folded yet")
         nz_y, nz_x = np.nonzero(s)
-        if nz_y.size == 0:
+        if nz_y.size == 0:  # nothing of the source on the map
             return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
         use_psf = irf["psf"] and self.psf_axis == "energy_true"
         if use_psf:
@@ -230,10 +230,10 @@ class Evaluator:
             flux = model.spectral.integral_bins(self.e_true)
             folded = cache["folded"]
             npred = cache["edisp"].T @ (flux[:, None] * folded.reshape(folded.shape[0], -1))
-            npred = npred.reshape((-1,) + folded.shape[1:])
+            npred = npred.reshape((npred.shape[0],) + folded.shape[1:])
             if self.psf_axis == "energy" and model.apply_irf["psf"] and self.is_map:
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
-            cache.update(spectral_key=fkey, npred=np.clip(npred, 0, None))
+            cache.update(spectral_key=fkey, npred=npred)
         return cache["npred"], cache.get("box_reco", cache["box"])
 
     def _reco_psf(self, model, npred: np.ndarray, box: tuple) -> tuple[np.ndarray, tuple]:
@@ -411,3 +411,60 @@ def stat_sum(ds: xr.Dataset, models) -> float:
 
         return fp_stat_sum(ds, models)
     return float(sum(Evaluator(r).stat_sum(models) for r in _runs(ds)))
+
+
+def fake(ds: xr.Dataset, models, seed=None, size: int | None = None,
+         npred_background: xr.DataArray | None = None) -> xr.Dataset:
+    """Poisson realisations of the dataset under ``models``: counts (and for on/off kinds
+    counts_off) redrawn, everything else kept. ``size`` draws that many realisations
+    along a new ``obs`` dimension in one vectorised call. On/off kinds draw
+    counts = Poisson(npred_signal) + Poisson(b) and counts_off = Poisson(b / alpha), with
+    b the expected ON background (default: the profile background of the current data).
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.spectrum_dataset()
+    >>> fakes = ds.dl4.fake(None, seed=1, size=3)
+    >>> fakes.sizes["obs"]
+    3
+    """
+    if "obs" in ds.dims:
+        raise ValueError("fake takes one run; select one with ds.isel(obs=i)")
+    rng = np.random.default_rng(seed)
+    ev = Evaluator(ds)
+    shape = ev.counts.shape if size is None else (size,) + ev.counts.shape
+    sig = ev.npred_signal(models)
+    dims = ds["counts"].transpose("energy", ...).dims
+    dims = dims if size is None else ("obs",) + dims
+    out = ds.copy()  # only counts (and counts_off) get the ``obs`` dimension
+    if ev.kind in ONOFF_KINDS:
+        bkg = ev.npred_background(models, sig) if npred_background is None else \
+            np.asarray(npred_background.transpose("energy", ...).values, float)
+        counts = rng.poisson(np.clip(sig, 0, None), shape) + rng.poisson(bkg, shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off_mean = np.where(ev.alpha > 0, bkg / ev.alpha, 0.0)
+        out["counts_off"] = (dims, rng.poisson(off_mean, shape).astype(float),
+                             ds["counts_off"].attrs)
+    else:
+        counts = rng.poisson(np.clip(sig + ev.npred_background(models), 0, None), shape)
+    out["counts"] = (dims, counts.astype(float), ds["counts"].attrs)
+    return out
+
+
+def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
+    """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
+    (``diff/sqrt(model)``); NaN outside the fit mask."""
+    if kind_of(ds) == "flux_points":
+        from xdl4.kinds.flux_points import residuals as fp_residuals
+
+        return fp_residuals(ds, models, method)
+    model = npred(ds, models)
+    diff = ds["counts"] - model
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "diff/model":
+            diff = diff / model
+        elif method == "diff/sqrt(model)":
+            diff = diff / np.sqrt(model)
+        elif method != "diff":
+            raise ValueError(f"residual method must be diff, diff/model or diff/sqrt(model), "
+                             f"not {method!r}")
+    return diff.where(masks.fit(ds)).rename("residuals")

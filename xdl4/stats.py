@@ -12,8 +12,8 @@ wstat, n_off = 0              mu_b = max(0, n_on/(1+alpha) - mu_sig/alpha); ln m
 wstat, n_on = n_off = 0       2 mu_sig
 wstat, alpha = 0              limit alpha -> 0: background = 0, W = cash(n_on, mu_sig) with
                               the extra terms (gammapy: NaN silently turned into 0)
-wstat, mu_sig < 0             allowed while mu_sig + alpha mu_b > 0; otherwise +inf
-                              (gammapy: NaN silently turned into 0)
+wstat, mu_sig < 0             allowed: the profiled mu_b keeps mu_sig + alpha mu_b > 0;
+                              an impossible given mu_bkg costs +inf (gammapy: NaN -> 0)
 ============================  ===============================================================
 """
 

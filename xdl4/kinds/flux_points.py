@@ -101,3 +101,148 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
     ds = xr.Dataset(data, coords=coords, attrs={"dl4_kind": "flux_points", "name": name,
                                                 "sed_type": sed_type})
     return validate(ds)
+
+
+# -- statistics -----------------------------------------------------------------------------
+
+DNDE_UNIT = "cm-2 s-1 TeV-1"
+
+
+def _values(ds: xr.Dataset, name: str, unit: str) -> np.ndarray:
+    from astropy import units as u
+
+    factor = parse_unit(ds[name].attrs.get("units"), name).to(u.Unit(unit) if unit else "")
+    return np.asarray(ds[name].values, dtype=float) * factor
+
+
+def _to_dnde_factor(ds: xr.Dataset) -> tuple[str, np.ndarray]:
+    """(quantity, factor) such that dnde = quantity x factor, gammapy's conversion: exact at
+    e_ref for e2dnde; a power law of index 2 within each bin for flux and eflux."""
+    sed = ds.attrs["sed_type"]
+    e_ref = np.asarray(ds["energy"].values, float) * parse_unit(
+        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
+    if sed == "dnde":
+        return "dnde", np.ones_like(e_ref)
+    if sed == "likelihood":
+        return "norm", _values(ds, "ref_dnde", DNDE_UNIT)
+    b = np.asarray(ds["energy_bounds"].values, float) * parse_unit(
+        ds["energy_bounds"].attrs.get("units", "TeV"), "energy").to("TeV")
+    lo, hi = b[:, 0], b[:, 1]
+    if sed == "e2dnde":
+        return "e2dnde", 1.0 / e_ref**2
+    if sed == "flux":
+        return "flux", 1.0 / (e_ref**2 * (1 / lo - 1 / hi))
+    return "eflux", 1.0 / (e_ref**2 * np.log(hi / lo))
+
+
+def sed_dnde(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """dnde and its errors / upper limits in cm-2 s-1 TeV-1 (NaN where absent)."""
+    q, factor = _to_dnde_factor(ds)
+    unit = {"dnde": DNDE_UNIT, "e2dnde": "TeV cm-2 s-1", "flux": "cm-2 s-1",
+            "eflux": "TeV cm-2 s-1", "norm": ""}[q]
+    out = {}
+    for suffix in SUFFIXES[:5]:
+        name = q + suffix
+        out["dnde" + suffix] = (_values(ds, name, unit) * factor if name in ds
+                                else np.full(ds.sizes["energy"], np.nan))
+    return out
+
+
+def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
+    """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1)."""
+    from xdl4.forward import as_models
+
+    e_ref = np.asarray(ds["energy"].values, float) * parse_unit(
+        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
+    total = np.zeros_like(e_ref)
+    name = ds.attrs.get("name")
+    for m in as_models(models):
+        if not hasattr(m, "spectral_key") or hasattr(m, "dataset_name"):
+            continue
+        if m.datasets_names is not None and name not in m.datasets_names:
+            continue
+        total += m.spectral.evaluate_numpy(e_ref)
+    return total
+
+
+def _valid(ds: xr.Dataset, sed: dict, stat_type: str) -> np.ndarray:
+    is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(ds.sizes["energy"],
+                                                                          bool)
+    if stat_type == "chi2":
+        return ~is_ul & np.isfinite(sed["dnde"])
+    if stat_type == "distrib":
+        return (is_ul & np.isfinite(sed["dnde_ul"])) | np.isfinite(sed["dnde"])
+    return np.ones(ds.sizes["energy"], bool)
+
+
+def stat_array(ds: xr.Dataset, models, stat_type: str | None = None) -> xr.DataArray:
+    """Per-point statistic: ``chi2`` (default), ``distrib`` (asymmetric errors and upper
+    limits) or ``profile`` (interpolated likelihood scans); masked points are NaN."""
+    from scipy.special import erfc
+
+    stat_type = stat_type or ds.attrs.get("stat_type", "chi2")
+    sed = sed_dnde(ds)
+    m = model_dnde(ds, models)
+    d = sed["dnde"]
+    sym = sed["dnde_err"]
+    asym = 0.5 * (sed["dnde_errn"] + sed["dnde_errp"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if stat_type == "chi2":
+            sigma = np.where(np.isfinite(sym), sym, asym)
+            stat = ((d - m) / sigma) ** 2
+        elif stat_type == "distrib":
+            errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], sym)
+            errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], sym)
+            stat = ((m - d) / np.where(m >= d, errp, errn)) ** 2
+            is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else False
+            ul = sed["dnde_ul"]
+            ul_stat = 2 * np.log(erfc((ul - m) / ul) / erfc(1))
+            stat = np.where(is_ul, ul_stat, stat)
+            stat = np.where(np.isnan(stat), 0.0, stat)
+        elif stat_type == "profile":
+            stat = _profile_stat(ds, m)
+        else:
+            raise ValueError(f"unknown flux-points stat_type {stat_type!r}; "
+                             "use chi2, distrib or profile")
+    mask = _valid(ds, sed, stat_type)
+    for name in ("mask_safe", "mask_fit"):
+        if name in ds:
+            mask &= np.asarray(ds[name].values, bool).reshape(mask.shape)
+    return xr.DataArray(np.where(mask, stat, np.nan), dims="energy",
+                        coords={"energy": ds["energy"]}, name="stat")
+
+
+def _profile_stat(ds: xr.Dataset, m: np.ndarray) -> np.ndarray:
+    from scipy.interpolate import interp1d
+
+    if "stat_scan" not in ds or "norm_scan" not in ds:
+        raise ValueError("profile statistic needs stat_scan and norm_scan (likelihood SED)")
+    ref = _values(ds, "ref_dnde", DNDE_UNIT)
+    scan = np.asarray(ds["stat_scan"].values, float)
+    norms = np.asarray(ds["norm_scan"].values, float)
+    stat0 = np.asarray(ds["stat"].values, float) if "stat" in ds else np.nanmin(scan, axis=1)
+    out = np.full(m.shape, np.nan)
+    for i in range(m.size):
+        y = np.abs(scan[i] - stat0[i])
+        if np.all(np.isfinite(y)) and np.all(np.isfinite(norms[i])):
+            f = interp1d(norms[i], y, kind="quadratic", fill_value="extrapolate")
+            out[i] = float(f(m[i] / ref[i]))
+    return out
+
+
+def stat_sum(ds: xr.Dataset, models, stat_type: str | None = None) -> float:
+    return float(np.nansum(stat_array(ds, models, stat_type).values))
+
+
+def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
+    """dnde - model (``diff``) or (dnde - model) / model (``diff/model``); NaN at ULs."""
+    sed = sed_dnde(ds)
+    m = model_dnde(ds, models)
+    res = sed["dnde"] - m
+    if method == "diff/model":
+        res = res / m
+    elif method != "diff":
+        raise ValueError(f"flux-point residuals method must be diff or diff/model, not {method}")
+    is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(m.shape, bool)
+    return xr.DataArray(np.where(is_ul, np.nan, res), dims="energy",
+                        coords={"energy": ds["energy"]}, name="residuals")

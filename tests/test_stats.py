@@ -1,0 +1,177 @@
+"""Statistics: the edge-case table of xdl4.stats, flux points, fake, residuals, bias."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import xdl4
+from xdl4.models import (
+    DiskSpatialModel,
+    GaussianSpatialModel,
+    LogParabolaSpectralModel,
+    Models,
+    PointSpatialModel,
+    PowerLawSpectralModel,
+    SkyModel,
+)
+from xdl4.stats import cash, wstat, wstat_mu_bkg
+
+# -- the edge-case table --------------------------------------------------------------------
+
+
+def test_cash_edges():
+    assert cash(0, 3.0) == 6.0  # n = 0: 2 mu
+    assert np.isfinite(cash(5, 0.0))  # mu floored at 1e-25
+    assert cash(5, 0.0) == pytest.approx(2 * (1e-25 - 5 * np.log(1e-25)))
+
+
+def test_wstat_edges():
+    # n_on = 0: mu_b = n_off / (1 + alpha), whatever mu_sig
+    np.testing.assert_allclose(wstat_mu_bkg(0, 10, 0.25, [0.0, 1.0, 7.0]), 8.0)
+    # n_off = 0: mu_b = max(0, n_on/(1+alpha) - mu_sig/alpha)
+    np.testing.assert_allclose(wstat_mu_bkg(5, 0, 0.2, 2.0), 0.0)
+    np.testing.assert_allclose(wstat(5, 0, 0.2, 2.0), 3.1629, atol=1e-4)  # gammapy's value
+    np.testing.assert_allclose(wstat(0, 0, 0.3, 2.5), 5.0)  # 2 mu_sig
+    np.testing.assert_allclose(wstat(0, 0, 0.3, 0.0), 0.0)
+    # alpha = 0: the limit (cash on the ON counts, background 0), not gammapy's silent 0
+    np.testing.assert_allclose(wstat(4, 7, 0.0, 3.0),
+                               cash(4, 3.0) - cash(4, 4.0) + 0.0, rtol=1e-12)
+    # negative mu_sig is allowed: the profile keeps the ON expectation positive
+    mu_b = wstat_mu_bkg(3, 2, 0.5, -10.0)
+    assert -10.0 + 0.5 * mu_b > 0 and np.isfinite(wstat(3, 2, 0.5, -10.0))
+    # an impossible ON expectation (given mu_b) costs +inf, never a silent 0
+    assert wstat(3, 2, 0.5, -10.0, mu_bkg=1.0) == np.inf
+
+
+@given(st.floats(0, 50), st.floats(0, 50), st.floats(0.01, 5), st.floats(0, 50))
+def test_wstat_profile_is_the_minimum(n_on, n_off, alpha, mu_sig):
+    n_on, n_off = np.floor(n_on), np.floor(n_off)
+    mu_b = wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
+    w = wstat(n_on, n_off, alpha, mu_sig)
+    assert np.isfinite(w) and w >= -1e-9
+    for b in (mu_b * 1.01 + 1e-6, max(mu_b * 0.99 - 1e-6, 0)):
+        assert wstat(n_on, n_off, alpha, mu_sig, b) >= w - 1e-9
+
+
+# -- flux points ------------------------------------------------------------------------------
+
+def _lp(alpha, beta, amplitude, reference):
+    return Models([SkyModel(LogParabolaSpectralModel(
+        alpha=alpha, beta=beta, amplitude=amplitude * u.Unit("cm-2 s-1 TeV-1"),
+        reference=reference * u.TeV), name="crab")])
+
+
+def test_flux_points_match_gammapy(data_dir, reference):
+    hess = xdl4.open_dataset(data_dir / "estimators/crab_hess_fp/crab_hess_fp.fits")
+    m = _lp(2.4, 0.1, 3.5e-11, 1)
+    np.testing.assert_allclose(hess.dl4.stat_sum(m), reference["flux_points_hess"]["stat_sum"],
+                               rtol=1e-10)
+    np.testing.assert_allclose(hess.dl4.residuals(m).values,
+                               reference["flux_points_hess"]["residuals"], rtol=1e-10)
+    hawc = xdl4.open_dataset(data_dir / "hawc/crab_flux/HAWC19_flux_points.fits")
+    np.testing.assert_allclose(hawc.dl4.stat_sum(_lp(2.8, 0.1, 2.5e-13, 7)),
+                               reference["flux_points_hawc"]["stat_sum"], rtol=1e-10)
+    # the profile statistic is minimal near the best norm of each point
+    prof = hess.dl4.stat_array(m) * 0 + xdl4.kinds.flux_points.stat_array(hess, m, "profile")
+    assert np.all(prof.values[np.isfinite(prof.values)] >= -1e-6)
+
+
+def test_flux_point_statistics_by_hand():
+    fp = xdl4.create_flux_points([1, 2, 4, 8], dnde=[1e-11, 2e-12, 1e-13],
+                                 dnde_err=[1e-12, 2e-13, 5e-14], dnde_errn=[1e-12, 2e-13, 5e-14],
+                                 dnde_errp=[2e-12, 4e-13, 6e-14], dnde_ul=[np.nan, np.nan, 3e-13],
+                                 is_ul=[False, False, True])
+    m = Models([SkyModel(PowerLawSpectralModel(index=2.5, amplitude=1e-11 * u.Unit(
+        "cm-2 s-1 TeV-1")), name="s")])
+    model = 1e-11 * fp.energy.values ** -2.5
+    d, e = np.array([1e-11, 2e-12]), np.array([1e-12, 2e-13])
+    chi2 = (((d - model[:2]) / e) ** 2).sum()
+    assert fp.dl4.stat_sum(m) == pytest.approx(chi2, rel=1e-12)
+    assert np.isnan(fp.dl4.residuals(m).values[2])
+    from scipy.special import erfc
+
+    dist = xdl4.kinds.flux_points.stat_array(fp, m, "distrib").values
+    ul_term = 2 * np.log(erfc((3e-13 - model[2]) / 3e-13) / erfc(1))
+    assert dist[2] == pytest.approx(ul_term)
+    err = np.where(model[:2] >= d, [2e-12, 4e-13], [1e-12, 2e-13])
+    np.testing.assert_allclose(dist[:2], ((model[:2] - d) / err) ** 2)
+
+
+# -- counts datasets ---------------------------------------------------------------------------
+
+def _source(spatial):
+    return Models([SkyModel(PowerLawSpectralModel(index=2.5, amplitude=3.8e-11 * u.Unit(
+        "cm-2 s-1 TeV-1")), spatial, name="src")])
+
+
+MAP = xdl4.examples.map_dataset()
+
+
+@settings(max_examples=30, deadline=None)
+@given(kind=st.sampled_from(["point", "gauss", "disk"]), dlon=st.floats(-2.5, 2.5),
+       dlat=st.floats(-2.5, 2.5), size=st.floats(0.01, 1.0), index=st.floats(1.0, 4.0))
+def test_npred_never_negative(kind, dlon, dlat, size, index):
+    lon, lat = 83.63 + dlon, 22.01 + dlat  # inside, near and beyond the 3 deg map edge
+    spatial = {"point": lambda: PointSpatialModel(lon_0=lon, lat_0=lat),
+               "gauss": lambda: GaussianSpatialModel(lon_0=lon, lat_0=lat, sigma=size),
+               "disk": lambda: DiskSpatialModel(lon_0=lon, lat_0=lat, r_0=size)}[kind]()
+    models = _source(spatial)
+    models.parameters["src.index"].value = index
+    npred = MAP.dl4.npred(models)
+    assert float(npred.min()) >= 0
+    sig = MAP.dl4.npred_signal(models)
+    assert float(sig.min()) >= 0
+
+
+def test_point_source_flux_is_conserved_inside_map():
+    """A point source at the corner of the four central pixels: all its flux lands in the
+    map, sum = sum_t F_t X_t sum_r K_tr with X the mean exposure of those pixels."""
+    from xdl4.forward import Evaluator
+
+    models = _source(PointSpatialModel(lon_0=83.63, lat_0=22.01))
+    flat = MAP.copy(deep=True)
+    flat["exposure"][:] = flat.exposure.isel(lat=30, lon=30)  # uniform in space
+    sig = flat.dl4.npred_signal(models)
+    ev = Evaluator(flat)
+    flux = models["src"].spectral.integral_bins(ev.e_true)
+    expo = ev.exposure[:, 30, 30]
+    kernel = ev.edisp_matrix(83.63, 22.01)
+    assert float(sig.sum()) == pytest.approx((flux * expo * kernel.sum(axis=1)).sum(),
+                                             rel=1e-9)
+
+
+def test_fake_and_residuals():
+    ds = xdl4.examples.spectrum_dataset()
+    models = _source(None)
+    a = ds.dl4.fake(models, seed=3)
+    b = ds.dl4.fake(models, seed=3)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    many = ds.dl4.fake(models, seed=4, size=2000)
+    np.testing.assert_allclose(many.counts.mean("obs"), ds.dl4.npred(models), rtol=0.05,
+                               atol=0.5)
+    res = ds.dl4.residuals(models, "diff/sqrt(model)")
+    assert res.isnull().sum() == (~ds.mask_safe).sum()
+    with pytest.raises(ValueError, match="residual method"):
+        ds.dl4.residuals(models, "ratio")
+
+
+def test_wstat_bias_at_true_model():
+    """300 fake on/off spectra at the true model: mean WStat = number of fit bins
+    (one profiled background per bin -> chi2 with one dof per bin) within 3 s.e."""
+    n_bins = 10
+    e = np.geomspace(1, 10, n_bins + 1)
+    mu_sig = np.linspace(150, 60, n_bins)
+    alpha = 0.2
+    b_on = np.full(n_bins, 100.0)
+    ds = xdl4.create("spectrum_onoff", e, e, region="icrs;circle(83.63,22.01,0.2)",
+                     counts=0.0, counts_off=0.0, acceptance=alpha, acceptance_off=1.0,
+                     exposure=1e10 * u.Unit("cm2 s"))
+    src = Models([SkyModel(PowerLawSpectralModel(index=2.0, amplitude=1.0 * u.Unit(
+        "cm-2 s-1 TeV-1")), name="s")])
+    flux = src["s"].spectral.integral_bins(e)
+    ds["exposure"][:] = mu_sig / flux * 1e0
+    fakes = ds.dl4.fake(src, seed=11, size=300, npred_background=ds.counts * 0 + b_on)
+    stats = np.array([fakes.isel(obs=i).dl4.stat_sum(src) for i in range(300)])
+    assert abs(stats.mean() - n_bins) < 3 * stats.std(ddof=1) / np.sqrt(300)
