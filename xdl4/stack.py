@@ -243,10 +243,10 @@ AGGREGATIONS: dict[str, Aggregation] = {
 META_TABLE = Aggregation(_chunk_plain, "concat", _identity, optional=True)
 
 
-def _rule(name: str, ds: xr.Dataset) -> Aggregation | None:
+def _rule(name: str, ds: xr.Dataset | None) -> Aggregation | None:
     if name in VARIABLES:
         return AGGREGATIONS[VARIABLES[name].stack]
-    if name.startswith(META_PREFIX) and META_ROW in ds[name].dims:
+    if name.startswith(META_PREFIX) and ds is not None and META_ROW in ds[name].dims:
         return META_TABLE
     return None  # not a DL4 variable: not stacked
 
@@ -331,15 +331,14 @@ def _drop_row_coords(term: xr.DataArray) -> xr.DataArray:
 
 def finalize(terms: Terms, template: xr.Dataset | None = None) -> xr.Dataset:
     """The stacked dataset from combined terms (variables in the order of ``template``)."""
-    names = [str(n) for n in (template.data_vars if template is not None else terms.data_vars)]
-    names += [str(n) for n in terms.data_vars if n not in names and (
-        n in ("gti_start", "gti_stop") or str(n).startswith(META_PREFIX))]
+    from_terms = [str(n).split(".")[0] for n in terms.data_vars]
+    names = [str(n) for n in template.data_vars] if template is not None else []
+    names = list(dict.fromkeys(names + from_terms))  # template order, then the rest
     out: dict[str, xr.DataArray] = {}
     for name in names:
-        if name not in terms and f"{name}.num" not in terms:
+        if name not in from_terms:
             continue
-        ref = template if template is not None and name in template else terms
-        rule = _rule(name, ref) if name in ref else None
+        rule = _rule(name, terms if name in terms else template)
         if rule is None:
             continue
         value = rule.finalize(terms, name)
