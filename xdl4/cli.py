@@ -49,6 +49,16 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack(args: argparse.Namespace) -> int:
+    from xdl4.stack_files import stack_files
+
+    out = stack_files(args.runs, output=args.output, format=args.format,
+                      overwrite=args.overwrite, progress=not args.quiet)
+    print(f"stacked {len(args.runs)} runs (livetime {float(out.livetime):.6g} s) "
+          f"into {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xdl4", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the summary of DL4 files")
     info.add_argument("files", nargs="+")
     info.set_defaults(func=_info)
+    stk = sub.add_parser("stack", help="stack runs (GADF, OGIP or NetCDF) in bounded memory")
+    stk.add_argument("runs", nargs="+", metavar="RUN")
+    stk.add_argument("-o", "--output", required=True, help="output file")
+    stk.add_argument("--format", choices=("netcdf", "gadf"), default="netcdf")
+    stk.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    stk.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    stk.set_defaults(func=_stack)
     return parser
 
 
