@@ -22,6 +22,10 @@ _LAZY = {
     "DL4ValidationError": "xdl4.schema",
     "validate": "xdl4.schema",
     "Region": "xdl4.sky",
+    "open_datasets": "xdl4.io.datasets_index",
+    "write_datasets": "xdl4.io.datasets_index",
+    "read_models": "xdl4.models",
+    "Models": "xdl4.models",
     "WcsGrid": "xdl4.sky",
 }
 

@@ -139,3 +139,15 @@ class DL4Accessor:
     def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
         """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""
         netcdf.to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)
+
+    def to_gadf(self, path: str | os.PathLike, overwrite: bool = False):
+        """Write a GADF FITS file as gammapy 2.1 writes it (flux points: a FITS table)."""
+        from xdl4.io.gadf import to_gadf
+
+        return to_gadf(self._ds, path, overwrite)
+
+    def to_ogip(self, path: str | os.PathLike, overwrite: bool = False):
+        """Write OGIP PHA + ARF (+ BKG, RMF) files, companions named as gammapy names them."""
+        from xdl4.io.ogip import to_ogip
+
+        return to_ogip(self._ds, path, overwrite)

@@ -97,6 +97,8 @@ class Evaluator:
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
+        self._kernels: dict[tuple, np.ndarray] = {}
+        self._kernel_ffts: dict[tuple, tuple] = {}
         self._stat_index = None
 
     # -- IRFs --------------------------------------------------------------------------
@@ -158,9 +160,15 @@ class Evaluator:
         return np.clip(prof, 0, None)
 
     def psf_kernels(self, lon: float, lat: float) -> np.ndarray:
-        """Normalised PSF kernels (n_energy, N, N) on the data grid at a position."""
-        return self.kernel_builder.kernels(self.psf_profiles(lon, lat),
-                                           self.psf_profiles(lon, lat, at_nodes=True))
+        """Normalised PSF kernels (n_energy, N, N) on the data grid at a position (cached
+        per position: resizing an extended source does not rebuild them)."""
+        key = (lon, lat)
+        if key not in self._kernels:
+            if len(self._kernels) > 64:
+                self._kernels.clear()
+            self._kernels[key] = self.kernel_builder.kernels(
+                self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
+        return self._kernels[key]
 
     def edisp_matrix(self, lon: float | None, lat: float | None) -> np.ndarray:
         """EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position."""
@@ -169,7 +177,7 @@ class Evaluator:
         _, _, ny, nx = self.edisp_values.shape
         x, y = (0.0, 0.0) if lon is None else self._irf_xy(self.edisp_grid, lon, lat)
         ix, iy = int(np.clip(np.rint(x), 0, nx - 1)), int(np.clip(np.rint(y), 0, ny - 1))
-        values = self.edisp_values[:, :, iy, ix]
+        values = np.ascontiguousarray(self.edisp_values[:, :, iy, ix])
         if self.migra_edges is None:
             return values
         return migra_to_kernel(values, self.migra_edges, self.e_true, self.e_reco)
@@ -185,10 +193,10 @@ class Evaluator:
             raise ValueError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
         ny, nx = self.grid.shape
-        s = model.spatial.integrate_pixels(self.grid.wcs, self.grid.shape)
-        if s.ndim == 3:
-            raise NotImplementedError("energy-dependent spatial templates are not folded yet")
-        nz_y, nz_x = np.nonzero(s)
+        energy = np.sqrt(self.e_true[:-1] * self.e_true[1:]) if getattr(
+            model.spatial, "is_energy_dependent", False) else None
+        s = model.spatial.integrate_pixels(self.grid.wcs, self.grid.shape, energy)
+        nz_y, nz_x = np.nonzero(s if s.ndim == 2 else s.any(axis=0))
         if nz_y.size == 0:  # nothing of the source on the map
             return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
         use_psf = irf["psf"] and self.psf_axis == "energy_true"
@@ -200,9 +208,9 @@ class Evaluator:
         y0, y1 = max(nz_y.min() - h, 0), min(nz_y.max() + h + 1, ny)
         x0, x1 = max(nz_x.min() - h, 0), min(nz_x.max() + h + 1, nx)
         box = (slice(y0, y1), slice(x0, x1))
-        s_box = s[box]
+        s_box = s[(...,) + box]
         if use_psf:
-            conv = convolve(s_box, kern)
+            conv = convolve(s_box, kern, self._kernel_ffts)
         else:
             conv = np.broadcast_to(s_box, (exposure.shape[0],) + s_box.shape)
         return exposure[:, box[0], box[1]] * conv, box
@@ -229,7 +237,9 @@ class Evaluator:
                     "not evaluated (only constant light curves)")
             flux = model.spectral.integral_bins(self.e_true)
             folded = cache["folded"]
-            npred = cache["edisp"].T @ (flux[:, None] * folded.reshape(folded.shape[0], -1))
+            # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
+            npred = np.einsum("tr,tp->rp", cache["edisp"],
+                              flux[:, None] * folded.reshape(folded.shape[0], -1))
             npred = npred.reshape((npred.shape[0],) + folded.shape[1:])
             if self.psf_axis == "energy" and model.apply_irf["psf"] and self.is_map:
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
@@ -326,16 +336,17 @@ class Evaluator:
         return float(2.0 * (mu.sum() - np.dot(n_pos, np.log(mu[pos]))))
 
 
-def convolve(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = None
+             ) -> np.ndarray:
     """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
     (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
-    clipped at 0."""
+    clipped at 0. ``fft_cache`` keeps the kernels' transforms between calls."""
     n, big = kernels.shape[0], kernels.shape[-1]
     h = big // 2
-    images = np.broadcast_to(images, (n,) + images.shape[-2:])
     ny, nx = images.shape[-2:]
-    nz = np.argwhere(np.any(images != 0, axis=0))
+    nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
     if len(nz) <= 16:
+        images = np.broadcast_to(images, (n, ny, nx))
         out = np.zeros((n, ny + 2 * h, nx + 2 * h))
         for y, x in nz:
             out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
@@ -343,7 +354,13 @@ def convolve(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
     from scipy.fft import irfft2, next_fast_len, rfft2
 
     shape = (next_fast_len(ny + big - 1, real=True), next_fast_len(nx + big - 1, real=True))
-    full = irfft2(rfft2(images, shape) * rfft2(kernels, shape), shape)
+    key = (id(kernels), shape)
+    cache = {} if fft_cache is None else fft_cache
+    if key not in cache:
+        if len(cache) > 16:
+            cache.clear()
+        cache[key] = (kernels, rfft2(kernels, shape))  # keep kernels alive: id stays unique
+    full = irfft2(rfft2(images, shape) * cache[key][1], shape)
     return np.clip(full[:, h:h + ny, h:h + nx], 0, None)
 
 
