@@ -106,8 +106,7 @@ def test_fermi_psf_truncation_convention(data_dir, monkeypatch):
     ds, models = _case(data_dir, "fermi_3fhl_crab", monkeypatch)
     ev = Evaluator(ds)
     pos = models["Crab Nebula"].spatial.position
-    kern = ev.psf_kernels(*xdl4.WcsGrid.from_dataset(ds).pixel_to_world(0, 0)) * 0 + \
-        ev.psf_kernels(*_icrs_to_galactic(pos))
+    kern = ev.psf_kernels(*_icrs_to_galactic(pos))
     np.testing.assert_allclose(kern.sum(axis=(1, 2)), 1, rtol=1e-12)
     assert kern.shape[-1] == 47  # 2 x 2.31 deg / 0.1 deg, rounded up to odd
 
