@@ -72,12 +72,13 @@ class _Run(Evaluator):
         self.label, self._sources, self._background = label, sources, background
         if self.kind in ONOFF_KINDS:
             m = self.mask
-            self._on, self._off, self._a = self.counts[m], self.counts_off[m], self.alpha[m]
-            n_on, n_off = self._on, self._off
+            a, n_on, n_off = self.alpha[m], self.counts[m], self.counts_off[m]
+            self._a, self._on, self._off = a, n_on, n_off
+            self._on_pos, self._off_pos = n_on > 0, n_off > 0
             xlx = (np.where(n_on > 0, n_on * np.log(np.where(n_on > 0, n_on, 1.0)), 0.0)
                    + np.where(n_off > 0, n_off * np.log(np.where(n_off > 0, n_off, 1.0)), 0.0))
             self._wconst = float(2 * (xlx - n_on - n_off).sum())
-            self._fast_ok = bool(np.all(self._a > 0) and np.all(n_off > 0))
+            self._fast_ok = bool(np.all(a > 0))
 
     def sources(self, models, names=None) -> list:
         return [m for m in self._sources if names is None or m.name in names]
@@ -88,16 +89,16 @@ class _Run(Evaluator):
     def stat_sum(self, models=None) -> float:
         if self.kind not in ONOFF_KINDS or not self._fast_ok:
             return super().stat_sum(models)
-        # WStat with alpha > 0 and n_off > 0 everywhere (closed form of xdl4.stats.wstat)
+        # WStat for alpha > 0 (the closed form of xdl4.stats.wstat, constants precomputed)
         sig = self.npred_signal(models)[self.mask]
-        a, n_on, n_off = self._a, self._on, self._off
-        c = a * (n_on + n_off) - (1 + a) * sig
-        mu_b = (c + np.sqrt(c * c + 4 * a * (1 + a) * n_off * sig)) / (2 * a * (1 + a))
+        a, on, off = self._a, self._on_pos, self._off_pos
+        c = a * (self._on + self._off) - (1 + a) * sig
+        mu_b = (c + np.sqrt(c * c + 4 * a * (1 + a) * self._off * sig)) / (2 * a * (1 + a))
         mu_on = sig + a * mu_b
-        if np.any(mu_on <= 0) or np.any(mu_b <= 0):
+        if not (np.all(mu_on[on] > 0) and np.all(mu_b[off] > 0) and np.isfinite(mu_b).all()):
             return super().stat_sum(models)  # edge cases: the general formula decides
-        return float(2 * (sig.sum() + ((1 + a) * mu_b).sum() - n_on @ np.log(mu_on)
-                          - n_off @ np.log(mu_b)) + self._wconst)
+        return float(2 * (sig.sum() + ((1 + a) * mu_b).sum() - self._on[on] @ np.log(mu_on[on])
+                          - self._off[off] @ np.log(mu_b[off])) + self._wconst)
 
 
 class _FluxPoints:
@@ -118,6 +119,11 @@ class _FluxPoints:
         from xdl4.forward import stat_sum
 
         return stat_sum(self.ds, self._models)
+
+
+def _nan_npred(term) -> bool:
+    """NaN predicted counts (xdl4.stats.wstat reports them as an infinite statistic)."""
+    return hasattr(term, "npred_signal") and bool(np.isnan(term.npred_signal(None)).any())
 
 
 class Likelihood:
@@ -187,7 +193,7 @@ class Likelihood:
         total = 0.0
         for term in self.terms:
             s = term.stat_sum(self.models)
-            if s != s:
+            if not math.isfinite(s) and (s != s or _nan_npred(term)):
                 free = ", ".join(f"{lab}={p.value:.6g}" for lab, p in
                                  self.models.parameters.unique() if not p.frozen)
                 raise FitError(f"statistic is NaN for dataset {term.label!r} at {free}")
@@ -329,8 +335,8 @@ def _reason(fmin) -> str:
         why.append(f"EDM {fmin.edm:.3g} above goal {fmin.edm_goal:.3g}")
     if fmin.hesse_failed:
         why.append("HESSE failed")
-    if fmin.has_covariance and not fmin.has_posdef_covariance:
-        why.append("covariance not positive definite (made so)")
+    if fmin.has_made_posdef_covar:
+        why.append("covariance not positive definite (forced)")
     if not why and not fmin.is_valid:
         why.append("invalid minimum")
     if fmin.has_parameters_at_limit:
@@ -617,6 +623,8 @@ def stat_contour(data: Any, models: Any, x: str, y: str, sigma: float = 1.0,
         free = _Free(lik.models)
         m = r.minuit
         pts = np.asarray(m.mncontour(x, y, cl=cl, size=npoints))
+        if len(pts) > 1 and np.array_equal(pts[0], pts[-1]):
+            pts = pts[:-1]  # iminuit closes the curve
         ix, iy = free.labels.index(x), free.labels.index(y)
         best = np.array(m.values)
         vals = []
