@@ -56,6 +56,23 @@ def _to(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
     return np.asarray(da.values, dtype=float) * factor
 
 
+def flux_unit_factor(model) -> float:
+    """Factor turning (spectral integral) x (spatial pixel integral) into cm-2 s-1: 1 for
+    a flux spectrum times a normalised morphology; e.g. 1e6 for a norm spectrum (TeV)
+    times a template in cm-2 s-1 MeV-1 sr-1."""
+    from astropy import units as u
+
+    spectral = parse_unit(model.spectral.unit, "spectral unit") * u.TeV
+    spatial = parse_unit(getattr(model.spatial, "unit", "sr-1"), "spatial unit") * u.sr \
+        if model.spatial is not None else u.dimensionless_unscaled
+    try:
+        return float((spectral * spatial).to("cm-2 s-1"))
+    except u.UnitConversionError as err:
+        raise ValueError(f"model {model.name!r}: spectral unit {model.spectral.unit!r} and "
+                         f"spatial unit {getattr(model.spatial, 'unit', None)!r} do not make "
+                         "a flux (cm-2 s-1)") from err
+
+
 def _convert_position(model, frame: str) -> tuple[float, float]:
     from xdl4.models.geometry import convert_lonlat
 
@@ -156,6 +173,9 @@ class Evaluator:
         values = self.psf_node_values if at_nodes else self.psf_values
         _, _, ny, nx = values.shape
         x, y = self._irf_xy(self.psf_grid, lon, lat)
+        if not (-0.5 < x < nx - 0.5 and -0.5 < y < ny - 0.5):
+            # outside the PSF map: its nearest pixel, as gammapy does
+            x, y = float(np.clip(np.rint(x), 0, nx - 1)), float(np.clip(np.rint(y), 0, ny - 1))
         prof = sum(w * values[:, :, iy, ix] for iy, ix, w in bilinear_weights(x, y, nx, ny))
         return np.clip(prof, 0, None)
 
@@ -225,8 +245,8 @@ class Evaluator:
                    model.spatial is not None else (None, None))
             edisp = self.edisp_matrix(*pos) if model.apply_irf["edisp"] else \
                 overlap_kernel(self.e_true, self.e_reco)
-            cache.update(spatial_key=skey, folded=folded, box=box, edisp=edisp,
-                         spectral_key=None)
+            cache.update(spatial_key=skey, folded=folded * flux_unit_factor(model), box=box,
+                         edisp=edisp, spectral_key=None)
         fkey = model.spectral_key()
         if cache.get("spectral_key") != fkey:
             if model.temporal is not None and \

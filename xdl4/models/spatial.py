@@ -395,13 +395,22 @@ def resolve_path(filename: str, base: str | os.PathLike | None = None) -> str:
 
 
 def _read_energy_axis(hdul: fits.HDUList, header: fits.Header) -> tuple[np.ndarray, str, str]:
-    """(coords TeV, 'nodes'|'edges', interp) of the first non-spatial axis of a GADF map."""
+    """(coords TeV, 'nodes'|'edges', interp) of the first non-spatial axis of a GADF map; a
+    Fermi-style map without BANDSHDU uses its ENERGIES (nodes) or EBOUNDS (edges) table,
+    log-interpolated as gammapy does."""
     bands = header.get("BANDSHDU")
-    if bands is None or bands not in hdul:
-        raise ValueError("3-D template map without a BANDS HDU")
-    hdu = hdul[bands]
-    cols = [c.strip() for c in str(hdu.header.get("AXCOLS1", header.get("AXCOLS1"))).split(",")]
-    interp = str(hdu.header.get("INTERP1", "lin")).strip()
+    if bands is not None and bands in hdul:
+        hdu = hdul[bands]
+        cols = [c.strip() for c in str(hdu.header.get("AXCOLS1", header.get("AXCOLS1")))
+                .split(",")]
+        fermi = hdu.name.upper() in ("ENERGIES", "EBOUNDS")  # Fermi-tools maps: log axes
+        interp = str(hdu.header.get("INTERP1", "log" if fermi else "lin")).strip()
+    elif "ENERGIES" in hdul:
+        hdu, cols, interp = hdul["ENERGIES"], ["ENERGY"], "log"
+    elif "EBOUNDS" in hdul:
+        hdu, cols, interp = hdul["EBOUNDS"], ["E_MIN", "E_MAX"], "log"
+    else:
+        raise ValueError("3-D template map without a BANDS, ENERGIES or EBOUNDS HDU")
 
     def col(name):
         factor = u.Unit(hdu.columns[name].unit or "TeV").to("TeV")
@@ -545,6 +554,8 @@ class TemplateSpatialModel(SpatialModel):
         model = cls.read(path, normalize=bool(data.get("normalize", True)), **pars)
         object.__setattr__(model, "filename", str(data["filename"]))
         object.__setattr__(model, "yaml_unit", data.get("unit"))
+        if data.get("unit") and not model.normalize:  # the YAML unit overrides the map's
+            object.__setattr__(model, "unit", str(data["unit"]))
         return model
 
 
