@@ -19,6 +19,7 @@ error when set, else 1% of the value (0.01 deg for angles), never a full scale u
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import types
@@ -71,13 +72,13 @@ class _Run(Evaluator):
     def bind(self, label: str, sources: list, background: Any) -> None:
         self.label, self._sources, self._background = label, sources, background
         if self.kind in ONOFF_KINDS:
-            m = self.mask
-            a, n_on, n_off = self.alpha[m], self.counts[m], self.counts_off[m]
-            self._a, self._on, self._off = a, n_on, n_off
-            self._on_pos, self._off_pos = n_on > 0, n_off > 0
-            xlx = (np.where(n_on > 0, n_on * np.log(np.where(n_on > 0, n_on, 1.0)), 0.0)
-                   + np.where(n_off > 0, n_off * np.log(np.where(n_off > 0, n_off, 1.0)), 0.0))
-            self._wconst = float(2 * (xlx - n_on - n_off).sum())
+            m = np.flatnonzero(self.mask.ravel())
+            a, n_on, n_off = (x.ravel()[m] for x in (self.alpha, self.counts, self.counts_off))
+            on, off = np.flatnonzero(n_on > 0), np.flatnonzero(n_off > 0)
+            xlx = (n_on[on] * np.log(n_on[on])).sum() + (n_off[off] * np.log(n_off[off])).sum()
+            self._w = (m, a, 1 + a, a * (n_on + n_off), 4 * a * (1 + a) * n_off,
+                       0.5 / (a * (1 + a)), on, n_on[on], off, n_off[off],
+                       float(2 * (xlx - n_on.sum() - n_off.sum())))
             self._fast_ok = bool(np.all(a > 0))
 
     def sources(self, models, names=None) -> list:
@@ -89,16 +90,17 @@ class _Run(Evaluator):
     def stat_sum(self, models=None) -> float:
         if self.kind not in ONOFF_KINDS or not self._fast_ok:
             return super().stat_sum(models)
-        # WStat for alpha > 0 (the closed form of xdl4.stats.wstat, constants precomputed)
-        sig = self.npred_signal(models)[self.mask]
-        a, on, off = self._a, self._on_pos, self._off_pos
-        c = a * (self._on + self._off) - (1 + a) * sig
-        mu_b = (c + np.sqrt(c * c + 4 * a * (1 + a) * self._off * sig)) / (2 * a * (1 + a))
+        # WStat for alpha > 0: the closed form of xdl4.stats.wstat, constants precomputed
+        m, a, a1, c0, d0, inv, on, n_on, off, n_off, const = self._w
+        sig = self.npred_signal(models).ravel()[m]
+        c = c0 - a1 * sig
+        mu_b = (c + np.sqrt(c * c + d0 * sig)) * inv
         mu_on = sig + a * mu_b
-        if not (np.all(mu_on[on] > 0) and np.all(mu_b[off] > 0) and np.isfinite(mu_b).all()):
+        mu_on_pos, mu_b_pos = mu_on[on], mu_b[off]
+        if not (mu_on_pos.min(initial=1.0) > 0 and mu_b_pos.min(initial=1.0) > 0):
             return super().stat_sum(models)  # edge cases: the general formula decides
-        return float(2 * (sig.sum() + ((1 + a) * mu_b).sum() - self._on[on] @ np.log(mu_on[on])
-                          - self._off[off] @ np.log(mu_b[off])) + self._wconst)
+        return float(2 * (sig.sum() + a1 @ mu_b - n_on @ np.log(mu_on_pos)
+                          - n_off @ np.log(mu_b_pos)) + const)
 
 
 class _FluxPoints:
@@ -214,6 +216,7 @@ _T: dict[str, tuple[Callable, Callable, Callable]] = {  # T, T^-1, dT/dv
 }
 
 
+@functools.lru_cache(maxsize=128)
 def _is_angle(unit: str) -> bool:
     import astropy.units as u
 
@@ -348,15 +351,35 @@ def _reason(fmin) -> str:
 
 @dataclass(repr=False)
 class FitResult:
-    """Outcome of :func:`fit`: the same numbers are written into the models."""
+    """Outcome of :func:`fit` (the same numbers are written into the models).
+
+    ``parameters``: Dataset on ``parameter`` ("model.param" labels) with ``value``,
+    ``error``, ``unit``, ``min``, ``max``, ``frozen`` (and ``errn``, ``errp`` after MINOS);
+    ``covariance``: DataArray (``parameter_1``, ``parameter_2``) in parameter units, zero for
+    frozen parameters, linked labels sharing rows; ``minuit``: the iminuit object.
+    """
 
     success: bool
     message: str
     nfev: int
     total_stat: float
-    parameters: xr.Dataset
-    covariance: xr.DataArray
     minuit: Any = field(default=None)
+    _columns: dict = field(default_factory=dict)
+    _cov: np.ndarray | None = None
+
+    @functools.cached_property
+    def parameters(self) -> xr.Dataset:
+        cols = dict(self._columns)
+        labels = cols.pop("parameter")
+        return xr.Dataset({k: ("parameter", v) for k, v in cols.items()},
+                          coords={"parameter": labels})
+
+    @functools.cached_property
+    def covariance(self) -> xr.DataArray:
+        labels = self._columns["parameter"]
+        return xr.DataArray(self._cov, dims=("parameter_1", "parameter_2"),
+                            coords={"parameter_1": labels, "parameter_2": labels},
+                            name="covariance")
 
     @property
     def correlation(self) -> xr.DataArray:
@@ -383,15 +406,14 @@ class FitResult:
         return "\n".join(lines)
 
 
-def _covariance_table(models, free: _Free, cov_free: np.ndarray | None) -> np.ndarray:
+def _covariance_table(models, free: _Free, cov_free: np.ndarray) -> np.ndarray:
     """Covariance over all parameter entries (linked entries share rows; frozen: 0)."""
     entries = [p for _, p in models.parameters.items()]
     index = {id(p): i for i, p in enumerate(free.params)}
     idx = np.array([index.get(id(p), -1) for p in entries])
     out = np.zeros((len(entries), len(entries)))
-    if cov_free is not None:
-        ok = idx >= 0
-        out[np.ix_(ok, ok)] = cov_free[np.ix_(idx[ok], idx[ok])]
+    ok = idx >= 0
+    out[np.ix_(ok, ok)] = cov_free[np.ix_(idx[ok], idx[ok])]
     return out
 
 
@@ -453,31 +475,30 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
         success, message = False, message + "; non-finite parameter values"
     free.set(f)
     total = lik.stat()
-    cov_free = None
+    items = models.parameters.items()
+    cov_all = np.zeros((len(items), len(items)))
     if covariance and m.covariance is not None:
         jac = free.jacobian(f)
         cov_free = np.array(m.covariance) * np.outer(jac, jac)
         for p, var in zip(free.params, np.diag(cov_free), strict=True):
             p.error = math.sqrt(var) if var >= 0 else math.nan
-        models.covariance = _covariance_table(models, free, cov_free)
-    table = models.parameters.to_dataset()
-    labels = list(table["parameter"].values)
+        cov_all = _covariance_table(models, free, cov_free)
+        models.covariance = cov_all
+    columns = {"parameter": np.array([lab for lab, _ in items], dtype=object),
+               "value": np.array([p.value for _, p in items]),
+               "error": np.array([p.error for _, p in items]),
+               "unit": np.array([p.unit for _, p in items], dtype=object),
+               "min": np.array([p.min for _, p in items]),
+               "max": np.array([p.max for _, p in items]),
+               "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
     if errs:
-        n = len(labels)
-        errn, errp = np.full(n, np.nan), np.full(n, np.nan)
-        for i, (_, p) in enumerate(models.parameters.items()):
-            key = next((k for k, q in zip(free.labels, free.params, strict=True) if q is p), None)
-            if key in errs:
-                errn[i], errp[i] = errs[key][:2]
-        table["errn"] = ("parameter", errn)
-        table["errp"] = ("parameter", errp)
-    cov = _covariance_table(models, free, cov_free)
-    cov_da = xr.DataArray(cov, dims=("parameter_1", "parameter_2"),
-                          coords={"parameter_1": labels, "parameter_2": labels},
-                          name="covariance")
+        where = {id(p): lab for lab, p in zip(free.labels, free.params, strict=True)}
+        pick = [errs.get(where.get(id(p)), (np.nan, np.nan)) for _, p in items]
+        columns["errn"] = np.array([e[0] for e in pick])
+        columns["errp"] = np.array([e[1] for e in pick])
     if optimize:
         message += f" (EDM {m.fmin.edm:.2g}, goal {m.fmin.edm_goal:.2g})"
-    return FitResult(success, message, lik.nfev - nfev0, total, table, cov_da, m)
+    return FitResult(success, message, lik.nfev - nfev0, total, m, columns, cov_all)
 
 
 # -- beyond the best fit -------------------------------------------------------------------
