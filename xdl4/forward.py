@@ -21,6 +21,8 @@ True
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import xarray as xr
 
@@ -60,16 +62,23 @@ def flux_unit_factor(model) -> float:
     """Factor turning (spectral integral) x (spatial pixel integral) into cm-2 s-1: 1 for
     a flux spectrum times a normalised morphology; e.g. 1e6 for a norm spectrum (TeV)
     times a template in cm-2 s-1 MeV-1 sr-1."""
+    spatial = "sr-1" if model.spatial is None else getattr(model.spatial, "unit", "sr-1")
+    try:
+        return _flux_unit_factor(str(model.spectral.unit), str(spatial))
+    except ValueError as err:
+        raise ValueError(f"model {model.name!r}: {err}") from err
+
+
+@functools.lru_cache(maxsize=64)
+def _flux_unit_factor(spectral: str, spatial: str) -> float:
     from astropy import units as u
 
-    spectral = parse_unit(model.spectral.unit, "spectral unit") * u.TeV
-    spatial = parse_unit(getattr(model.spatial, "unit", "sr-1"), "spatial unit") * u.sr \
-        if model.spatial is not None else u.dimensionless_unscaled
+    product = parse_unit(spectral, "spectral unit") * u.TeV * parse_unit(
+        spatial, "spatial unit") * u.sr
     try:
-        return float((spectral * spatial).to("cm-2 s-1"))
+        return float(product.to("cm-2 s-1"))
     except u.UnitConversionError as err:
-        raise ValueError(f"model {model.name!r}: spectral unit {model.spectral.unit!r} and "
-                         f"spatial unit {getattr(model.spatial, 'unit', None)!r} do not make "
+        raise ValueError(f"spectral unit {spectral!r} times spatial unit {spatial!r} is not "
                          "a flux (cm-2 s-1)") from err
 
 
