@@ -142,11 +142,9 @@ class WcsGrid:
                 "grid_mapping_name": "fits_wcs", "wcs_header": self.header,
                 "wcs_shape": np.array(self.shape, dtype=np.int64), **frame_attrs}),
             f"{prefix}lon": xr.Variable(f"{prefix}lon", lon, {
-                "units": "deg", "long_name": f"{self.frame} longitude of pixel centres "
-                "along the reference row", **frame_attrs}),
+                "units": "deg", "long_name": f"longitude ({self.frame})", **frame_attrs}),
             f"{prefix}lat": xr.Variable(f"{prefix}lat", lat, {
-                "units": "deg", "long_name": f"{self.frame} latitude of pixel centres "
-                "along the reference column", **frame_attrs}),
+                "units": "deg", "long_name": f"latitude ({self.frame})", **frame_attrs}),
             f"{prefix}lon_pixel": xr.Variable(f"{prefix}lon", np.arange(nx, dtype=np.int64)),
             f"{prefix}lat_pixel": xr.Variable(f"{prefix}lat", np.arange(ny, dtype=np.int64)),
         }
