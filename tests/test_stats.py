@@ -175,3 +175,30 @@ def test_wstat_bias_at_true_model():
     fakes = ds.dl4.fake(src, seed=11, size=300, npred_background=ds.counts * 0 + b_on)
     stats = np.array([fakes.isel(obs=i).dl4.stat_sum(src) for i in range(300)])
     assert abs(stats.mean() - n_bins) < 3 * stats.std(ddof=1) / np.sqrt(300)
+
+
+def test_region_psf_containment():
+    """A spectrum with a PSF and a circular region: a centred point source gets the PSF
+    containment at the region radius (gammapy); moving it out lowers it smoothly to 0."""
+    import xdl4.forward
+    from xdl4.psf import containment
+
+    spec = xdl4.examples.spectrum_dataset()
+    grid_ds = xdl4.examples.map_dataset()
+    psf = grid_ds.psf.isel(irf_lat=7, irf_lon=7, drop=True)
+    ds = spec.assign(psf=psf.drop_vars([c for c in psf.coords if c not in ("energy_true",
+                                                                           "rad")]))
+    ds = ds.assign_coords(rad=grid_ds.rad, rad_bounds=grid_ds.rad_bounds)
+    ds.dl4.validate()
+    fractions = []
+    for dlat in (0.0, 0.1, 0.2, 0.4, 1.5):
+        models = _source(PointSpatialModel(lon_0=83.63, lat_0=22.01 + dlat))
+        with_psf = ds.dl4.npred_signal(models).sum()
+        without = spec.dl4.npred_signal(models).sum()
+        fractions.append(float(with_psf / without))
+    assert 0.5 < fractions[0] < 1.01 and np.all(np.diff(fractions) < 0)
+    assert fractions[-1] == 0.0
+    # on axis, each true-energy bin gets exactly gammapy's containment at the radius
+    ev = xdl4.forward.Evaluator(ds)
+    frac = ev._region_psf_fraction(_source(PointSpatialModel(lon_0=83.63, lat_0=22.01))["src"])
+    np.testing.assert_allclose(frac, containment(psf.values, grid_ds.rad.values, 0.2))

@@ -217,7 +217,7 @@ class Evaluator:
         irf = model.apply_irf
         exposure = self.exposure if irf["exposure"] else np.ones_like(self.exposure)
         if not self.is_map:
-            return exposure[:, None], None
+            return exposure[:, None] * self._region_psf_fraction(model)[:, None], None
         if model.spatial is None:
             raise ValueError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
@@ -243,6 +243,25 @@ class Evaluator:
         else:
             conv = np.broadcast_to(s_box, (exposure.shape[0],) + s_box.shape)
         return exposure[:, box[0], box[1]] * conv, box
+
+    def _region_psf_fraction(self, model) -> np.ndarray:
+        """Region datasets with a PSF and a circular region: the fraction of the PSF of a
+        source inside the region (gammapy's containment at the region radius when the
+        source sits at the centre, falling off with the offset); else 1 (no PSF: the
+        containment is already in the exposure)."""
+        n = self.exposure.shape[0]
+        if self.psf_axis != "energy_true" or not model.apply_irf["psf"] or \
+                self.region is None or self.region.radius is None:
+            return np.ones(n)
+        from xdl4.psf import region_fraction
+        from xdl4.skymath import separation
+
+        centre = self.region.center
+        offset = 0.0
+        if model.spatial is not None and model.spatial.position is not None:
+            offset = float(separation(*_convert_position(model, self.region.frame), *centre))
+        return region_fraction(self.psf_profiles(*centre), self.rad_nodes,
+                               self.region.radius, offset)
 
     def npred_source(self, model) -> tuple[np.ndarray, tuple | None]:
         """Predicted counts of one source on its box: (n_reco, h, w) [or (n_reco, 1)]."""
