@@ -53,6 +53,12 @@ _COMBINE_OPS: dict[str, Callable[[xr.DataArray, str], xr.DataArray]] = {
     "any": lambda x, dim: x.any(dim, keep_attrs=True),
 }
 
+#: the same combine steps on two operands (the fold of ``stack_files``, pairwise stacking)
+_PAIR_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "sum": np.add,
+    "any": np.logical_or,
+}
+
 Terms = xr.Dataset  # partial terms: additive arrays, each tagged with its combine step
 
 
@@ -319,9 +325,8 @@ def merge(a: Terms, b: Terms) -> Terms:
             out[name] = xr.concat([_drop_row_coords(term), _drop_row_coords(b[name])],
                                   dim=term.dims[0], combine_attrs="override")
         else:
-            both = xr.concat([term, b[name]], dim=OBS, coords="minimal", compat="override",
-                             join="exact", combine_attrs="override")
-            out[name] = _COMBINE_OPS[how](both, OBS)
+            out[name] = term.copy(data=_PAIR_OPS[how](term.data, b[name].transpose(
+                *term.dims).data))
     return xr.Dataset(out, attrs=a.attrs).assign_coords(_grid_coords(a))
 
 
