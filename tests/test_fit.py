@@ -331,3 +331,18 @@ def test_flux_points_fit(data_dir, reference, case, path, alpha, amplitude, refe
     ref = reference[case]
     check_reference(r, ref)
     assert r.total_stat == pytest.approx(ref["total_stat"], abs=0.01)
+
+
+def test_gc_example_joint_stat_from_datatree(data_dir, reference, monkeypatch):
+    monkeypatch.setenv("GAMMAPY_DATA", str(data_dir))
+    from xdl4.io.datasets_index import open_datasets
+
+    folder = data_dir / "tests/models"
+    tree = open_datasets(folder / "gc_example_datasets.yaml")
+    models = read_models(folder / "gc_example_models.yaml")
+    lik = Likelihood(tree, models)
+    ref = reference["gc_example"]
+    assert lik.stat() == pytest.approx(ref["total_stat"], rel=1e-9)
+    per = lik.stat_per_dataset()
+    assert per["gc"] == pytest.approx(ref["gc"]["stat_sum"], rel=1e-9)
+    assert per["g09"] == pytest.approx(ref["g09"]["stat_sum"], rel=1e-9)
