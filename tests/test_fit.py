@@ -346,3 +346,11 @@ def test_gc_example_joint_stat_from_datatree(data_dir, reference, monkeypatch):
     per = lik.stat_per_dataset()
     assert per["gc"] == pytest.approx(ref["gc"]["stat_sum"], rel=1e-9)
     assert per["g09"] == pytest.approx(ref["g09"]["stat_sum"], rel=1e-9)
+
+
+def test_likelihood_is_reusable_only_with_its_models(onoff):
+    models = pl_models()
+    lik = Likelihood(onoff, models)
+    assert xdl4.fit(lik, None).success and xdl4.fit(lik, list(models)).success
+    with pytest.raises(ValueError, match="other models"):
+        xdl4.fit(lik, pl_models())

@@ -306,6 +306,17 @@ class _Free:
                                                         strict=True)])
 
 
+def _likelihood(data: Any, models: Any) -> Likelihood:
+    """A new Likelihood, or ``data`` itself when it is one (built for the same models)."""
+    if not isinstance(data, Likelihood):
+        return Likelihood(data, models)
+    if models is not None and models is not data.models and \
+            [id(m) for m in as_models(models)] != [id(m) for m in data.models]:
+        raise ValueError("a Likelihood was passed with other models: pass models=None or "
+                         "the Likelihood's own models")
+    return data
+
+
 def _minuit(lik: Likelihood, free: _Free, strategy: int, tol: float):
     from iminuit import Minuit
 
@@ -436,7 +447,7 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
     >>> r.success and models.parameters["src.index"].error > 0
     True
     """
-    lik = data if isinstance(data, Likelihood) else Likelihood(data, models)
+    lik = _likelihood(data, models)
     models = lik.models
     free = _Free(models)
     nfev0 = lik.nfev
@@ -552,7 +563,7 @@ def stat_profile(data: Any, models: Any, parameter: str, values: Sequence[float]
     >>> prof["stat"].dims, prof.sizes["src.index"]
     (('src.index',), 3)
     """
-    lik = data if isinstance(data, Likelihood) else Likelihood(data, models)
+    lik = _likelihood(data, models)
     models = lik.models
     par = models.parameters[parameter]
     if values is None:
@@ -607,7 +618,7 @@ def confidence(data: Any, models: Any, parameters: str | Sequence[str], sigma: f
     True
     """
     names = [parameters] if isinstance(parameters, str) else list(parameters)
-    lik = data if isinstance(data, Likelihood) else Likelihood(data, models)
+    lik = _likelihood(data, models)
     with _Saved(lik.models):
         fit_options.setdefault("covariance", False)
         r = fit(lik, lik.models, minos=names, sigma=sigma, **fit_options)
@@ -640,7 +651,7 @@ def stat_contour(data: Any, models: Any, x: str, y: str, sigma: float = 1.0,
     """
     from scipy.stats import chi2
 
-    lik = data if isinstance(data, Likelihood) else Likelihood(data, models)
+    lik = _likelihood(data, models)
     cl = _cl(sigma)
     with _Saved(lik.models):
         fit_options.setdefault("covariance", False)
