@@ -50,7 +50,7 @@ def make_runs(folder: Path, n: int) -> dict[str, list[Path]]:
 
 
 def _child(fmt: str, paths: list[str]) -> None:
-    from xdl4.stack_files import stack_files
+    from xdl4.streaming import stack_files
 
     t0 = time.perf_counter()
     out = stack_files(paths, progress=False)

@@ -7,8 +7,7 @@ import pytest
 import xarray as xr
 
 import xdl4
-import xdl4.fit  # noqa: F401  (binds the callable module xdl4.fit)
-from xdl4.fit import FitError, Likelihood, confidence, stat_contour, stat_profile
+from xdl4.fitting import FitError, Likelihood, confidence, stat_contour, stat_profile
 from xdl4.io.backends import open_dataset
 from xdl4.models import (
     FoVBackgroundModel,
@@ -53,13 +52,6 @@ def test_fit_result_and_write_back(onoff):
     assert "src.index" in text and "src.reference" not in text and "frozen" in text
 
 
-def test_callable_module_and_function_agree(onoff):
-    import xdl4.fit as mod
-
-    a, b = mod(onoff, pl_models()), mod.fit(onoff, pl_models())
-    assert a.total_stat == b.total_stat
-
-
 def test_frozen_and_bounds(onoff):
     models = pl_models()
     models.parameters["src.index"].frozen = True
@@ -75,7 +67,7 @@ def test_frozen_and_bounds(onoff):
 
 
 def test_initial_steps_and_scaling():
-    from xdl4.fit import _Free
+    from xdl4.fitting import _Free
 
     models = pl_models(index=2.3, amplitude=4e-11)
     models.parameters["src.amplitude"].error = 1e-12
@@ -217,7 +209,7 @@ def test_plot_helpers(onoff):
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    from xdl4.fit import plot_contour, plot_profile
+    from xdl4.fitting import plot_contour, plot_profile
 
     models = pl_models()
     xdl4.fit(onoff, models)

@@ -12,7 +12,7 @@ widths 1.005 / 1.001 (index / amplitude).
 import numpy as np
 import pytest
 
-from xdl4.fit import fit
+from xdl4.fitting import fit
 from xdl4.models import Models, PowerLaw, SkyModel
 
 N_REAL = 300

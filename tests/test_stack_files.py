@@ -7,7 +7,7 @@ import pytest
 import xdl4
 from xdl4.cli import main
 from xdl4.stack import stack
-from xdl4.stack_files import RunReadError, stack_files
+from xdl4.streaming import RunReadError, stack_files
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from astropy import units as u
 
 import xdl4
 from xdl4.stack import empty_like, stack
-from xdl4.stack_files import stack_files
+from xdl4.streaming import stack_files
 
 F32 = 3e-7  # a few float32 roundings (eps 1.2e-7) of gammapy's working maps
 

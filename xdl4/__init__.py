@@ -25,6 +25,13 @@ _LAZY = {
     "open_datasets": "xdl4.io.datasets_index",
     "write_datasets": "xdl4.io.datasets_index",
     "read_models": "xdl4.models",
+    "stack_files": "xdl4.streaming",
+    "fit": "xdl4.fitting",
+    "FitResult": "xdl4.fitting",
+    "Likelihood": "xdl4.fitting",
+    "stat_profile": "xdl4.fitting",
+    "stat_contour": "xdl4.fitting",
+    "confidence": "xdl4.fitting",
     "Models": "xdl4.models",
     "WcsGrid": "xdl4.sky",
 }

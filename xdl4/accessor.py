@@ -128,6 +128,15 @@ class DL4Accessor:
         """``diff``, ``diff/model`` or ``diff/sqrt(model)`` residuals, NaN outside masks."""
         return forward.residuals(self._ds, models, method)
 
+    # -- stacking ------------------------------------------------------------------------
+    def stack(self, other: xr.Dataset | None = None, dim: str = "obs",
+              name: str | None = None) -> xr.Dataset:
+        """Stack ``other`` onto this dataset (gammapy's rules, both masked), or without
+        ``other`` reduce the runs along ``dim`` (lazy on dask arrays)."""
+        from xdl4 import stack as _stack
+
+        return _stack.stack(self._ds, other, dim=dim, name=name)
+
     # -- reductions ----------------------------------------------------------------
     def resample_energy(self, energy_edges) -> xr.Dataset:
         return resample.resample_energy(self._ds, energy_edges)

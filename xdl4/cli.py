@@ -50,7 +50,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _stack(args: argparse.Namespace) -> int:
-    from xdl4.stack_files import stack_files
+    from xdl4.streaming import stack_files
 
     out = stack_files(args.runs, output=args.output, format=args.format,
                       overwrite=args.overwrite, progress=not args.quiet)

@@ -27,17 +27,31 @@ def image(mask: xr.DataArray) -> xr.DataArray:
     return mask.any("energy") if "energy" in mask.dims else mask
 
 
-def on_irf_grid(mask: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
-    """A data-grid mask sampled at the IRF pixel centres (nearest data pixel)."""
-    if "irf_lat" not in ds.dims or "lat" not in mask.dims:
+def on_irf_grid(mask: xr.DataArray, ds: xr.Dataset, method: str = "nearest",
+                prefix: str = "irf_") -> xr.DataArray:
+    """A data-grid mask sampled at the IRF pixel centres, as gammapy does it:
+    ``nearest`` (PSF weights: the data pixel at floor(p + 0.5)) or ``linear`` (EDISP
+    weights: True where the bilinear interpolation of the mask is > 0, i.e. any data
+    pixel with a non-zero weight is True). Pixel centres off the data grid are False."""
+    if f"{prefix}lat" not in ds.dims or "lat" not in mask.dims:
         return mask
-    data, irf = WcsGrid.from_dataset(ds), WcsGrid.from_dataset(ds, "irf_")
-    lon, lat = irf.sky_coords()
-    x, y = data.world_to_pixel(lon, lat)
-    ix, iy = np.rint(x).astype(int), np.rint(y).astype(int)
+    data, irf = WcsGrid.from_dataset(ds), WcsGrid.from_dataset(ds, prefix)
+    x, y = data.world_to_pixel(*irf.sky_coords())
     ny, nx = data.shape
-    inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny)
-    iy_da = xr.DataArray(np.clip(iy, 0, ny - 1), dims=("irf_lat", "irf_lon"))
-    ix_da = xr.DataArray(np.clip(ix, 0, nx - 1), dims=("irf_lat", "irf_lon"))
-    sampled = mask.isel(lat=iy_da, lon=ix_da, drop=True)
-    return sampled & xr.DataArray(inside, dims=("irf_lat", "irf_lon"))
+    dims = (f"{prefix}lat", f"{prefix}lon")
+    if method == "nearest":
+        stencil = [(np.floor(x + 0.5).astype(int), np.floor(y + 0.5).astype(int), True)]
+    elif method == "linear":
+        x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+        stencil = [(x0 + dx, y0 + dy, (1 - np.abs(x - x0 - dx)) * (1 - np.abs(y - y0 - dy)) > 0)
+                   for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1))]
+    else:
+        raise ValueError(f"method must be 'nearest' or 'linear', not {method!r}")
+    out = None
+    for ix, iy, weight in stencil:
+        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & weight
+        sampled = mask.isel(lat=xr.DataArray(np.clip(iy, 0, ny - 1), dims=dims),
+                            lon=xr.DataArray(np.clip(ix, 0, nx - 1), dims=dims), drop=True)
+        term = sampled & xr.DataArray(inside, dims=dims)
+        out = term if out is None else out | term
+    return out

@@ -8,7 +8,7 @@ stacked variable. All three entry points use the same steps:
 
 * ``stack(ds, other)``: pairwise; ``finalize(combine(chunk(ds) ++ chunk(other)))``;
 * ``stack(runs, dim="obs")``: a reduction over runs, lazy on dask arrays;
-* :func:`xdl4.stack_files.stack_files`: a tree fold of per-run terms, in bounded memory.
+* :func:`xdl4.streaming.stack_files`: a tree fold of per-run terms, in bounded memory.
 
 Both operands are masked with their own ``mask_safe`` (gammapy masks only ``other``), so
 stacking is commutative and associative, and stacking onto an empty dataset gives
@@ -90,30 +90,11 @@ class _Weights:
         key = ("energy" in dims, irf, tuple(d for d in dims if d in ("lat", "irf_lat")))
         if key not in self._cache:
             mask = self.safe if key[0] else masks.image(self.safe)
-            if irf == "linear":
-                mask = _on_irf_grid_linear(mask, self.ds)
-            elif irf == "nearest":
-                mask = masks.on_irf_grid(mask, self.ds)
+            if irf in ("linear", "nearest"):
+                mask = masks.on_irf_grid(mask, self.ds, irf)
             extra = [d for d in mask.dims if d not in dims and d != self.dim]
             self._cache[key] = mask.any(extra) if extra else mask
         return self._cache[key]
-
-
-def _on_irf_grid_linear(mask: xr.DataArray, ds: xr.Dataset) -> xr.DataArray:
-    """True at IRF pixel centres where the bilinear interpolation of ``mask`` is > 0
-    (gammapy's ``mask_safe_edisp``). TODO: move to ``masks.on_irf_grid(method="linear")``."""
-    data, irf = WcsGrid.from_dataset(ds), WcsGrid.from_dataset(ds, "irf_")
-    x, y = data.world_to_pixel(*irf.sky_coords())
-    ny, nx = data.shape
-    out = xr.zeros_like(mask.isel(lat=0, lon=0, drop=True), dtype=bool)
-    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
-    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
-        w = (1 - np.abs(x - x0 - dx)) * (1 - np.abs(y - y0 - dy))
-        ix, iy = np.clip(x0 + dx, 0, nx - 1), np.clip(y0 + dy, 0, ny - 1)
-        sampled = mask.isel(lat=xr.DataArray(iy, dims=("irf_lat", "irf_lon")),
-                            lon=xr.DataArray(ix, dims=("irf_lat", "irf_lon")), drop=True)
-        out = out | (sampled & xr.DataArray(w > 0, dims=("irf_lat", "irf_lon")))
-    return out
 
 
 def _masked(x: xr.DataArray, weight: xr.DataArray) -> xr.DataArray:

@@ -78,8 +78,9 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
                             0.0)
     extra = _xlogx(n_on) - n_on + _xlogx(n_off) - n_off
     w = 2 * (mu_sig + (1 + alpha) * mu_bkg - term_on - term_off + extra)
-    # a non-positive ON expectation with observed counts is impossible: infinite cost
-    return np.where(np.isnan(w), np.inf, w)
+    # a non-positive ON expectation with observed counts is impossible: infinite cost;
+    # a NaN model stays NaN (never hidden)
+    return np.where(np.isnan(w) & ~np.isnan(mu_sig), np.inf, w)
 
 
 def cash_ts(n, b) -> np.ndarray:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import functools
 import math
-import sys
-import types
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -708,13 +706,3 @@ def plot_contour(contour: xr.Dataset, ax=None, **kwargs):
     ax.set_xlabel(f"{x} [{contour[x].attrs['units']}]" if contour[x].attrs["units"] else x)
     ax.set_ylabel(f"{y} [{contour[y].attrs['units']}]" if contour[y].attrs["units"] else y)
     return ax
-
-
-class _CallableModule(types.ModuleType):
-    """``xdl4.fit(...)`` works whether ``xdl4.fit`` resolves to this module or the function."""
-
-    def __call__(self, *args, **kwargs) -> FitResult:
-        return fit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

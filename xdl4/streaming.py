@@ -7,7 +7,7 @@ At most a few runs and one accumulator per worker thread are in memory at any ti
 whatever the number of runs.
 
 >>> import os, tempfile, xdl4
->>> from xdl4.stack_files import stack_files
+>>> from xdl4.streaming import stack_files
 >>> tmp = tempfile.mkdtemp()
 >>> paths = [os.path.join(tmp, f"run{i}.nc") for i in range(3)]
 >>> for i, p in enumerate(paths):
