@@ -27,6 +27,20 @@ def detect_format(path: str | os.PathLike) -> str:
         return "netcdf"
     if not (head.startswith(b"SIMPLE") or head.startswith(b"\x1f\x8b")):
         raise fu.fail(path, None, "unknown file format (not NetCDF, FITS or ECSV)")
+    try:  # fast path: the first extension decides for files written by gammapy
+        first = fu.peek_headers(path, 2)[1:]
+    except (OSError, EOFError, ValueError):
+        first = []
+    if first:
+        ext = first[0]
+        if ext.get("PIXTYPE", "").upper() == "HEALPIX":
+            raise fu.fail(path, None, "HEALPix maps are not supported by xdl4")
+        if ext.get("EXTNAME", "").upper() == "COUNTS":
+            return "gadf"
+        if ext.get("EXTNAME", "").upper() == "SPECTRUM" or ext.get("HDUCLAS1") == "SPECTRUM":
+            return "ogip"
+        if ext.get("EXTNAME", "").upper() == "FLUXPOINTS":
+            return "flux_points"
     with fu.open_fits(path) as hdul:
         names = [h.name.upper() for h in hdul]
         if "COUNTS" in names:

@@ -8,6 +8,7 @@ preservation of header cards xdl4 does not model (kept in attrs, written back ve
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import gzip
 import io
@@ -75,10 +76,46 @@ def open_fits(path: str | os.PathLike) -> Iterator[fits.HDUList]:
     except (OSError, ValueError, EOFError, Warning, TypeError, gzip.BadGzipFile) as err:
         raise fail(path, None, f"not a readable FITS file (truncated or corrupt?): {err}") \
             from err
+    hdul._xdl4_index = {h.name.upper(): h for h in hdul}  # name lookups in O(1)
     try:
         yield hdul
     finally:
         hdul.close()
+
+
+def peek_headers(path: str | os.PathLike, n: int = 3) -> list[dict[str, str]]:
+    """The first ``n`` HDU headers as {keyword: raw value}, read by walking the FITS blocks
+    (gzip too) without parsing or loading any data: cheap format detection."""
+    out: list[dict[str, str]] = []
+    opener = gzip.open if Path(path).name.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        while len(out) < n:
+            cards: dict[str, str] = {}
+            while True:
+                block = f.read(2880)
+                if len(block) < 2880:
+                    return out
+                text = block.decode("ascii", errors="replace")
+                ended = False
+                for i in range(0, 2880, 80):
+                    card = text[i:i + 80]
+                    key = card[:8].strip()
+                    if key == "END":
+                        ended = True
+                        break
+                    if card[8:10] == "= ":
+                        cards[key] = card[10:].split("/")[0].strip().strip("'").strip()
+                if ended:
+                    break
+            out.append(cards)
+            try:
+                naxis = [int(cards.get(f"NAXIS{i}", 0)) for i in range(1, int(cards["NAXIS"]) + 1)]
+                size = abs(int(cards["BITPIX"])) // 8 * int(cards.get("GCOUNT", 1)) * (
+                    int(cards.get("PCOUNT", 0)) + (int(np.prod(naxis)) if naxis else 0))
+            except (KeyError, ValueError):
+                return out
+            f.seek(-(-size // 2880) * 2880, os.SEEK_CUR)
+    return out
 
 
 def get_data(path, hdu) -> np.ndarray | fits.FITS_rec:
@@ -103,7 +140,35 @@ def native(a: np.ndarray) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="), copy=True)
 
 
+def raw_hdu(hdu) -> bytes:
+    """The HDU's header and data blocks as stored: a content key for caches."""
+    info = hdu.fileinfo()
+    f = info["file"]
+    f.seek(info["hdrLoc"])
+    return f.read(info["datLoc"] + info["datSpan"] - info["hdrLoc"])
+
+
+def cached_by_content(func):
+    """Cache ``func(path, hdu)`` by the HDU's raw bytes (runs of one survey share their
+    axis tables and grids); results are deep-copied on the way out."""
+    cache: dict[bytes, object] = {}
+
+    @functools.wraps(func)
+    def wrapper(path, hdu):
+        key = raw_hdu(hdu)
+        if key not in cache:
+            if len(cache) > 256:
+                cache.clear()
+            cache[key] = func(path, hdu)
+        return copy.deepcopy(cache[key])
+
+    return wrapper
+
+
 def find_hdu(hdul: fits.HDUList, name: str):
+    index = getattr(hdul, "_xdl4_index", None)
+    if index is not None:
+        return index.get(name.upper())
     try:
         return hdul[name]
     except KeyError:
@@ -234,6 +299,7 @@ class Axis:
         return node_coords(values, self.dim, unit, interp)
 
 
+@cached_by_content
 def parse_bands(path, hdu) -> tuple[list[Axis], str | None]:
     """Axes (FITS order) of a ``*_BANDS`` table and the dtype of its CHANNEL column,
     rebuilt as gammapy does: AXCOLS + unique column values (row order irrelevant)."""
@@ -355,6 +421,7 @@ def axis_from_coords(ds: xr.Dataset, dim: str, template: Axis | None) -> Axis:
 # sky grids
 
 
+@cached_by_content
 def grid_from_header(path, hdu) -> WcsGrid:
     header = hdu.header
     if header.get("PIXTYPE", "").upper() == "HEALPIX":
@@ -362,15 +429,20 @@ def grid_from_header(path, hdu) -> WcsGrid:
                    "geometries only)")
     cards = tuple((k, header[k]) for k in header if WCS_KEYS.match(k))
     try:
-        wcs = _wcs(cards)
         if "WCSSHAPE" in header:
             shape = tuple(int(v) for v in header["WCSSHAPE"].strip("()").split(",") if v)
             nx, ny = shape[0], shape[1]
         else:
             nx, ny = header["NAXIS1"], header["NAXIS2"]
+        return _grid(cards, (ny, nx))
     except Exception as err:  # noqa: BLE001 - re-raised with the file and HDU named
         raise fail(path, hdu.name, f"invalid WCS: {err}") from err
-    return WcsGrid.from_wcs(wcs, (ny, nx))
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(cards: tuple, shape: tuple[int, int]) -> WcsGrid:
+    """The grid of a set of WCS cards (cached: many runs share a handful of grids)."""
+    return WcsGrid.from_wcs(_wcs(cards), shape)
 
 
 WCS_KEYS = re.compile(r"^(WCSAXES|CRPIX[12]|CDELT[12]|CUNIT[12]|CTYPE[12]|CRVAL[12]|LONPOLE|"

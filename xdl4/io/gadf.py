@@ -197,12 +197,12 @@ def read_gadf(path: str | os.PathLike) -> xr.Dataset:
         attrs = fu.primary_attrs(hdul[0].header, path)
         for hname, var in {**HDU_VARS, **ONOFF_HDU_VARS}.items():
             if hname in names:
-                r.read_map(hdul[hname], var)
+                r.read_map(fu.find_hdu(hdul, hname), var)
         if "GTI" in names:
-            r.data.update(fu.read_gti(path, hdul["GTI"]))
+            r.data.update(fu.read_gti(path, fu.find_hdu(hdul, "GTI")))
             r.coords["gti"] = xr.Variable("gti", np.arange(r.data["gti_start"].size))
         if "META_TABLE" in names:
-            r.data.update(fu.read_meta_table(path, hdul["META_TABLE"]))
+            r.data.update(fu.read_meta_table(path, fu.find_hdu(hdul, "META_TABLE")))
         known = set(HDU_VARS) | set(ONOFF_HDU_VARS) | {"PRIMARY", "GTI", "META_TABLE"}
         consumed = known | {f"{n}_{s}" for n in known for s in ("BANDS", "REGION")}
         unread = [n for n in names if n not in consumed]
