@@ -3,6 +3,8 @@ which bins count, so mask_safe and mask_fit mean the same thing everywhere."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import xarray as xr
 
@@ -36,9 +38,24 @@ def on_irf_grid(mask: xr.DataArray, ds: xr.Dataset, method: str = "nearest",
     if f"{prefix}lat" not in ds.dims or "lat" not in mask.dims:
         return mask
     data, irf = WcsGrid.from_dataset(ds), WcsGrid.from_dataset(ds, prefix)
+    dims = (f"{prefix}lat", f"{prefix}lon")
+    ny, nx = data.shape
+    out = None
+    for ix, iy, inside in _stencil(data, irf, method):  # on Variables: no index alignment
+        sampled = mask.variable.isel(lat=xr.Variable(dims, np.clip(iy, 0, ny - 1)),
+                                     lon=xr.Variable(dims, np.clip(ix, 0, nx - 1)))
+        term = sampled & xr.Variable(dims, inside)
+        out = term if out is None else out | term
+    coords = {k: v for k, v in mask.coords.items() if not set(v.dims) & {"lat", "lon"}}
+    return xr.DataArray(out, coords=coords)
+
+
+@functools.lru_cache(maxsize=32)
+def _stencil(data: WcsGrid, irf: WcsGrid, method: str) -> list:
+    """(ix, iy, valid) data-pixel indices sampled at the IRF pixel centres (cached per
+    grid pair: every run of a survey shares it)."""
     x, y = data.world_to_pixel(*irf.sky_coords())
     ny, nx = data.shape
-    dims = (f"{prefix}lat", f"{prefix}lon")
     if method == "nearest":
         stencil = [(np.floor(x + 0.5).astype(int), np.floor(y + 0.5).astype(int), True)]
     elif method == "linear":
@@ -47,11 +64,5 @@ def on_irf_grid(mask: xr.DataArray, ds: xr.Dataset, method: str = "nearest",
                    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1))]
     else:
         raise ValueError(f"method must be 'nearest' or 'linear', not {method!r}")
-    out = None
-    for ix, iy, weight in stencil:
-        inside = (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & weight
-        sampled = mask.isel(lat=xr.DataArray(np.clip(iy, 0, ny - 1), dims=dims),
-                            lon=xr.DataArray(np.clip(ix, 0, nx - 1), dims=dims), drop=True)
-        term = sampled & xr.DataArray(inside, dims=dims)
-        out = term if out is None else out | term
-    return out
+    return [(ix, iy, (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & w)
+            for ix, iy, w in stencil]

@@ -99,8 +99,9 @@ class _Weights:
 
 def _masked(x: xr.DataArray, weight: xr.DataArray) -> xr.DataArray:
     """``x`` where the weight is True and ``x`` finite, else 0 (gammapy's nan_to_num)."""
-    keep = weight & np.isfinite(x) if x.dtype.kind == "f" else weight
-    return xr.where(keep, x, 0).transpose(*x.dims).assign_attrs(x.attrs)
+    xv = x.variable  # on Variables: broadcasting by dim name, no index alignment (fast)
+    keep = weight.variable & np.isfinite(xv) if x.dtype.kind == "f" else weight.variable
+    return x.copy(data=xv.where(keep, 0).set_dims(x.dims).transpose(*x.dims).data)
 
 
 def _alpha(ds: xr.Dataset) -> xr.DataArray:
@@ -289,9 +290,11 @@ def _flatten_rows(term: xr.DataArray, dim: str) -> xr.DataArray:
     return term.stack(_row=(dim, row), create_index=False).rename(_row=row)
 
 
-def merge(a: Terms, b: Terms) -> Terms:
+def merge(a: Terms, b: Terms, inplace: bool = False) -> Terms:
     """Combine the terms of two runs (or two partial stacks): the reduction over a
-    two-element ``obs``. Grids are aligned first (one may be a cut-out of the other)."""
+    two-element ``obs``. Grids are aligned first (one may be a cut-out of the other).
+    ``inplace`` lets in-memory terms of ``a`` be updated in place (a private accumulator,
+    as in :func:`xdl4.streaming.stack_files`)."""
     a, b = align(a, b)
     only = {n: (a if n in a else b)[n] for n in set(a.data_vars) ^ set(b.data_vars)}
     bad = sorted(n for n, t in only.items() if not t.attrs[OPTIONAL])
@@ -306,9 +309,18 @@ def merge(a: Terms, b: Terms) -> Terms:
             out[name] = xr.concat([_drop_row_coords(term), _drop_row_coords(b[name])],
                                   dim=term.dims[0], combine_attrs="override")
         else:
-            out[name] = term.copy(data=_PAIR_OPS[how](term.data, b[name].transpose(
-                *term.dims).data))
-    return xr.Dataset(out, attrs=a.attrs).assign_coords(_grid_coords(a))
+            x, y = term.data, b[name].transpose(*term.dims).data
+            if inplace and isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and \
+                    x.flags.writeable and x.shape == y.shape and \
+                    np.can_cast(np.result_type(x, y), x.dtype):
+                _PAIR_OPS[how](x, y, out=x)
+                out[name] = term
+            else:
+                out[name] = term.copy(data=_PAIR_OPS[how](x, y))
+    # built from Variables: the terms share a's coordinates, no merge or alignment needed
+    return xr.Dataset({n: v.variable for n, v in out.items()},
+                      coords={n: c.variable for n, c in _grid_coords(a).items()},
+                      attrs=a.attrs)
 
 
 def _drop_row_coords(term: xr.DataArray) -> xr.DataArray:
@@ -405,6 +417,8 @@ def align(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     for prefix in ("", "irf_"):
         if f"{prefix}lat" not in a.dims and f"{prefix}lat" not in b.dims:
             continue
+        if _same_pixels(a, b, prefix):  # the usual case: nothing to align
+            continue
         try:
             ga, gb = WcsGrid.from_dataset(a, prefix), WcsGrid.from_dataset(b, prefix)
         except (ValueError, KeyError) as err:
@@ -418,6 +432,17 @@ def align(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
             raise StackError(f"cannot stack: the {prefix or 'data '}sky grids are neither "
                              "equal nor a pixel-aligned cut-out of one another")
     return a, _to_units(b, a)
+
+
+def _same_pixels(a: xr.Dataset, b: xr.Dataset, prefix: str) -> bool:
+    """Cheap test that ``a`` and ``b`` hold the very same pixel grid."""
+    ref = IRF_GRID_MAPPING if prefix else GRID_MAPPING
+    names = [f"{prefix}{n}" for n in ("lon_pixel", "lat_pixel")]
+    if ref not in a.coords or ref not in b.coords or not all(
+            n in a.coords and n in b.coords for n in names):
+        return False
+    return a[ref].attrs.get("wcs_header") == b[ref].attrs.get("wcs_header") and all(
+        np.array_equal(a[n].values, b[n].values) for n in names)
 
 
 def _to_units(b: xr.Dataset, like: xr.Dataset) -> xr.Dataset:

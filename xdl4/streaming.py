@@ -53,7 +53,7 @@ def run_terms(path: str | os.PathLike, chunks=None) -> xr.Dataset:
 
 def _fold(acc: xr.Dataset, terms: xr.Dataset) -> xr.Dataset:
     try:
-        return merge(acc, terms)
+        return merge(acc, terms, inplace=True)  # acc is private to this fold
     except StackError as err:
         names = terms.attrs.get("name", "?")
         raise StackError(f"cannot stack run {names!r} onto {acc.attrs.get('name', '?')!r}: "
@@ -71,12 +71,15 @@ def stack_files(
     overwrite: bool = False,
     name: str = "stacked",
     npartitions: int | None = None,
+    scheduler: str = "synchronous",
 ) -> xr.Dataset:
     """Stack the runs in ``paths`` (GADF, OGIP or NetCDF; any mix) in bounded memory.
 
     ``chunks`` is passed to :func:`xdl4.open_dataset` for each run; with a
     ``dask.distributed`` ``client`` the runs are read and folded on its workers; ``progress``
-    shows a progress bar. With ``output`` the result is also written (``format`` "netcdf"
+    shows a progress bar. Locally the fold runs in this process by default (the per-run
+    work holds the GIL, so threads do not help; ``scheduler="processes"`` pays off only for
+    very many runs, a ``client`` spreads them over a cluster). With ``output`` the result is also written (``format`` "netcdf"
     or "gadf") atomically: nothing is left behind when a run fails, and an existing file is
     kept unless ``overwrite``. A run that cannot be read raises :class:`RunReadError`
     naming it. Returns the stacked dataset (in memory).
@@ -104,7 +107,7 @@ def stack_files(
     else:
         bar = _progress_bar() if progress else contextlib.nullcontext()
         with bar:
-            terms = terms.compute(scheduler="threads", num_workers=workers)
+            terms = terms.compute(scheduler=scheduler, num_workers=workers)
     out = finalize(terms).assign_attrs(name=name)
     if output is not None:
         write(out, output, format=format, overwrite=overwrite)
