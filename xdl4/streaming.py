@@ -81,8 +81,8 @@ def stack_files(
     work holds the GIL, so threads do not help; ``scheduler="processes"`` pays off only for
     very many runs, a ``client`` spreads them over a cluster). With ``output`` the result
     is also written (``format`` "netcdf" or "gadf") atomically: nothing is left behind
-    when a run fails, and an existing file is kept unless ``overwrite``. A run that cannot be read raises :class:`RunReadError`
-    naming it. Returns the stacked dataset (in memory).
+    when a run fails, and an existing file is kept unless ``overwrite``. A run that
+    cannot be read raises :class:`RunReadError` naming it. Returns the stacked dataset (in memory).
     """
     import dask.bag as db
 
