@@ -8,19 +8,30 @@ from pathlib import Path
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """The main job on the built-in example: fit a point source, save, draw."""
     import xdl4
+    from xdl4.models import FoVBackgroundModel, Models, PointSpatialModel, PowerLaw, SkyModel
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     ds = xdl4.examples.map_dataset(seed=args.seed)
     print(f"xdl4 {xdl4.__version__}: built-in example map dataset (seed {args.seed})")
     print(ds)
+    models = Models([
+        SkyModel(PowerLaw(index=2.0, amplitude=1e-11),
+                 PointSpatialModel(lon_0=83.7, lat_0=22.0), name="crab"),
+        FoVBackgroundModel(ds.attrs["name"]),
+    ])
+    result = xdl4.fit(ds, models)
+    print("\nfit of a point source with a power law (truth: index 2.5, amplitude 3.8e-11):")
+    print(result)
     print("\ninfo:")
-    for key, value in ds.dl4.info().items():
+    for key, value in ds.dl4.info(models).items():
         print(f"  {key:16s} {value}")
     path = out / "example_map.nc"
     ds.dl4.to_netcdf(path, overwrite=True)
-    print(f"\nwrote {path}")
+    models.write(out / "example_models.yaml", overwrite=True)
+    print(f"\nwrote {path} and {out / 'example_models.yaml'}")
     try:
         import matplotlib
 
@@ -29,11 +40,18 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         print("matplotlib not installed: no PNG (pip install 'xdl4[plot]')")
         return 0
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ds["counts"].where(ds["mask_safe"], 0).sum("energy").plot(ax=ax, cmap="magma")
-    ax.set_title(f"{ds.attrs['name']}: counts in the safe range")
-    png = out / "example_counts.png"
-    fig.savefig(png, dpi=100, bbox_inches="tight")
+    image = ds.dl4.to_image()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    image["counts"].squeeze().plot(ax=axes[0], cmap="magma")
+    image.dl4.npred(models).squeeze().plot(ax=axes[1], cmap="magma")
+    image.dl4.residuals(models, "diff/sqrt(model)").squeeze().plot(
+        ax=axes[2], cmap="RdBu_r", vmin=-4, vmax=4)
+    for ax, title in zip(axes, ("counts", "npred (best fit)", "residuals / sqrt(npred)"),
+                         strict=True):
+        ax.set_title(title)
+    fig.tight_layout()
+    png = out / "example_fit.png"
+    fig.savefig(png, dpi=90)
     print(f"wrote {png}")
     return 0
 
