@@ -107,13 +107,18 @@ def map_dataset(seed: int = 0, onoff: bool = False, width: float = 3.0,
                 exposure=exposure * 1e-4, mask_safe=mask_safe, livetime=LIVETIME,
                 gti=[(0.0, LIVETIME)], counts=rng.poisson(signal + bkg).astype(float))
     _fill_irfs(ds, grid)
-    if onoff:
-        alpha = 0.2
-        ds["counts_off"][:] = rng.poisson(bkg / alpha).astype(float)
-        ds["acceptance"][:] = 1.0
-        ds["acceptance_off"][:] = 1.0 / alpha
-    else:
+    return _fill_background(ds, bkg, rng, alpha=0.2 if onoff else None)
+
+
+def _fill_background(ds: xr.Dataset, bkg: np.ndarray, rng, alpha: float | None
+                     ) -> xr.Dataset:
+    """The background as a variable, or (``alpha``) as Poisson OFF counts."""
+    if alpha is None:
         ds["background"][:] = bkg
+        return ds
+    ds["counts_off"][:] = rng.poisson(bkg / alpha).astype(float)
+    ds["acceptance"][:] = 1.0
+    ds["acceptance_off"][:] = 1.0 / alpha
     return ds
 
 
@@ -160,14 +165,7 @@ def spectrum_dataset(seed: int = 0, onoff: bool = False, radius: float = 0.2,
                 gti=[(0.0, LIVETIME)], mask_safe=e_edges[:-1] >= 0.3,
                 counts=rng.poisson(signal + bkg).astype(float))
     _fill_irfs(ds, None)
-    if onoff:
-        alpha = 0.25
-        ds["counts_off"][:] = rng.poisson(bkg / alpha).astype(float)
-        ds["acceptance"][:] = 1.0
-        ds["acceptance_off"][:] = 1.0 / alpha
-    else:
-        ds["background"][:] = bkg
-    return ds
+    return _fill_background(ds, bkg, rng, alpha=0.25 if onoff else None)
 
 
 def flux_points(seed: int = 0) -> xr.Dataset:
