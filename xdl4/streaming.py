@@ -19,11 +19,15 @@ whatever the number of runs.
 from __future__ import annotations
 
 import contextlib
+import functools
+import multiprocessing as mp
 import os
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 
 from xdl4.io.util import check_overwrite
@@ -71,15 +75,16 @@ def stack_files(
     overwrite: bool = False,
     name: str = "stacked",
     npartitions: int | None = None,
-    scheduler: str = "synchronous",
+    scheduler: str = "processes",
 ) -> xr.Dataset:
     """Stack the runs in ``paths`` (GADF, OGIP or NetCDF; any mix) in bounded memory.
 
     ``chunks`` is passed to :func:`xdl4.open_dataset` for each run; with a
     ``dask.distributed`` ``client`` the runs are read and folded on its workers; ``progress``
-    shows a progress bar. Locally the fold runs in this process by default (the per-run
-    work holds the GIL, so threads do not help; ``scheduler="processes"`` pays off only for
-    very many runs, a ``client`` spreads them over a cluster). With ``output`` the result
+    shows a progress bar. Locally the runs are split into contiguous partitions folded by
+    forked worker processes (``scheduler="processes"``, one per core; the per-run work
+    holds the GIL, so threads do not help); ``"synchronous"`` folds in this process. With
+    ``output`` the result
     is also written (``format`` "netcdf" or "gadf") atomically: nothing is left behind
     when a run fails, and an existing file is kept unless ``overwrite``. A run that
     cannot be read raises :class:`RunReadError` naming it. Returns the stacked dataset (in memory).
@@ -95,6 +100,10 @@ def stack_files(
         check_overwrite(output, overwrite)  # fail before the work, not after
     workers = _n_workers(client)
     nparts = npartitions or max(1, min(len(paths), 2 * workers))
+    if client is None and scheduler == "processes" and workers > 1 and \
+            "fork" in mp.get_all_start_methods() and len(paths) > 1:
+        terms = _fold_forked(paths, chunks, workers, nparts, progress)
+        return _finish(terms, name, output, format, overwrite)
     bag = db.from_sequence(paths, npartitions=nparts).map(run_terms, chunks=chunks)
     terms = bag.fold(_fold, _fold, split_every=4)
     if client is not None:
@@ -108,10 +117,36 @@ def stack_files(
         bar = _progress_bar() if progress else contextlib.nullcontext()
         with bar:
             terms = terms.compute(scheduler=scheduler, num_workers=workers)
+    return _finish(terms, name, output, format, overwrite)
+
+
+def _finish(terms: xr.Dataset, name: str, output, format: str, overwrite: bool) -> xr.Dataset:
     out = finalize(terms).assign_attrs(name=name)
     if output is not None:
         write(out, output, format=format, overwrite=overwrite)
     return out
+
+
+def _fold_partition(paths: list[str], chunks=None) -> xr.Dataset:
+    return functools.reduce(_fold, (run_terms(p, chunks) for p in paths))
+
+
+def _fold_forked(paths: list[str], chunks, workers: int, nparts: int,
+                 progress: bool) -> xr.Dataset:
+    """Fold contiguous partitions of ``paths`` in forked processes (cheap to start: they
+    inherit the imported modules and warm caches), then fold their results in order."""
+    bounds = np.linspace(0, len(paths), nparts + 1).astype(int)
+    parts = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    acc = None
+    with mp.get_context("fork").Pool(workers) as pool:
+        results = pool.imap(functools.partial(_fold_partition, chunks=chunks), parts)
+        for i, terms in enumerate(results, 1):
+            acc = terms if acc is None else _fold(acc, terms)
+            if progress:
+                print(f"\rstacked {bounds[i]}/{len(paths)} runs", end="", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    return acc
 
 
 def write(ds: xr.Dataset, path: str | os.PathLike, format: str = "netcdf",
