@@ -133,15 +133,16 @@ def _fold_partition(paths: list[str], chunks=None) -> xr.Dataset:
 
 def _fold_forked(paths: list[str], chunks, workers: int, nparts: int,
                  progress: bool) -> xr.Dataset:
-    """Fold contiguous partitions of ``paths`` in forked processes (cheap to start: they
-    inherit the imported modules and warm caches), then fold their results in order."""
-    bounds = np.linspace(0, len(paths), nparts + 1).astype(int)
+    """Fold contiguous partitions of ``paths`` in forked processes, then fold their results
+    in order. The first run is read here first: the workers inherit its imports and warm
+    caches (axis tables, grids), which is what makes forking cheap."""
+    acc = run_terms(paths[0], chunks)
+    bounds = 1 + np.linspace(0, len(paths) - 1, nparts + 1).astype(int)
     parts = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    acc = None
     with mp.get_context("fork").Pool(workers) as pool:
         results = pool.imap(functools.partial(_fold_partition, chunks=chunks), parts)
         for i, terms in enumerate(results, 1):
-            acc = terms if acc is None else _fold(acc, terms)
+            acc = _fold(acc, terms)
             if progress:
                 print(f"\rstacked {bounds[i]}/{len(paths)} runs", end="", file=sys.stderr)
     if progress:
