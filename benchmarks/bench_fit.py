@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import xdl4.fit
+import xdl4.fitting
 
 from xdl4.io.backends import open_dataset
 from xdl4.models import LogParabola, Models, PowerLaw, SkyModel, read_models
@@ -55,12 +55,12 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(os.environ.get("XDL4_DATA", Path(__file__).parents[2] / "shared/data"))
     for name, (ds, make_models) in cases(data).items():
-        xdl4.fit.fit(ds, make_models())  # warm-up (imports, caches of readers)
+        xdl4.fitting.fit(ds, make_models())  # warm-up (imports, caches of readers)
         times, cpu, nfev = [], [], 0
         for _ in range(args.repeat):
             models = make_models()
             t0, c0 = time.perf_counter(), time.process_time()
-            result = xdl4.fit.fit(ds, models)
+            result = xdl4.fitting.fit(ds, models)
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             nfev = result.nfev

@@ -283,7 +283,9 @@ class Evaluator:
                 raise NotImplementedError(
                     f"model {model.name!r}: temporal model {model.temporal.type_name} is "
                     "not evaluated (only constant light curves)")
-            flux = model.spectral.integral_bins(self.e_true)
+            if cache.get("flux_key") != fkey:  # the flux survives a spatial change
+                cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey)
+            flux = cache["flux"]
             folded = cache["folded"]
             # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
             npred = np.einsum("tr,tp->rp", cache["edisp"],
@@ -408,7 +410,7 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = N
         if len(cache) > 16:
             cache.clear()
         cache[key] = (kernels, rfft2(kernels, shape))  # keep kernels alive: id stays unique
-    full = irfft2(rfft2(images, shape) * cache[key][1], shape)
+    full = irfft2(rfft2(images, shape) * cache[key][1], shape, workers=-1)
     return np.clip(full[:, h:h + ny, h:h + nx], 0, None)
 
 
