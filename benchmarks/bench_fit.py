@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import xdl4.fitting
 
+import xdl4.fitting
 from xdl4.io.backends import open_dataset
 from xdl4.models import LogParabola, Models, PowerLaw, SkyModel, read_models
 
