@@ -401,17 +401,42 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = N
         for y, x in nz:
             out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
         return out[:, h:h + ny, h:h + nx]
-    from scipy.fft import irfft2, next_fast_len, rfft2
-
-    shape = (next_fast_len(ny + big - 1, real=True), next_fast_len(nx + big - 1, real=True))
-    key = (id(kernels), shape)
     cache = {} if fft_cache is None else fft_cache
+    key = (id(kernels), images.shape[-2:])
     if key not in cache:
         if len(cache) > 16:
             cache.clear()
-        cache[key] = (kernels, rfft2(kernels, shape))  # keep kernels alive: id stays unique
-    full = irfft2(rfft2(images, shape) * cache[key][1], shape, workers=-1)
-    return np.clip(full[:, h:h + ny, h:h + nx], 0, None)
+        cache[key] = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+    out = np.empty((n, ny, nx))
+    for planes, small, shape, kfft in cache[key][1]:
+        # planes whose kernel is small get a smaller (cheaper) transform; same result
+        from scipy.fft import irfft2, rfft2
+
+        img = images if images.ndim == 2 else images[planes]
+        full = irfft2(rfft2(img, shape) * kfft, shape)
+        hs = small // 2
+        out[planes] = full[..., hs:hs + ny, hs:hs + nx]
+    return np.clip(out, 0, None)
+
+
+def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:
+    """Energy planes grouped by the odd size of their non-zero kernel footprint, each with
+    the FFT of its trimmed kernels on the smallest fast transform shape."""
+    from scipy.fft import next_fast_len, rfft2
+
+    big = kernels.shape[-1]
+    h = big // 2
+    extent = np.array([max(np.abs(np.argwhere(k.any(0)) - h).max(initial=0),
+                           np.abs(np.argwhere(k.any(1)) - h).max(initial=0)) for k in kernels])
+    groups = []
+    for e in np.unique(extent):
+        planes = np.flatnonzero(extent == e)
+        small = 2 * int(e) + 1
+        trimmed = kernels[planes][:, h - e:h + e + 1, h - e:h + e + 1]
+        shape = (next_fast_len(ny + small - 1, real=True),
+                 next_fast_len(nx + small - 1, real=True))
+        groups.append((planes, small, shape, rfft2(trimmed, shape)))
+    return groups
 
 
 def migra_to_kernel(values: np.ndarray, migra_edges: np.ndarray, e_true: np.ndarray,
