@@ -255,11 +255,13 @@ def chunk(ds: xr.Dataset, dim: str = OBS) -> Terms:
         ds = ds.assign(mask_safe=masks.safe(ds))
     terms: dict[str, xr.DataArray] = {}
     weights = _Weights(ds, dim)
+    # the rules work on bare variables: no coordinates to carry or align (much faster)
+    bare = xr.Dataset({n: v.variable for n, v in ds.data_vars.items()}, attrs=ds.attrs)
     for name in ds.data_vars:
         rule = _rule(str(name), ds)
         if rule is None:
             continue
-        for tname, term in rule.chunk(ds, str(name), weights).items():
+        for tname, term in rule.chunk(bare, str(name), weights).items():
             term = term.drop_vars(list(term.coords))  # the coordinates of ds are kept below
             terms[tname] = term.assign_attrs({COMBINE: rule.combine, OPTIONAL: int(rule.optional)})
     return xr.Dataset(terms, attrs=ds.attrs).assign_coords(_grid_coords(ds, dim))
