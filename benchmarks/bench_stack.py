@@ -50,7 +50,10 @@ def make_runs(folder: Path, n: int) -> dict[str, list[Path]]:
 
 
 def _child(fmt: str, paths: list[str]) -> None:
-    # imports outside the clock, as for gammapy's loop (its import is not timed either)
+    # imports outside the clock, as for gammapy's loop (its import is not timed either);
+    # xarray imports dask.array lazily on first use (0.9 s here)
+    import dask.array  # noqa: F401
+
     import xdl4.io.backends  # noqa: F401
     import xdl4.io.gadf  # noqa: F401
     import xdl4.io.netcdf  # noqa: F401
