@@ -346,3 +346,21 @@ def test_likelihood_is_reusable_only_with_its_models(onoff):
     assert xdl4.fit(lik, None).success and xdl4.fit(lik, list(models)).success
     with pytest.raises(ValueError, match="other models"):
         xdl4.fit(lik, pl_models())
+
+
+def test_obs_runs_fitted_in_one_vectorised_evaluation():
+    """Runs of a region dataset along obs: one evaluator for all of them, same statistic
+    as the runs one by one."""
+    from xdl4.fitting import Likelihood
+
+    truth = pl_models(index=2.5, amplitude=3.8e-11)
+    runs = xdl4.examples.spectrum_dataset(onoff=True).dl4.fake(truth, seed=5, size=6)
+    lik = Likelihood(runs, pl_models())
+    assert len(lik.terms) == 1
+    per_run = sum(runs.isel(obs=i).dl4.stat_sum(lik.models) for i in range(6))
+    assert lik.stat() == pytest.approx(per_run, rel=1e-12)
+    r = xdl4.fit(runs, pl_models())
+    assert r.success
+    idx = r.parameters["value"].sel(parameter="src.index")
+    err = r.parameters["error"].sel(parameter="src.index")
+    assert abs(float(idx) - 2.5) < 4 * float(err)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xdl4.forward import Evaluator, as_models
+from xdl4.forward import Evaluator, as_models, vectorised_runs
 from xdl4.schema import ONOFF_KINDS, kind_of
 
 __all__ = ["FitError", "FitResult", "Likelihood", "confidence", "fit", "plot_contour",
@@ -168,6 +168,9 @@ class Likelihood:
             runs = [(ds, name)] if "obs" not in ds.dims else [
                 (ds.isel(obs=i), str(ds["obs"].values[i]) if "obs" in ds.coords
                  else f"{name}[{i}]") for i in range(ds.sizes["obs"])]
+            if len(runs) > 1 and vectorised_runs(ds) and not any(
+                    label in bkg for _, label in runs):
+                runs = [(ds, name)]  # all runs in one vectorised evaluation
             for run, label in runs:
                 labels = {name, label}
                 mine = [m for m in srcs if m.datasets_names is None

@@ -97,35 +97,42 @@ class Evaluator:
     """
 
     def __init__(self, ds: xr.Dataset):
-        if "obs" in ds.dims:
-            raise ValueError("Evaluator takes one run; use ds.isel(obs=i) or xdl4.fit")
+        if "obs" in ds.dims and not vectorised_runs(ds):
+            raise ValueError("Evaluator takes the runs of an obs dimension at once only for "
+                             "region datasets without a PSF; use ds.isel(obs=i)")
+        self.lead = ("obs",) if "obs" in ds.dims else ()
         self.ds = ds
         self.kind = kind_of(ds)
         self.name = ds.attrs.get("name", "")
         self.e_true = edges(ds, "energy_true").to_value("TeV")
         self.e_reco = edges(ds, "energy").to_value("TeV")
         self.e_reco_center = _to(ds["energy"], "TeV", "energy")
-        self.exposure = _to(ds["exposure"].transpose("energy_true", ...), "cm2 s", "exposure")
+        self.exposure = _to(self._order(ds["exposure"], "energy_true"), "cm2 s", "exposure")
         self.is_map = "lat" in ds.dims
         self.grid = WcsGrid.from_dataset(ds) if self.is_map else None
         self.region = Region.from_dataset(ds)
-        self.background = (_to(ds["background"].transpose("energy", ...), "", "background")
+        self.background = (_to(self._order(ds["background"]), "", "background")
                            if "background" in ds else None)
-        self.counts = np.asarray(ds["counts"].transpose("energy", ...).values, dtype=float)
-        self.mask = np.asarray(masks.fit(ds).transpose("energy", ...).values, dtype=bool)
+        self.counts = np.asarray(self._order(ds["counts"]).values, dtype=float)
+        shape = self.counts.shape
+        self.mask = np.broadcast_to(np.asarray(self._order(masks.fit(ds)).values, bool), shape)
         if self.kind in ONOFF_KINDS:
-            self.counts_off = np.asarray(ds["counts_off"].transpose("energy", ...).values,
-                                         dtype=float)
+            self.counts_off = np.broadcast_to(np.asarray(self._order(ds["counts_off"]).values,
+                                                         dtype=float), shape)
             with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = np.asarray((ds["acceptance"] / ds["acceptance_off"]).transpose(
-                    "energy", ...).values, dtype=float)
-            self.alpha = np.where(np.isfinite(alpha), alpha, 0.0)
+                alpha = np.asarray(self._order(ds["acceptance"] / ds["acceptance_off"]).values,
+                                   dtype=float)
+            self.alpha = np.broadcast_to(np.where(np.isfinite(alpha), alpha, 0.0), shape)
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
         self._kernels: dict[tuple, np.ndarray] = {}
         self._kernel_ffts: dict[tuple, tuple] = {}
         self._stat_index = None
+
+    def _order(self, da: xr.DataArray, first: str = "energy") -> xr.DataArray:
+        """``da`` with dims (obs, first, ...): runs lead, energy next, sky last."""
+        return da.transpose(*[d for d in self.lead if d in da.dims], first, ...)
 
     # -- IRFs --------------------------------------------------------------------------
     def _irf_pixel_grid(self, ds: xr.Dataset, da: xr.DataArray) -> WcsGrid | None:
@@ -161,9 +168,9 @@ class Evaluator:
         if "edisp" not in ds:
             return
         ed = ds["edisp"]
-        second = ed.dims[1]
-        sky = [d for d in ed.dims if d not in ("energy_true", second)]
-        values = np.asarray(ed.transpose("energy_true", second, *sky).values, dtype=float)
+        second = "migra" if "migra" in ed.dims else "energy"
+        sky = [d for d in ed.dims if d not in ("obs", "energy_true", second)]
+        values = np.asarray(ed.transpose(..., "energy_true", second, *sky).values, dtype=float)
         if not sky:
             values = values[..., None, None]
         self.edisp_values = values
@@ -203,10 +210,10 @@ class Evaluator:
         """EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position."""
         if self.edisp_values is None:
             return overlap_kernel(self.e_true, self.e_reco)
-        _, _, ny, nx = self.edisp_values.shape
+        ny, nx = self.edisp_values.shape[-2:]
         x, y = (0.0, 0.0) if lon is None else self._irf_xy(self.edisp_grid, lon, lat)
         ix, iy = int(np.clip(np.rint(x), 0, nx - 1)), int(np.clip(np.rint(y), 0, ny - 1))
-        values = np.ascontiguousarray(self.edisp_values[:, :, iy, ix])
+        values = np.ascontiguousarray(self.edisp_values[..., iy, ix])
         if self.migra_edges is None:
             return values
         return migra_to_kernel(values, self.migra_edges, self.e_true, self.e_reco)
@@ -217,7 +224,7 @@ class Evaluator:
         irf = model.apply_irf
         exposure = self.exposure if irf["exposure"] else np.ones_like(self.exposure)
         if not self.is_map:
-            return exposure[:, None] * self._region_psf_fraction(model)[:, None], None
+            return (exposure * self._region_psf_fraction(model))[..., None], None
         if model.spatial is None:
             raise ValueError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
@@ -249,10 +256,9 @@ class Evaluator:
         source inside the region (gammapy's containment at the region radius when the
         source sits at the centre, falling off with the offset); else 1 (no PSF: the
         containment is already in the exposure)."""
-        n = self.exposure.shape[0]
         if self.psf_axis != "energy_true" or not model.apply_irf["psf"] or \
                 self.region is None or self.region.radius is None:
-            return np.ones(n)
+            return np.ones(self.exposure.shape[-1])
         from xdl4.psf import region_fraction
         from xdl4.skymath import separation
 
@@ -288,9 +294,12 @@ class Evaluator:
             flux = cache["flux"]
             folded = cache["folded"]
             # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
-            npred = np.einsum("tr,tp->rp", cache["edisp"],
-                              flux[:, None] * folded.reshape(folded.shape[0], -1))
-            npred = npred.reshape((npred.shape[0],) + folded.shape[1:])
+            if self.is_map:
+                npred = np.einsum("tr,tp->rp", cache["edisp"],
+                                  flux[:, None] * folded.reshape(folded.shape[0], -1))
+                npred = npred.reshape((npred.shape[0],) + folded.shape[1:])
+            else:  # region: (runs,) true energy -> (runs,) reco energy
+                npred = np.einsum("...tr,...t->...r", cache["edisp"], flux * folded[..., 0])
             if self.psf_axis == "energy" and model.apply_irf["psf"] and self.is_map:
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
             cache.update(spectral_key=fkey, npred=npred)
@@ -327,7 +336,7 @@ class Evaluator:
         for model in self.sources(models, names):
             npred, box = self.npred_source(model)
             if box is None:
-                out += npred.reshape(out.shape)
+                out += npred
             else:
                 out[:, box[0], box[1]] += npred
         return out
@@ -348,13 +357,14 @@ class Evaluator:
             return np.zeros(self.counts.shape)
         bkg_model = self.background_model(models)
         if bkg_model is None:
-            return self.background
+            return np.broadcast_to(self.background, self.counts.shape)
         norm = bkg_model.evaluate_bins(self.e_reco_center)
-        norm = norm.reshape((-1,) + (1,) * (self.background.ndim - 1))
+        if self.is_map:
+            norm = norm.reshape((-1,) + (1,) * (self.background.ndim - 1))
         out = self.background * norm
         if self.is_map and getattr(bkg_model, "spatial", None) is not None:
             out = out * bkg_model.evaluate_spatial(self.grid.wcs, self.grid.shape)
-        return out
+        return np.broadcast_to(out, self.counts.shape)
 
     def npred(self, models) -> np.ndarray:
         sig = self.npred_signal(models)
@@ -456,8 +466,14 @@ def migra_to_kernel(values: np.ndarray, migra_edges: np.ndarray, e_true: np.ndar
 
 # -- dataset-level functions (what the accessor calls) ------------------------------------
 
+def vectorised_runs(ds: xr.Dataset) -> bool:
+    """Whether the runs along ``obs`` are evaluated at once (region datasets without a
+    PSF: every IRF is a small matrix); map datasets are evaluated run by run."""
+    return "obs" in ds.dims and "lat" not in ds.dims and "psf" not in ds
+
+
 def _runs(ds: xr.Dataset):
-    if "obs" in ds.dims:
+    if "obs" in ds.dims and not vectorised_runs(ds):
         return [ds.isel(obs=i) for i in range(ds.sizes["obs"])]
     return [ds]
 
@@ -466,7 +482,9 @@ def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
     counts = ds["counts"]
     dims = ("energy",) + tuple(d for d in counts.dims if d not in ("energy", "obs"))
     if "obs" in ds.dims:
-        data, dims = np.stack(arrays), ("obs",) + dims
+        data = np.stack(arrays) if len(arrays) > 1 else arrays[0]
+        data, dims = np.broadcast_to(data, (ds.sizes["obs"],) + data.shape[-len(dims):]), \
+            ("obs",) + dims
     else:
         data = arrays[0]
     coords = {k: v for k, v in counts.coords.items() if set(v.dims) <= set(dims)}
