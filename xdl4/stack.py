@@ -165,8 +165,10 @@ def _chunk_weighted(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, x
 
 
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
-    num = terms[f"{name}.num"]
-    return _ratio(num, terms[f"{name}.den"]).transpose(*num.dims).assign_attrs(num.attrs)
+    num, den = terms[f"{name}.num"], terms[f"{name}.den"]
+    unit = parse_unit(num.attrs.get("units"), name) / parse_unit(den.attrs.get("units"), name)
+    return _ratio(num, den).transpose(*num.dims).assign_attrs(
+        {**num.attrs, "units": unit.to_string("fits")})
 
 
 def _chunk_onoff(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
