@@ -239,3 +239,13 @@ def test_migration_edisp_becomes_a_kernel():
     np.testing.assert_allclose(k.sum(axis=1), 1, atol=1e-6)
     centre = np.sqrt(e_true[:-1] * e_true[1:])
     np.testing.assert_array_equal(k.argmax(axis=1), np.searchsorted(e_reco, centre) - 1)
+
+
+def test_flux_points_info():
+    fp = xdl4.examples.flux_points()
+    info = fp.dl4.info(_source(None))
+    assert (info["n_points"], info["n_ul"], info["sed_type"]) == (8, 1, "dnde")
+    assert info["n_fit_bins"] == 7
+    assert info["stat_sum"] == pytest.approx(fp.dl4.stat_sum(_source(None)))
+    with pytest.raises(ValueError, match="needs a pixel grid"):
+        xdl4.examples.spectrum_dataset().dl4.sky_coords()

@@ -92,6 +92,9 @@ class DL4Accessor:
 
     def sky_coords(self) -> xr.Dataset:
         """2D pixel-centre sky coordinates (``lon``, ``lat`` in deg) for any projection."""
+        if "lat" not in self._ds.dims:
+            raise ValueError(f"sky_coords needs a pixel grid; this {self.kind} dataset has "
+                             "no lat/lon dims (see ds.dl4.region)")
         lon, lat = self.grid.sky_coords()
         dims = ("lat", "lon")
         return xr.Dataset({"sky_lon": (dims, lon, {"units": "deg"}),

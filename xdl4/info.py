@@ -41,6 +41,8 @@ def info(ds: xr.Dataset, models=None) -> dict:
     ('cash', True)
     """
     kind = kind_of(ds)
+    if kind == "flux_points":
+        return _flux_points_info(ds, models)
     mask = masks.safe(ds)
     out: dict = {"name": ds.attrs.get("name", ""), "counts": _sum(ds["counts"], mask)}
     if kind in ONOFF_KINDS:
@@ -96,4 +98,20 @@ def info(ds: xr.Dataset, models=None) -> dict:
         from xdl4.forward import stat_sum
 
         out["stat_sum"] = float(stat_sum(ds, models))
+    return out
+
+
+def _flux_points_info(ds: xr.Dataset, models=None) -> dict:
+    """Flux points: their number, upper limits, SED type, fit bins (and stat_sum)."""
+    is_ul = np.asarray(ds["is_ul"].values, bool) if "is_ul" in ds else np.zeros(
+        ds.sizes["energy"], bool)
+    out = {"name": ds.attrs.get("name", ""), "sed_type": ds.attrs.get("sed_type"),
+           "n_points": int(ds.sizes["energy"]), "n_ul": int(is_ul.sum()),
+           "stat_type": ds.attrs.get("stat_type", STAT_TYPES["flux_points"])}
+    if models is not None:
+        from xdl4.kinds.flux_points import stat_array
+
+        stat = stat_array(ds, models)
+        out["n_fit_bins"] = int(np.isfinite(stat.values).sum())
+        out["stat_sum"] = float(np.nansum(stat.values))
     return out
