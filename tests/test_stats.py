@@ -249,3 +249,25 @@ def test_flux_points_info():
     assert info["stat_sum"] == pytest.approx(fp.dl4.stat_sum(_source(None)))
     with pytest.raises(ValueError, match="needs a pixel grid"):
         xdl4.examples.spectrum_dataset().dl4.sky_coords()
+
+
+@settings(max_examples=20, deadline=None)
+@given(ny=st.integers(5, 40), nx=st.integers(5, 40), half=st.lists(st.integers(0, 6),
+                                                                    min_size=1, max_size=4),
+       seed=st.integers(0, 1000))
+def test_convolve_equals_linear_same_convolution(ny, nx, half, seed):
+    """xdl4's grouped circular FFT convolution is scipy's linear 'same' convolution."""
+    from scipy.signal import fftconvolve
+
+    from xdl4.forward import convolve
+
+    rng = np.random.default_rng(seed)
+    big = 2 * max(half) + 1
+    kernels = np.zeros((len(half), big, big))
+    for i, h in enumerate(half):
+        c = big // 2
+        kernels[i, c - h:c + h + 1, c - h:c + h + 1] = rng.random((2 * h + 1, 2 * h + 1))
+    image = rng.random((ny, nx))
+    expected = np.stack([fftconvolve(image, k, mode="same") for k in kernels])
+    np.testing.assert_allclose(convolve(image, kernels, {}), np.clip(expected, 0, None),
+                               atol=1e-12)

@@ -443,8 +443,9 @@ def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:
         planes = np.flatnonzero(extent == e)
         small = 2 * int(e) + 1
         trimmed = kernels[planes][:, h - e:h + e + 1, h - e:h + e + 1]
-        shape = (next_fast_len(ny + small - 1, real=True),
-                 next_fast_len(nx + small - 1, real=True))
+        # circular convolution of length >= n + e is exact on the 'same' output window
+        # (what wraps around lands before it): smaller than the linear n + 2e
+        shape = (next_fast_len(ny + int(e), real=True), next_fast_len(nx + int(e), real=True))
         groups.append((planes, small, shape, rfft2(trimmed, shape)))
     return groups
 
