@@ -12,14 +12,14 @@ import xdl4
 from xdl4.forward import Evaluator
 
 
-def median_ms(ev, models, change, n=200) -> float:
+def timings_ms(ev, models, change, n=1000) -> list[float]:
     times = []
     for i in range(n):
         change(i)
         t0 = time.perf_counter()
         ev.stat_sum(models)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+        times.append(1e3 * (time.perf_counter() - t0))
+    return times
 
 
 def main() -> None:
@@ -40,7 +40,10 @@ def main() -> None:
                                                       0.25 + 1e-3 * (i % 7)),
     }
     for name, change in cases.items():
-        print(f"{name:32s} {median_ms(ev, models, change):7.3f} ms (median of 200)")
+        t = timings_ms(ev, models, change)
+        batches = [statistics.median(t[i:i + 200]) for i in range(0, len(t), 200)]
+        print(f"{name:32s} {statistics.median(t):7.3f} ms (median of {len(t)}; "
+              f"batches of 200: {min(batches):.3f} - {max(batches):.3f} ms)")
     t0 = time.perf_counter()
     Evaluator(ds).stat_sum(models)
     print(f"{'first evaluation (cold caches)':32s} {1e3 * (time.perf_counter() - t0):7.1f} ms")
