@@ -19,6 +19,7 @@ from scipy.special import ndtr
 
 from xdl4.constructors import create
 from xdl4.kinds.flux_points import create_flux_points
+from xdl4.models.geometry import pixel_solid_angle_exact
 from xdl4.sky import Region, WcsGrid
 from xdl4.skymath import separation
 
@@ -71,16 +72,6 @@ def background_rate(energy_edges) -> np.ndarray:
     return 40.0 * (lo ** -1.7 - hi ** -1.7)
 
 
-def _pixel_solid_angle(grid: WcsGrid) -> np.ndarray:
-    ny, nx = grid.shape
-    y, x = np.mgrid[: ny + 1, : nx + 1] - 0.5
-    lon, lat = grid.pixel_to_world(x, y)
-    # area of the lon/lat quadrilateral on the sphere (exact for CAR, close otherwise)
-    dlon = np.radians(np.abs(np.diff(lon, axis=1)))[:-1]
-    sinlat = np.sin(np.radians(lat))
-    return dlon * np.abs(np.diff(sinlat, axis=0))[:, :-1]
-
-
 def map_dataset(seed: int = 0, onoff: bool = False, width: float = 3.0,
                 binsz: float = 0.05, name: str | None = None) -> xr.Dataset:
     """A 1 h map dataset (cash) of a point source, or its on/off version (alpha 0.2)."""
@@ -91,7 +82,7 @@ def map_dataset(seed: int = 0, onoff: bool = False, width: float = 3.0,
     et_edges, e_edges = ENERGY_TRUE_EDGES, ENERGY_EDGES
     et = np.sqrt(et_edges[:-1] * et_edges[1:])
     exposure = aeff_cm2(et)[:, None, None] * acceptance(offset)[None] * LIVETIME
-    omega = _pixel_solid_angle(grid)
+    omega = pixel_solid_angle_exact(grid.wcs, grid.shape)
     sep = separation(lon, lat, *CENTER)
     psf_img = psf_density(sep[None], et[:, None, None]) * omega[None]
     psf_img /= psf_img.sum(axis=(1, 2), keepdims=True)

@@ -6,17 +6,16 @@ import numpy as np
 
 
 def separation(lon1, lat1, lon2, lat2) -> np.ndarray:
-    """Great-circle distance (deg), Vincenty's formula (stable at all separations).
+    """Great-circle distance in deg (Vincenty's formula, shared with the models: see
+    :func:`xdl4.models.geometry.angular_separation`).
 
     >>> round(float(separation(0, 0, 1, 0)), 12)
     1.0
     """
+    from xdl4.models.geometry import angular_separation
+
     l1, b1, l2, b2 = (np.radians(np.asarray(v, float)) for v in (lon1, lat1, lon2, lat2))
-    dl = l2 - l1
-    sb1, cb1, sb2, cb2 = np.sin(b1), np.cos(b1), np.sin(b2), np.cos(b2)
-    num = np.hypot(cb2 * np.sin(dl), cb1 * sb2 - sb1 * cb2 * np.cos(dl))
-    den = sb1 * sb2 + cb1 * cb2 * np.cos(dl)
-    return np.degrees(np.arctan2(num, den))
+    return np.degrees(angular_separation(l1, b1, l2, b2))
 
 
 def offset_xy(lon, lat, lon0, lat0) -> tuple[np.ndarray, np.ndarray]:
