@@ -7,7 +7,6 @@ import xarray as xr
 
 from xdl4 import masks
 from xdl4.axes import as_quantity, axis_coords, edges, group_edges
-from xdl4.schema import BOUND
 
 _MASKED_SUMS = ("counts", "background", "counts_off")
 
@@ -80,4 +79,4 @@ def to_image(ds: xr.Dataset) -> xr.Dataset:
     return resample_energy(ds, e[[0, -1]])
 
 
-__all__ = ["resample_energy", "to_image", "BOUND"]
+__all__ = ["resample_energy", "to_image"]
