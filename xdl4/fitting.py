@@ -102,23 +102,16 @@ class _Run(Evaluator):
 
 
 class _FluxPoints:
-    """A flux-points dataset, evaluated by ``xdl4.forward.stat_sum``."""
+    """A flux-points dataset: its statistic prepared once (the SED does not change)."""
 
     def __init__(self, ds: xr.Dataset, label: str, sources: list) -> None:
-        from xdl4.kinds import flux_points as fp
+        from xdl4.kinds.flux_points import FluxPointsEvaluator
 
-        if not hasattr(fp, "stat_sum"):
-            raise NotImplementedError("flux-point statistics (xdl4.kinds.flux_points.stat_sum) "
-                                      "are not available yet")
-        from xdl4.models import Models
-
-        self.ds, self.label, self.name = ds, label, label
-        self._models = Models(sources)
+        self.label, self.name, self._sources = label, label, sources
+        self._evaluator = FluxPointsEvaluator(ds)
 
     def stat_sum(self, models=None) -> float:
-        from xdl4.forward import stat_sum
-
-        return stat_sum(self.ds, self._models)
+        return self._evaluator.stat_sum(self._sources)
 
 
 def _nan_npred(term) -> bool:

@@ -148,14 +148,20 @@ def sed_dnde(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
+def _e_ref(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["energy"].values, float) * parse_unit(
+        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
+
+
 def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
     """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1)."""
+    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models)
+
+
+def _model_dnde(e_ref: np.ndarray, name: str | None, models) -> np.ndarray:
     from xdl4.forward import as_models
 
-    e_ref = np.asarray(ds["energy"].values, float) * parse_unit(
-        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
     total = np.zeros_like(e_ref)
-    name = ds.attrs.get("name")
     for m in as_models(models):
         if not hasattr(m, "spectral_key") or hasattr(m, "dataset_name"):
             continue
@@ -165,54 +171,67 @@ def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
     return total
 
 
-def _valid(ds: xr.Dataset, sed: dict, stat_type: str) -> np.ndarray:
-    is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(ds.sizes["energy"],
-                                                                          bool)
-    if stat_type == "chi2":
-        return ~is_ul & np.isfinite(sed["dnde"])
-    if stat_type == "distrib":
-        return (is_ul & np.isfinite(sed["dnde_ul"])) | np.isfinite(sed["dnde"])
-    return np.ones(ds.sizes["energy"], bool)
+class FluxPointsEvaluator:
+    """The statistic of a flux-points dataset, with everything that does not depend on
+    the models (SED in dnde, masks, likelihood-scan interpolants) prepared once: the hot
+    path of flux-point fits. ``stat_type``: ``chi2`` (default), ``distrib`` (asymmetric
+    errors and upper limits) or ``profile`` (interpolated likelihood scans)."""
 
-
-def stat_array(ds: xr.Dataset, models, stat_type: str | None = None) -> xr.DataArray:
-    """Per-point statistic: ``chi2`` (default), ``distrib`` (asymmetric errors and upper
-    limits) or ``profile`` (interpolated likelihood scans); masked points are NaN."""
-    from scipy.special import erfc
-
-    stat_type = stat_type or ds.attrs.get("stat_type", "chi2")
-    sed = sed_dnde(ds)
-    m = model_dnde(ds, models)
-    d = sed["dnde"]
-    sym = sed["dnde_err"]
-    asym = 0.5 * (sed["dnde_errn"] + sed["dnde_errp"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if stat_type == "chi2":
-            sigma = np.where(np.isfinite(sym), sym, asym)
-            stat = ((d - m) / sigma) ** 2
-        elif stat_type == "distrib":
-            errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], sym)
-            errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], sym)
-            stat = ((m - d) / np.where(m >= d, errp, errn)) ** 2
-            is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else False
-            ul = sed["dnde_ul"]
-            ul_stat = 2 * np.log(erfc((ul - m) / ul) / erfc(1))
-            stat = np.where(is_ul, ul_stat, stat)
-            stat = np.where(np.isnan(stat), 0.0, stat)
-        elif stat_type == "profile":
-            stat = _profile_stat(ds, m)
-        else:
-            raise ValueError(f"unknown flux-points stat_type {stat_type!r}; "
+    def __init__(self, ds: xr.Dataset, stat_type: str | None = None):
+        self.stat_type = stat_type or ds.attrs.get("stat_type", "chi2")
+        if self.stat_type not in ("chi2", "distrib", "profile"):
+            raise ValueError(f"unknown flux-points stat_type {self.stat_type!r}; "
                              "use chi2, distrib or profile")
-    mask = _valid(ds, sed, stat_type)
-    for name in ("mask_safe", "mask_fit"):
-        if name in ds:
-            mask &= np.asarray(ds[name].values, bool).reshape(mask.shape)
-    return xr.DataArray(np.where(mask, stat, np.nan), dims="energy",
-                        coords={"energy": ds["energy"]}, name="stat")
+        self.name = ds.attrs.get("name")
+        self.e_ref = _e_ref(ds)
+        self.sed = sed = sed_dnde(ds)
+        n = ds.sizes["energy"]
+        self.is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(n, bool)
+        sym = sed["dnde_err"]
+        self.sigma = np.where(np.isfinite(sym), sym,
+                              0.5 * (sed["dnde_errn"] + sed["dnde_errp"]))
+        self.errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], sym)
+        self.errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], sym)
+        if self.stat_type == "chi2":
+            mask = ~self.is_ul & np.isfinite(sed["dnde"])
+        elif self.stat_type == "distrib":
+            mask = (self.is_ul & np.isfinite(sed["dnde_ul"])) | np.isfinite(sed["dnde"])
+        else:
+            mask = np.ones(n, bool)
+            self._profiles = _profile_interpolants(ds)
+        for name in ("mask_safe", "mask_fit"):
+            if name in ds:
+                mask &= np.asarray(ds[name].values, bool).reshape(mask.shape)
+        self.mask = mask
+
+    def stat_values(self, models) -> np.ndarray:
+        """Per-point statistic, NaN where masked."""
+        from scipy.special import erfc
+
+        m = _model_dnde(self.e_ref, self.name, models)
+        d = self.sed["dnde"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.stat_type == "chi2":
+                stat = ((d - m) / self.sigma) ** 2
+            elif self.stat_type == "distrib":
+                stat = ((m - d) / np.where(m >= d, self.errp, self.errn)) ** 2
+                ul = self.sed["dnde_ul"]
+                ul_stat = 2 * np.log(erfc((ul - m) / ul) / erfc(1))
+                stat = np.where(self.is_ul, ul_stat, stat)
+                stat = np.where(np.isnan(stat), 0.0, stat)
+            else:
+                ref, interps = self._profiles
+                stat = np.array([np.nan if f is None else float(f(mi / r))
+                                 for f, mi, r in zip(interps, m, ref, strict=True)])
+        return np.where(self.mask, stat, np.nan)
+
+    def stat_sum(self, models) -> float:
+        return float(np.nansum(self.stat_values(models)))
 
 
-def _profile_stat(ds: xr.Dataset, m: np.ndarray) -> np.ndarray:
+def _profile_interpolants(ds: xr.Dataset) -> tuple[np.ndarray, list]:
+    """Per point: quadratic interpolant of |stat_scan - stat| in norm (gammapy's "sqrt"
+    scale is really this), None where the scan has non-finite values."""
     from scipy.interpolate import interp1d
 
     if "stat_scan" not in ds or "norm_scan" not in ds:
@@ -221,17 +240,23 @@ def _profile_stat(ds: xr.Dataset, m: np.ndarray) -> np.ndarray:
     scan = np.asarray(ds["stat_scan"].values, float)
     norms = np.asarray(ds["norm_scan"].values, float)
     stat0 = np.asarray(ds["stat"].values, float) if "stat" in ds else np.nanmin(scan, axis=1)
-    out = np.full(m.shape, np.nan)
-    for i in range(m.size):
+    interps = []
+    for i in range(scan.shape[0]):
         y = np.abs(scan[i] - stat0[i])
-        if np.all(np.isfinite(y)) and np.all(np.isfinite(norms[i])):
-            f = interp1d(norms[i], y, kind="quadratic", fill_value="extrapolate")
-            out[i] = float(f(m[i] / ref[i]))
-    return out
+        ok = np.all(np.isfinite(y)) and np.all(np.isfinite(norms[i]))
+        interps.append(interp1d(norms[i], y, kind="quadratic", fill_value="extrapolate")
+                       if ok else None)
+    return ref, interps
+
+
+def stat_array(ds: xr.Dataset, models, stat_type: str | None = None) -> xr.DataArray:
+    """Per-point statistic (see :class:`FluxPointsEvaluator`); masked points are NaN."""
+    values = FluxPointsEvaluator(ds, stat_type).stat_values(models)
+    return xr.DataArray(values, dims="energy", coords={"energy": ds["energy"]}, name="stat")
 
 
 def stat_sum(ds: xr.Dataset, models, stat_type: str | None = None) -> float:
-    return float(np.nansum(stat_array(ds, models, stat_type).values))
+    return FluxPointsEvaluator(ds, stat_type).stat_sum(models)
 
 
 def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
