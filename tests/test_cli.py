@@ -20,3 +20,15 @@ def test_info_command(tmp_path, capsys):
     xdl4.examples.spectrum_dataset().dl4.to_netcdf(tmp_path / "s.nc")
     assert main(["info", str(tmp_path / "s.nc")]) == 0
     assert "kind spectrum" in capsys.readouterr().out
+
+
+def test_quickstart_example_runs(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).parent.parent / "examples" / "quickstart.py"
+    module = runpy.run_path(str(script))
+    module["main"](tmp_path)
+    out = capsys.readouterr().out
+    assert "GADF round trip counts equal: True" in out
+    assert (tmp_path / "map.nc").exists() and (tmp_path / "models.yaml").exists()
