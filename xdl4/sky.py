@@ -165,6 +165,7 @@ class WcsGrid:
             header = hdr.tostring(sep="\n")
         return cls(header, shape)
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - grids are immutable and few
     def pixel_offset_in(self, parent: WcsGrid) -> tuple[int, int] | None:
         """(x0, y0) if this grid is ``parent`` or a pixel-aligned cut-out of it, else None."""
         a, b = self.wcs.wcs, parent.wcs.wcs

@@ -76,7 +76,9 @@ def open_fits(path: str | os.PathLike) -> Iterator[fits.HDUList]:
     except (OSError, ValueError, EOFError, Warning, TypeError, gzip.BadGzipFile) as err:
         raise fail(path, None, f"not a readable FITS file (truncated or corrupt?): {err}") \
             from err
-    hdul._xdl4_index = {h.name.upper(): h for h in hdul}  # name lookups in O(1)
+    hdul._xdl4_index = {  # name lookups in O(1) (astropy's .name property is slow)
+        str(h.header.get("EXTNAME", "PRIMARY" if i == 0 else "")).strip().upper(): h
+        for i, h in enumerate(hdul)}
     try:
         yield hdul
     finally:
@@ -140,29 +142,34 @@ def native(a: np.ndarray) -> np.ndarray:
     return a.astype(a.dtype.newbyteorder("="), copy=True)
 
 
-def raw_hdu(hdu) -> bytes:
-    """The HDU's header and data blocks as stored: a content key for caches."""
+def raw_hdu(hdu, data: bool = True) -> bytes:
+    """The HDU's header (and data) blocks as stored: a content key for caches."""
     info = hdu.fileinfo()
     f = info["file"]
     f.seek(info["hdrLoc"])
-    return f.read(info["datLoc"] + info["datSpan"] - info["hdrLoc"])
+    end = info["datLoc"] + info["datSpan"] if data else info["datLoc"]
+    return f.read(end - info["hdrLoc"])
 
 
-def cached_by_content(func):
-    """Cache ``func(path, hdu)`` by the HDU's raw bytes (runs of one survey share their
-    axis tables and grids); results are deep-copied on the way out."""
-    cache: dict[bytes, object] = {}
+def cached_by_content(data: bool = True, copy_result: bool = True):
+    """Cache ``func(path, hdu)`` by the HDU's raw header (and data) bytes: runs of one
+    survey share their axis tables and grids. Mutable results are deep-copied out."""
 
-    @functools.wraps(func)
-    def wrapper(path, hdu):
-        key = raw_hdu(hdu)
-        if key not in cache:
-            if len(cache) > 256:
-                cache.clear()
-            cache[key] = func(path, hdu)
-        return copy.deepcopy(cache[key])
+    def decorate(func):
+        cache: dict[bytes, object] = {}
 
-    return wrapper
+        @functools.wraps(func)
+        def wrapper(path, hdu):
+            key = raw_hdu(hdu, data)
+            if key not in cache:
+                if len(cache) > 256:
+                    cache.clear()
+                cache[key] = func(path, hdu)
+            return copy.deepcopy(cache[key]) if copy_result else cache[key]
+
+        return wrapper
+
+    return decorate
 
 
 def find_hdu(hdul: fits.HDUList, name: str):
@@ -299,7 +306,7 @@ class Axis:
         return node_coords(values, self.dim, unit, interp)
 
 
-@cached_by_content
+@cached_by_content(data=True, copy_result=True)
 def parse_bands(path, hdu) -> tuple[list[Axis], str | None]:
     """Axes (FITS order) of a ``*_BANDS`` table and the dtype of its CHANNEL column,
     rebuilt as gammapy does: AXCOLS + unique column values (row order irrelevant)."""
@@ -421,7 +428,7 @@ def axis_from_coords(ds: xr.Dataset, dim: str, template: Axis | None) -> Axis:
 # sky grids
 
 
-@cached_by_content
+@cached_by_content(data=False, copy_result=False)  # a grid is immutable
 def grid_from_header(path, hdu) -> WcsGrid:
     header = hdu.header
     if header.get("PIXTYPE", "").upper() == "HEALPIX":
