@@ -279,8 +279,8 @@ class Evaluator:
                    model.spatial is not None else (None, None))
             edisp = self.edisp_matrix(*pos) if model.apply_irf["edisp"] else \
                 overlap_kernel(self.e_true, self.e_reco)
-            cache.update(spatial_key=skey, folded=folded * flux_unit_factor(model), box=box,
-                         edisp=edisp, spectral_key=None)
+            cache.update(spatial_key=skey, folded=folded, unit=flux_unit_factor(model),
+                         box=box, edisp=edisp, spectral_key=None)
         fkey = model.spectral_key()
         if cache.get("spectral_key") != fkey:
             if model.temporal is not None and \
@@ -291,12 +291,12 @@ class Evaluator:
                     "not evaluated (only constant light curves)")
             if cache.get("flux_key") != fkey:  # the flux survives a spatial change
                 cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey)
-            flux = cache["flux"]
+            flux = cache["flux"] * cache["unit"]
             folded = cache["folded"]
-            # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
-            if self.is_map:
-                npred = np.einsum("tr,tp->rp", cache["edisp"],
-                                  flux[:, None] * folded.reshape(folded.shape[0], -1))
+            if self.is_map:  # the flux scales the small EDISP matrix, not the big cube
+                # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
+                npred = np.einsum("tr,tp->rp", cache["edisp"] * flux[:, None],
+                                  folded.reshape(folded.shape[0], -1))
                 npred = npred.reshape((npred.shape[0],) + folded.shape[1:])
             else:  # region: (runs,) true energy -> (runs,) reco energy
                 npred = np.einsum("...tr,...t->...r", cache["edisp"], flux * folded[..., 0])
