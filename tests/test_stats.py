@@ -271,3 +271,16 @@ def test_convolve_equals_linear_same_convolution(ny, nx, half, seed):
     expected = np.stack([fftconvolve(image, k, mode="same") for k in kernels])
     np.testing.assert_allclose(convolve(image, kernels, {}), np.clip(expected, 0, None),
                                atol=1e-12)
+
+
+def test_evaluator_cache_is_not_fooled_by_a_new_model_of_the_same_name():
+    from xdl4.forward import Evaluator
+    from xdl4.models import ConstantSpectralModel
+
+    ev = Evaluator(MAP)
+    a = _source(GaussianSpatialModel(lon_0=83.6, lat_0=22.0, sigma=0.2))
+    first = ev.npred_signal(a).sum()
+    b = Models([SkyModel(ConstantSpectralModel(const=3.8e-11 * u.Unit("cm-2 s-1 TeV-1")),
+                         GaussianSpatialModel(lon_0=83.6, lat_0=22.0, sigma=0.2), name="src")])
+    assert ev.npred_signal(b).sum() == pytest.approx(Evaluator(MAP).npred_signal(b).sum())
+    assert ev.npred_signal(a).sum() == pytest.approx(first)

@@ -272,7 +272,9 @@ class Evaluator:
     def npred_source(self, model) -> tuple[np.ndarray, tuple | None]:
         """Predicted counts of one source on its box: (n_reco, h, w) [or (n_reco, 1)]."""
         cache = self._cache.setdefault(model.name, {})
-        skey = model.spatial_key()
+        # values plus the model classes and IRF switches: a new model of the same name and
+        # parameter values is never mistaken for a cached one
+        skey = (type(model.spatial), tuple(model.apply_irf.values()), model.spatial_key())
         if cache.get("spatial_key") != skey or "folded" not in cache:
             folded, box = self._folded_morphology(model)
             pos = (_convert_position(model, self.grid.frame) if self.is_map and
@@ -281,7 +283,7 @@ class Evaluator:
                 overlap_kernel(self.e_true, self.e_reco)
             cache.update(spatial_key=skey, folded=folded, unit=flux_unit_factor(model),
                          box=box, edisp=edisp, spectral_key=None)
-        fkey = model.spectral_key()
+        fkey = (type(model.spectral), model.spectral_key())
         if cache.get("spectral_key") != fkey:
             if model.temporal is not None and \
                     getattr(model.temporal, "type_name", "") not in ("ConstantTemporalModel",
