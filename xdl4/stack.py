@@ -85,7 +85,7 @@ class _Weights:
         self.safe = masks.safe(ds).reset_coords(drop=True)
 
     def __call__(self, name: str) -> xr.DataArray:
-        dims = self.ds[name].dims
+        dims = self.ds.variables[name].dims
         irf = _IRF_SAMPLING.get(name, "nearest") if "irf_lat" in dims else None
         key = ("energy" in dims, irf, tuple(d for d in dims if d in ("lat", "irf_lat")))
         if key not in self._cache:
@@ -236,7 +236,7 @@ META_TABLE = Aggregation(_chunk_plain, "concat", _identity, optional=True)
 def _rule(name: str, ds: xr.Dataset | None) -> Aggregation | None:
     if name in VARIABLES:
         return AGGREGATIONS[VARIABLES[name].stack]
-    if name.startswith(META_PREFIX) and ds is not None and META_ROW in ds[name].dims:
+    if name.startswith(META_PREFIX) and ds is not None and META_ROW in ds.variables[name].dims:
         return META_TABLE
     return None  # not a DL4 variable: not stacked
 
