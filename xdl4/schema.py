@@ -17,6 +17,7 @@ Dimension placeholders used in the declarations:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,12 +164,19 @@ def parse_unit(value: str | None, what: str) -> u.UnitBase:
     if value is None or str(value).strip() in ("", "1"):
         return u.dimensionless_unscaled
     try:
-        return u.Unit(str(value), format="fits")
+        return _parse_unit(str(value))
+    except ValueError as err:
+        raise ValueError(f"{what}: cannot parse unit {value!r}") from err
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_unit(text: str) -> u.UnitBase:
+    """The unit of ``text`` (FITS syntax first, then astropy's generic one); cached: files
+    and datasets repeat a handful of unit strings."""
+    try:
+        return u.Unit(text, format="fits")
     except ValueError:
-        try:
-            return u.Unit(str(value))
-        except ValueError as err:
-            raise ValueError(f"{what}: cannot parse unit {value!r}") from err
+        return u.Unit(text)
 
 
 def kind_of(ds: xr.Dataset) -> str:
