@@ -102,7 +102,9 @@ def stack_files(
     nparts = npartitions or max(1, min(len(paths), 2 * workers))
     if client is None and scheduler == "processes" and workers > 1 and \
             "fork" in mp.get_all_start_methods() and len(paths) > 1:
-        terms = _fold_forked(paths, chunks, workers, nparts, progress)
+        # one contiguous partition per worker: fewest results to send back and fold
+        forked_parts = npartitions or max(1, min(len(paths) - 1, workers))
+        terms = _fold_forked(paths, chunks, workers, forked_parts, progress)
         return _finish(terms, name, output, format, overwrite)
     bag = db.from_sequence(paths, npartitions=nparts).map(run_terms, chunks=chunks)
     terms = bag.fold(_fold, _fold, split_every=4)
