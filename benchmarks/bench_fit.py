@@ -18,35 +18,10 @@ from pathlib import Path
 import numpy as np
 
 import xdl4.fitting
-from xdl4.io.backends import open_dataset
-from xdl4.models import LogParabola, Models, PowerLaw, SkyModel, read_models
+from xdl4.testing import reference_case
 
-
-def cases(data: Path) -> dict:
-    onoff = open_dataset(data / "gammapy/spectrum_onoff/pha_sonoff.fits")
-    map_ds = open_dataset(data / "gammapy/map_dataset.fits.gz")
-    sim = data / "datasets/simulations/simulated_spectrum_dataset_ECPL"
-    sim_ds = open_dataset(f"{sim}.fits")
-    hawc = open_dataset(data / "hawc/crab_flux/HAWC19_flux_points.fits")
-
-    def map_models():
-        models = read_models(data / "gammapy/map_dataset_models.yaml")
-        p = models.parameters
-        p["point.index"].value, p["point.amplitude"].value = 2.6, 2e-11
-        p["point.lon_0"].value = 83.66
-        for label, par in p.items():
-            if label.startswith(("gauss.", "disk.")):
-                par.frozen = True
-        return models
-
-    return {
-        "spectrum_dataset_onoff_fit": (onoff, lambda: Models([SkyModel(
-            PowerLaw(index=2.0, amplitude=1e-11, reference=1.0), name="point")])),
-        "simulated_spectrum_ECPL_fit": (sim_ds, lambda: read_models(f"{sim}_model.yaml")),
-        "flux_points_hawc_fit": (hawc, lambda: Models([SkyModel(LogParabola(
-            alpha=2.8, beta=0.1, amplitude=2.5e-13, reference=7.0), name="crab")])),
-        "map_dataset_fit": (map_ds, map_models),
-    }
+CASES = ("spectrum_dataset_onoff_fit", "simulated_spectrum_ECPL_fit", "flux_points_hawc_fit",
+         "map_dataset_fit")
 
 
 def main() -> None:
@@ -54,7 +29,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
     data = Path(os.environ.get("XDL4_DATA", Path(__file__).parents[2] / "shared/data"))
-    for name, (ds, make_models) in cases(data).items():
+    for name in CASES:
+        ds, _ = reference_case(data, name)
+
+        def make_models(name=name):
+            return reference_case(data, name)[1]
+
         xdl4.fitting.fit(ds, make_models())  # warm-up (imports, caches of readers)
         times, cpu, nfev = [], [], 0
         for _ in range(args.repeat):

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import xdl4
 from xdl4.forward import Evaluator
+from xdl4.testing import reference_case
 
 
 def timings_ms(ev, models, change, n=1000) -> list[float]:
@@ -26,8 +26,7 @@ def main() -> None:
     data = Path(os.environ.get("XDL4_DATA", "../shared/data"))
     if not data.exists():
         sys.exit("set XDL4_DATA to the shared data folder")
-    ds = xdl4.open_dataset(data / "gammapy" / "map_dataset.fits.gz")
-    models = xdl4.read_models(data / "gammapy" / "map_dataset_models.yaml")
+    ds, models = reference_case(data, "map_dataset")
     p = models.parameters
     ev = Evaluator(ds)
     ev.stat_sum(models)

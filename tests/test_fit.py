@@ -8,7 +8,6 @@ import xarray as xr
 
 import xdl4
 from xdl4.fitting import FitError, Likelihood, confidence, stat_contour, stat_profile
-from xdl4.io.backends import open_dataset
 from xdl4.models import (
     FoVBackgroundModel,
     Models,
@@ -16,6 +15,7 @@ from xdl4.models import (
     SkyModel,
     read_models,
 )
+from xdl4.testing import reference_case
 
 
 @pytest.fixture()
@@ -234,36 +234,15 @@ def check_reference(result, ref, skip_errors=()):
             assert error == pytest.approx(want["error"], rel=0.03), label
 
 
-def test_spectrum_dataset_onoff_fit(data_dir, reference):
-    ds = open_dataset(data_dir / "gammapy/spectrum_onoff/pha_sonoff.fits")
-    models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11, reference=1.0),
-                              name="point")])
+@pytest.mark.parametrize("case", ["spectrum_dataset_onoff_fit", "simulated_spectrum_PL_fit",
+                                  "simulated_spectrum_ECPL_fit", "flux_points_hess_fit",
+                                  "flux_points_hawc_fit"])
+def test_reference_fit(data_dir, reference, case):
+    ds, models = reference_case(data_dir, case)
     r = xdl4.fit(ds, models)
-    ref = reference["spectrum_dataset_onoff_fit"]
+    ref = reference[case]
     check_reference(r, ref)
     assert r.total_stat == pytest.approx(ref["total_stat"], abs=0.01)
-
-
-@pytest.mark.parametrize("shape", ["PL", "ECPL"])
-def test_simulated_spectrum_fit(data_dir, reference, shape):
-    base = data_dir / "datasets/simulations" / f"simulated_spectrum_dataset_{shape}"
-    ds = open_dataset(f"{base}.fits")
-    r = xdl4.fit(ds, read_models(f"{base}_model.yaml"))
-    ref = reference[f"simulated_spectrum_{shape}_fit"]
-    check_reference(r, ref)
-    assert r.total_stat == pytest.approx(ref["total_stat"], abs=0.01)
-
-
-def map_fit_setup(data_dir):
-    ds = open_dataset(data_dir / "gammapy/map_dataset.fits.gz")
-    models = read_models(data_dir / "gammapy/map_dataset_models.yaml")
-    p = models.parameters
-    p["point.index"].value, p["point.amplitude"].value = 2.6, 2e-11
-    p["point.lon_0"].value = 83.66
-    for label, par in p.items():
-        if label.startswith(("gauss.", "disk.")):
-            par.frozen = True
-    return ds, models
 
 
 # gammapy 2.1 fetches IRFs (PSF/EDISP kernels, cutout) again only after a source moved by
@@ -277,7 +256,7 @@ GAMMAPY_FRESH_MAP_STAT = -1784.03747
 
 
 def test_map_dataset_fit(data_dir, reference):
-    ds, models = map_fit_setup(data_dir)
+    ds, models = reference_case(data_dir, "map_dataset_fit")
     r = xdl4.fit(ds, models)
     ref = reference["map_dataset_fit"]
     check_reference(r, ref, skip_errors=("point.lon_0", "point.lat_0"))
@@ -294,35 +273,11 @@ def test_map_dataset_fit(data_dir, reference):
 
 @pytest.mark.xfail(strict=True, reason="gammapy's map fit ends with stale IRFs (see above)")
 def test_map_dataset_fit_position_errors_and_stat_as_gammapy(data_dir, reference):
-    ds, models = map_fit_setup(data_dir)
+    ds, models = reference_case(data_dir, "map_dataset_fit")
     r = xdl4.fit(ds, models)
     ref = reference["map_dataset_fit"]
     assert r.total_stat == pytest.approx(ref["total_stat"], abs=0.01)
     check_reference(r, ref)
-
-
-def flux_points_stats_ready() -> bool:
-    from xdl4.kinds import flux_points
-
-    return hasattr(flux_points, "stat_sum")
-
-
-@pytest.mark.parametrize("case,path,alpha,amplitude,reference_tev", [
-    ("flux_points_hess_fit", "estimators/crab_hess_fp/crab_hess_fp.fits", 2.4, 3.5e-11, 1.0),
-    ("flux_points_hawc_fit", "hawc/crab_flux/HAWC19_flux_points.fits", 2.8, 2.5e-13, 7.0),
-])
-def test_flux_points_fit(data_dir, reference, case, path, alpha, amplitude, reference_tev):
-    if not flux_points_stats_ready():
-        pytest.skip("flux-point statistics (xdl4.kinds.flux_points.stat_sum) not written yet")
-    from xdl4.models import LogParabola
-
-    ds = open_dataset(data_dir / path)
-    models = Models([SkyModel(LogParabola(alpha=alpha, beta=0.1, amplitude=amplitude,
-                                          reference=reference_tev), name="crab")])
-    r = xdl4.fit(ds, models)
-    ref = reference[case]
-    check_reference(r, ref)
-    assert r.total_stat == pytest.approx(ref["total_stat"], abs=0.01)
 
 
 def test_gc_example_joint_stat_from_datatree(data_dir, reference, monkeypatch):

@@ -5,37 +5,13 @@ import pytest
 
 import xdl4
 from xdl4.forward import Evaluator
-from xdl4.models import FoVBackgroundModel, Models, read_models
+from xdl4.models import read_models
+from xdl4.testing import reference_case
 
 
 def _case(data_dir, key, monkeypatch):
-    """(dataset, models) of a reference case, as described in reference/README.md."""
     monkeypatch.setenv("GAMMAPY_DATA", str(data_dir))
-    g = data_dir / "gammapy"
-    if key.startswith(("map_dataset", "spectrum_dataset")):
-        models = read_models(g / "map_dataset_models.yaml")
-    if key == "map_dataset":
-        return xdl4.open_dataset(g / "map_dataset.fits.gz"), models
-    if key == "map_dataset_onoff":
-        return (xdl4.open_dataset(g / "map_dataset_onoff.fits.gz"),
-                Models([m for m in models if m.name != "run1-bkg"]))
-    if key == "spectrum_dataset":
-        ds = xdl4.open_dataset(g / "spectrum_dataset.fits.gz")
-        return ds, Models([models["point"], FoVBackgroundModel(ds.attrs["name"])])
-    if key == "spectrum_dataset_onoff":
-        return xdl4.open_dataset(g / "spectrum_onoff" / "pha_sonoff.fits"), \
-            Models([models["point"]])
-    if key.startswith("simulated_spectrum"):
-        s = key.rsplit("_", 1)[1]
-        sim = data_dir / "datasets" / "simulations"
-        return (xdl4.open_dataset(sim / f"simulated_spectrum_dataset_{s}.fits"),
-                read_models(sim / f"simulated_spectrum_dataset_{s}_model.yaml"))
-    if key == "fermi_3fhl_crab":
-        f = data_dir / "fermi-3fhl-crab"
-        ds = xdl4.open_dataset(f / "Fermi-LAT-3FHL_data_Fermi-LAT.fits")
-        ds.attrs["name"] = "Fermi-LAT"  # the name given by its datasets YAML index
-        return ds, read_models(f / "Fermi-LAT-3FHL_models.yaml")
-    raise KeyError(key)
+    return reference_case(data_dir, key)
 
 
 SPECTRUM = ["spectrum_dataset", "spectrum_dataset_onoff", "simulated_spectrum_PL",
