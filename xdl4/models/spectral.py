@@ -230,29 +230,13 @@ def _gp_pl(lo, hi, index, amp, ref):
     return amp * ref / val * ((hi / ref) ** val - (lo / ref) ** val)
 
 
-class PowerLawNormSpectralModel(SpectralModel):
-    """Norm factor: norm (E/reference)^-tilt (dimensionless)."""
+class PowerLawNormSpectralModel(PowerLawSpectralModel):
+    """Norm factor: norm (E/reference)^-tilt (dimensionless); the power law's formulas with
+    (tilt, norm, reference) in place of (index, amplitude, reference)."""
 
     tag = ("PowerLawNormSpectralModel", "pl-norm")
     unit = ""
     _defaults = (par("tilt", 0.0, frozen=True), _norm(), _ref())
-    _gammapy_analytic = True
-
-    @staticmethod
-    def _eval(energy, tilt, norm, reference):
-        return norm * (energy / reference) ** (-tilt)
-
-    def _integral_exact(self, lo, hi):
-        tilt, norm, ref = self._vals()
-        return _pl_integral(np.asarray(lo), np.asarray(hi), tilt, norm, ref)
-
-    def _energy_flux_exact(self, lo, hi):
-        tilt, norm, ref = self._vals()
-        return _pl_integral(np.asarray(lo), np.asarray(hi), tilt - 1.0, norm * ref, ref)
-
-    def _integral_gp(self, lo, hi):
-        tilt, norm, ref = self._vals()
-        return _gp_pl(lo, hi, tilt, norm, ref)
 
 
 class PowerLaw2SpectralModel(SpectralModel):
