@@ -97,11 +97,14 @@ class _Weights:
         return self._cache[key]
 
 
-def _masked(x: xr.DataArray, weight: xr.DataArray) -> xr.DataArray:
-    """``x`` where the weight is True and ``x`` finite, else 0 (gammapy's nan_to_num)."""
-    xv = x.variable  # on Variables: broadcasting by dim name, no index alignment (fast)
-    keep = weight.variable & np.isfinite(xv) if x.dtype.kind == "f" else weight.variable
-    return x.copy(data=xv.where(keep, 0).set_dims(x.dims).transpose(*x.dims).data)
+def _masked(x: xr.DataArray | xr.Variable, weight: xr.DataArray) -> xr.Variable:
+    """``x`` where the weight is True and ``x`` finite, else 0 (gammapy's nan_to_num), in
+    the dim order and memory layout of ``x``."""
+    xv = getattr(x, "variable", x)  # on bare arrays: no coordinates, no index alignment
+    keep = weight.variable.set_dims(xv.sizes).transpose(*xv.dims).data  # a broadcast view
+    if xv.dtype.kind == "f":
+        keep = keep & np.isfinite(xv.data)
+    return xv.copy(data=np.where(keep, xv.data, 0).astype(xv.dtype, copy=False))
 
 
 def _alpha(ds: xr.Dataset) -> xr.DataArray:
@@ -157,11 +160,13 @@ def _chunk_weighted(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, x
     (the numerator per reco energy for an EDISP kernel, so that stacked npred = sum of the
     masked npreds; the weight OR-ed over reco energy)."""
     weight = _weight_of(ds, name)
-    units = parse_unit(ds[name].attrs.get("units"), name) * parse_unit(
-        ds[weight].attrs.get("units"), weight)
-    num = (ds[name] * ds[weight]).assign_attrs(units=units.to_string("fits"))
-    return {f"{name}.num": _masked(num.transpose(*ds[name].dims), weights(name)),
-            f"{name}.den": _masked(ds[weight], weights(weight))}
+    irf, exposure = ds.variables[name], ds.variables[weight]
+    units = parse_unit(irf.attrs.get("units"), name) * parse_unit(
+        exposure.attrs.get("units"), weight)
+    num = irf.copy(data=irf.data * exposure.set_dims(irf.sizes).transpose(*irf.dims).data)
+    num.attrs = {**irf.attrs, "units": units.to_string("fits")}
+    return {f"{name}.num": _masked(num, weights(name)),
+            f"{name}.den": _masked(exposure, weights(weight))}
 
 
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
@@ -264,14 +269,18 @@ def chunk(ds: xr.Dataset, dim: str = OBS) -> Terms:
         if rule is None:
             continue
         for tname, term in rule.chunk(bare, str(name), weights).items():
-            term = term.drop_vars(list(term.coords))  # the coordinates of ds are kept below
-            terms[tname] = term.assign_attrs({COMBINE: rule.combine, OPTIONAL: int(rule.optional)})
-    return xr.Dataset(terms, attrs=ds.attrs).assign_coords(_grid_coords(ds, dim))
+            term = getattr(term, "variable", term).copy(deep=False)  # bare: coords of ds below
+            term.attrs.update({COMBINE: rule.combine, OPTIONAL: int(rule.optional)})
+            terms[tname] = term
+    return xr.Dataset(terms, coords=_grid_coords(ds, dim), attrs=ds.attrs)
 
 
-def _grid_coords(ds: xr.Dataset, dim: str = OBS) -> dict[str, xr.DataArray]:
-    """Coordinates of ``ds`` shared by the stacked result (none along runs or rows)."""
-    return {str(c): ds[c] for c in ds.coords if not {dim, GTI, META_ROW} & set(ds[c].dims)}
+def _grid_coords(ds: xr.Dataset, dim: str = OBS) -> xr.Coordinates:
+    """Coordinates of ``ds`` shared by the stacked result (none along runs or rows), with
+    their indexes (reused as they are, not rebuilt)."""
+    drop = [n for n, v in ds.variables.items()
+            if n in ds.data_vars or {dim, GTI, META_ROW} & set(v.dims)]
+    return ds.drop_vars(drop).coords
 
 
 def combine(terms: Terms, dim: str = OBS) -> Terms:
@@ -285,7 +294,7 @@ def combine(terms: Terms, dim: str = OBS) -> Terms:
             out[name] = _flatten_rows(term, dim)
         else:
             out[name] = _COMBINE_OPS[how](term, dim)
-    return xr.Dataset(out, attrs=terms.attrs).assign_coords(_grid_coords(terms, dim))
+    return xr.Dataset(out, coords=_grid_coords(terms, dim), attrs=terms.attrs)
 
 
 def _flatten_rows(term: xr.DataArray, dim: str) -> xr.DataArray:
@@ -300,35 +309,30 @@ def merge(a: Terms, b: Terms, inplace: bool = False) -> Terms:
     ``inplace`` lets in-memory terms of ``a`` be updated in place (a private accumulator,
     as in :func:`xdl4.streaming.stack_files`)."""
     a, b = align(a, b)
-    only = {n: (a if n in a else b)[n] for n in set(a.data_vars) ^ set(b.data_vars)}
+    va, vb = a.variables, b.variables  # on Variables: no coordinates to carry (fast)
+    only = {n: (va if n in a else vb)[n] for n in set(a.data_vars) ^ set(b.data_vars)}
     bad = sorted(n for n, t in only.items() if not t.attrs[OPTIONAL])
     if bad:
         raise StackError(f"cannot stack: variables {bad} exist in only one dataset")
     out = dict(only)  # optional terms of one side only: the other contributes nothing
-    for name, term in a.data_vars.items():
-        how = term.attrs[COMBINE]
+    for name in a.data_vars:
         if name in only:
             continue
+        term, other = va[name], vb[name]
+        how = term.attrs[COMBINE]
         if how == "concat":
-            out[name] = xr.concat([_drop_row_coords(term), _drop_row_coords(b[name])],
-                                  dim=term.dims[0], combine_attrs="override")
+            out[name] = xr.Variable.concat([term, other], dim=term.dims[0])
+            continue
+        x, y = term.data, other.transpose(*term.dims).data
+        if inplace and isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and \
+                x.flags.writeable and x.shape == y.shape and \
+                np.can_cast(np.result_type(x, y), x.dtype):
+            _PAIR_OPS[how](x, y, out=x)
+            out[name] = term
         else:
-            x, y = term.data, b[name].transpose(*term.dims).data
-            if inplace and isinstance(x, np.ndarray) and isinstance(y, np.ndarray) and \
-                    x.flags.writeable and x.shape == y.shape and \
-                    np.can_cast(np.result_type(x, y), x.dtype):
-                _PAIR_OPS[how](x, y, out=x)
-                out[name] = term
-            else:
-                out[name] = term.copy(data=_PAIR_OPS[how](x, y))
-    # built from Variables: the terms share a's coordinates, no merge or alignment needed
-    return xr.Dataset({n: v.variable for n, v in out.items()},
-                      coords={n: c.variable for n, c in _grid_coords(a).items()},
-                      attrs=a.attrs)
-
-
-def _drop_row_coords(term: xr.DataArray) -> xr.DataArray:
-    return term.drop_vars([c for c in term.coords if term.dims[0] in term[c].dims])
+            out[name] = term.copy(data=_PAIR_OPS[how](x, y))
+    # the terms share a's coordinates: no merge or alignment needed
+    return xr.Dataset(out, coords=_grid_coords(a), attrs=a.attrs)
 
 
 def finalize(terms: Terms, template: xr.Dataset | None = None) -> xr.Dataset:
@@ -378,8 +382,9 @@ def _axes_match(a: xr.Dataset, b: xr.Dataset) -> None:
         if dim not in a.dims:
             continue
         name = f"{dim}_bounds" if f"{dim}_bounds" in a.coords else dim
-        va, vb = (np.asarray(x[name].values, float) for x in (a, b))
-        ua, ub = (x[name].attrs.get("units", x[dim].attrs.get("units")) for x in (a, b))
+        va, vb = (np.asarray(x.variables[name].values, float) for x in (a, b))
+        ua, ub = (x.variables[name].attrs.get("units", x.variables[dim].attrs.get("units"))
+                  for x in (a, b))
         if va.shape != vb.shape:
             raise StackError(f"cannot stack: {dim} axes differ ({va.shape[0]} vs "
                              f"{vb.shape[0]} bins)")
@@ -445,18 +450,22 @@ def _same_pixels(a: xr.Dataset, b: xr.Dataset, prefix: str) -> bool:
     if ref not in a.coords or ref not in b.coords or not all(
             n in a.coords and n in b.coords for n in names):
         return False
-    return a[ref].attrs.get("wcs_header") == b[ref].attrs.get("wcs_header") and all(
-        np.array_equal(a[n].values, b[n].values) for n in names)
+    va, vb = a.variables, b.variables
+    return va[ref].attrs.get("wcs_header") == vb[ref].attrs.get("wcs_header") and all(
+        np.array_equal(va[n].values, vb[n].values) for n in names)
 
 
 def _to_units(b: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
     changes = {}
-    for name, var in b.data_vars.items():
-        ub, ua = var.attrs.get("units"), like[name].attrs.get("units") if name in like else None
+    for name in b.data_vars:
+        var = b.variables[name]
+        ub = var.attrs.get("units")
+        ua = like.variables[name].attrs.get("units") if name in like else None
         if ub is None or ua is None or ub == ua or var.dtype == bool:
             continue
         factor = parse_unit(ub, str(name)).to(parse_unit(ua, str(name)))
-        changes[name] = (var * factor).assign_attrs({**var.attrs, "units": ua})
+        changes[name] = var.copy(data=var.data * factor)
+        changes[name].attrs["units"] = ua
     return b.assign(changes) if changes else b
 
 
