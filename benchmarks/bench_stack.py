@@ -4,8 +4,10 @@ reports wall time and peak resident memory (ru_maxrss).
 
     python benchmarks/bench_stack.py                     # N = 16, 64, 256 (needs XDL4_DATA)
     python benchmarks/bench_stack.py --n 16 64
+    python benchmarks/bench_stack.py --dir /tmp/runs --compare /work/gp/.venv-gammapy/bin/python
+        # xdl4 (GADF) and gammapy 2.1's streaming loop on the same files, interleaved
     /work/gp/.venv-gammapy/bin/python benchmarks/bench_stack.py --gammapy DIR N
-        # by hand, in a gammapy 2.1 env: the streaming gammapy loop on the same GADF files
+        # by hand, in a gammapy 2.1 env: the streaming gammapy loop alone
 
 The gammapy mode imports gammapy only in that separate interpreter; xdl4 never does.
 """
@@ -83,12 +85,36 @@ def _gammapy(folder: str, n: int) -> None:
                       "peak_rss_mib": rss}))
 
 
+def _run(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _compare(gammapy_python: str, gadf: list[Path], ns: list[int], repeat: int) -> None:
+    """xdl4 then gammapy, alternately, ``repeat`` pairs per N: the ratio of each pair."""
+    print(f"{'N':>5s} {'xdl4 s':>8s} {'gammapy s':>10s} {'ratio':>6s} {'xdl4 MiB':>9s} "
+          f"{'gammapy MiB':>11s}")
+    for n in ns:
+        files = [str(p) for p in gadf[:n]]
+        folder = str(gadf[0].parent)
+        for _ in range(repeat):
+            ours = _run([sys.executable, __file__, "--child", "gadf", *files])
+            theirs = _run([gammapy_python, __file__, "--gammapy", folder, str(n)])
+            print(f"{n:5d} {ours['wall_s']:8.2f} {theirs['wall_s']:10.2f} "
+                  f"{theirs['wall_s'] / ours['wall_s']:6.1f} {ours['peak_rss_mib']:9.0f} "
+                  f"{theirs['peak_rss_mib']:11.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[16, 64, 256])
     parser.add_argument("--dir", help="folder for the run files (default: a temp dir)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--gammapy", nargs=2, metavar=("DIR", "N"))
+    parser.add_argument("--compare", metavar="GAMMAPY_PYTHON",
+                        help="interpreter of a gammapy 2.1 env: time xdl4 and gammapy's loop "
+                        "alternately on the same GADF files (this VM's speed drifts)")
+    parser.add_argument("--repeat", type=int, default=3, help="pairs per N with --compare")
     args = parser.parse_args()
     if args.child:
         return _child(args.child[0], args.child[1:])
@@ -99,13 +125,13 @@ def main() -> None:
         folder.mkdir(exist_ok=True)
         runs = make_runs(folder, max(args.n))
         print(f"runs in {folder}")
+        if args.compare:
+            return _compare(args.compare, runs["gadf"], args.n, args.repeat)
         print(f"{'format':8s} {'N':>5s} {'wall s':>8s} {'main MiB':>9s} {'worker MiB':>10s} "
               f"{'s/run':>7s}")
         for fmt in ("gadf", "netcdf"):
             for n in args.n:
-                cmd = [sys.executable, __file__, "--child", fmt, *map(str, runs[fmt][:n])]
-                res = json.loads(subprocess.run(cmd, check=True, capture_output=True,
-                                                text=True).stdout.strip().splitlines()[-1])
+                res = _run([sys.executable, __file__, "--child", fmt, *map(str, runs[fmt][:n])])
                 print(f"{fmt:8s} {n:5d} {res['wall_s']:8.2f} {res['peak_rss_mib']:9.0f} "
                       f"{res['worker_rss_mib']:10.0f} {res['wall_s'] / n:7.3f}", flush=True)
 
