@@ -49,6 +49,8 @@ def run_terms(path: str | os.PathLike, chunks=None) -> xr.Dataset:
     try:
         lock = _NETCDF_LOCK if detect_format(path) == "netcdf" else contextlib.nullcontext()
         with lock, xdl4.open_dataset(path, chunks=chunks) as ds:
+            if chunks is None:
+                ds = ds.load()  # one read per variable (lazy NetCDF reads on every access)
             return chunk(ds).compute(scheduler="synchronous")
     except Exception as err:  # noqa: BLE001 - re-raised with the file name
         raise RunReadError(f"cannot stack run {os.fspath(path)!r}: "
