@@ -5,9 +5,10 @@ reference sums carry float32 rounding: against them xdl4's float64 result agrees
 relative (counts, masks, livetime and GTIs exactly). The test-side oracle
 :func:`gammapy_stack_reduce` closes the loop: it replays gammapy's elementwise operations
 on the runs' arrays. In float32 it reproduces ``stacked_by_gammapy.fits.gz`` bit for bit
-and the reference JSON (``stack`` sums, every ``stack_onoff`` array) exactly; in float64 it equals xdl4's stack (psf to 6e-16,
-the rest exactly). So xdl4 computes gammapy's formulas, and the differences from gammapy's
-numbers are float32 rounding only. See docs/stacking.md.
+and the reference JSON (``stack`` sums, every ``stack_onoff`` array) exactly;
+in float64 it equals xdl4's stack (psf to 6e-16, the rest exactly). So xdl4 computes
+gammapy's formulas, and the differences from gammapy's numbers are float32 rounding only.
+See docs/stacking.md.
 """
 
 import numpy as np
