@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -31,8 +29,6 @@ from xdl4.models import (
 )
 from xdl4.models.geometry import pixel_solid_angle, pixel_solid_angle_exact
 
-DATA = os.environ.get("XDL4_DATA")
-needs_data = pytest.mark.skipif(not DATA, reason="XDL4_DATA not set (folder of test data)")
 EXAMPLES = [
     "gammapy/map_dataset_models.yaml",
     "fermi-3fhl-crab/Fermi-LAT-3FHL_models.yaml",
@@ -348,9 +344,8 @@ def test_template_spatial(tmp_path):
     np.testing.assert_allclose(m(10.0, 5.0), 1 / omega.sum(), rtol=1e-3)
 
 
-@needs_data
-def test_energy_dependent_template():
-    m = xm.TemplateSpatialModel.read(Path(DATA) / "fermi-3fhl-gc/gll_iem_v06_gc.fits.gz",
+def test_energy_dependent_template(data_dir):
+    m = xm.TemplateSpatialModel.read(data_dir / "fermi-3fhl-gc/gll_iem_v06_gc.fits.gz",
                                      normalize=False)
     assert m.is_energy_dependent
     v = m.evaluate_lonlat(np.array([0.0, 1.0]), np.array([0.0, 0.5]), "galactic",
@@ -423,11 +418,10 @@ def _assert_same(m1, m2):
         assert yaml.safe_dump(a) == yaml.safe_dump(b), k
 
 
-@needs_data
 @pytest.mark.parametrize("rel", EXAMPLES)
-def test_yaml_round_trip(rel, tmp_path, monkeypatch):
-    monkeypatch.setenv("GAMMAPY_DATA", DATA)
-    m1 = read_models(Path(DATA) / rel)
+def test_yaml_round_trip(rel, tmp_path, monkeypatch, data_dir):
+    monkeypatch.setenv("GAMMAPY_DATA", str(data_dir))
+    m1 = read_models(data_dir / rel)
     m1.write(tmp_path / "m.yaml")
     with pytest.raises(FileExistsError):
         m1.write(tmp_path / "m.yaml")
@@ -445,20 +439,19 @@ def test_yaml_round_trip(rel, tmp_path, monkeypatch):
     _assert_same(m1, read_models(tmp_path / "m.yaml"))
 
 
-@needs_data
-def test_real_files_content(monkeypatch):
-    monkeypatch.setenv("GAMMAPY_DATA", DATA)
-    gc = read_models(Path(DATA) / "tests/models/gc_example_models.yaml")
+def test_real_files_content(monkeypatch, data_dir):
+    monkeypatch.setenv("GAMMAPY_DATA", str(data_dir))
+    gc = read_models(data_dir / "tests/models/gc_example_models.yaml")
     assert gc.parameters["gc.reference"] is gc.parameters["g09.reference"]
     assert gc.parameters["gc-bkg.norm"].min == 0.0
     tmpl = gc["gll_iem_v06_cutout"].spatial
     assert isinstance(tmpl, xm.TemplateSpatialModel) and tmpl.is_energy_dependent
-    m = read_models(Path(DATA) / "gammapy/map_dataset_models.yaml")
+    m = read_models(data_dir / "gammapy/map_dataset_models.yaml")
     assert m.parameters["run1-bkg.norm"].value == 1.05
     assert m.parameters["run1-bkg.tilt"].value == 0.02
     assert isinstance(m["gauss"].spectral, xm.LogParabolaSpectralModel)
     sim = read_models(
-        Path(DATA) / "datasets/simulations/simulated_spectrum_dataset_ECPL_model.yaml")
+        data_dir / "datasets/simulations/simulated_spectrum_dataset_ECPL_model.yaml")
     assert sim.covariance.shape == (5, 5)
 
 
