@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -180,8 +179,9 @@ class Likelihood:
             raise FitError(f"model(s) {unused} apply to no dataset (datasets: {names}); "
                            "check datasets_names / the FoV background dataset name")
         self.nfev = 0
-        if any(p.prior for _, p in self.models.parameters.unique() if not p.frozen):
-            warnings.warn("parameter priors are not applied by xdl4.fit", stacklevel=3)
+        #: parameters with a prior: each adds weight x (-2 ln pdf) to the total (gammapy's
+        #: Datasets.stat_sum; a dataset's own stat_sum has no priors)
+        self.priors = [p for _, p in self.models.parameters.unique() if p.prior is not None]
 
     def stat(self) -> float:
         """The total statistic at the models' current values (raises FitError on NaN)."""
@@ -194,7 +194,13 @@ class Likelihood:
                                  self.models.parameters.unique() if not p.frozen)
                 raise FitError(f"statistic is NaN for dataset {term.label!r} at {free}")
             total += s
-        return total
+        return total + self.prior_stat()
+
+    def prior_stat(self) -> float:
+        """The priors' share of :meth:`stat` (0 without priors)."""
+        from xdl4.models.prior import prior_stat
+
+        return sum((prior_stat(p.prior, p.value) for p in self.priors), 0.0)
 
     def stat_per_dataset(self) -> dict[str, float]:
         """Statistic of each dataset (runs of an ``obs`` dataset by their labels)."""
@@ -269,7 +275,7 @@ class _Free:
         out = []
         for p, t, s in zip(self.params, self.t, self.scales, strict=True):
             lims = []
-            for b in (p.min, p.max):
+            for b in p.bounds():
                 with np.errstate(all="ignore"):
                     y = t[0](b) / s if math.isfinite(b) and (t[0] is _T["lin"][0] or b > 0) \
                         else None
@@ -497,8 +503,8 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
                "value": np.array([p.value for _, p in items]),
                "error": np.array([p.error for _, p in items]),
                "unit": np.array([p.unit for _, p in items], dtype=object),
-               "min": np.array([p.min for _, p in items]),
-               "max": np.array([p.max for _, p in items]),
+               "min": np.array([p.bounds()[0] for _, p in items]),
+               "max": np.array([p.bounds()[1] for _, p in items]),
                "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
     if errs:
         where = {id(p): lab for lab, p in zip(free.labels, free.params, strict=True)}

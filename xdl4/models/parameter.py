@@ -112,6 +112,13 @@ class Parameter:
         """Value in the model's internal unit (TeV, deg, cm-2 s-1 TeV-1, ...)."""
         return self._value * self._factor
 
+    def bounds(self) -> tuple[float, float]:
+        """(min, max) for fitting: the range of a uniform or log-uniform prior (as gammapy's
+        ``Parameter.min``/``max``), else ``min``/``max``."""
+        from .prior import prior_bounds
+
+        return prior_bounds(self.prior) or (self.min, self.max)
+
     def copy(self) -> Parameter:
         p = Parameter.__new__(Parameter)
         for k in self.__slots__:
@@ -145,7 +152,16 @@ class Parameter:
                 setattr(self, key, _float(val))
             elif key == "frozen":
                 self.frozen = bool(val)
-            elif key in ("interp", "scale_method", "scale_transform", "prior"):
+            elif key == "prior":
+                if val is not None:
+                    from .prior import prior_parameters
+
+                    try:
+                        prior_parameters(val)
+                    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                        raise ValueError(f"{where}: parameter {self.name!r}: {exc}") from None
+                self.prior = val
+            elif key in ("interp", "scale_method", "scale_transform"):
                 setattr(self, key, val)
             elif key == "link":
                 self.link_label = val
