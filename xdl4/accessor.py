@@ -147,6 +147,14 @@ class DL4Accessor:
     def to_image(self) -> xr.Dataset:
         return resample.to_image(self._ds)
 
+    def to_region(self, region: Region | str, containment_correction: bool = False,
+                  name: str | None = None) -> xr.Dataset:
+        """This map dataset reduced to a spectrum dataset in ``region`` (gammapy's
+        ``to_spectrum_dataset`` rules, see :func:`xdl4.region.to_region`)."""
+        from xdl4.region import to_region
+
+        return to_region(self._ds, region, containment_correction, name)
+
     # -- I/O -----------------------------------------------------------------------
     def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
         """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""
