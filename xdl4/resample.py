@@ -52,7 +52,7 @@ def resample_energy(ds: xr.Dataset, energy_edges) -> xr.Dataset:
         elif name.startswith("mask_"):
             res = _group_sum(da, group, n, "any")
         elif name == "edisp":
-            res = _group_sum(da * masks.on_irf_grid(safe, ds), group, n)
+            res = _group_sum(da * masks.on_irf_grid(safe, ds, "linear"), group, n)
         elif name in ("acceptance", "acceptance_off"):
             continue
         else:  # reco-energy PSF and other intensive quantities: plain mean
