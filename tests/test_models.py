@@ -480,7 +480,8 @@ def test_yaml_temporal_and_opaque_kept():
         "spectral": {"type": "EBLAbsorptionNormSpectralModel", "parameters": [
             {"name": "redshift", "value": 0.2, "frozen": True}], "filename": "ebl.fits"},
         "temporal": {"type": "ExpDecayTemporalModel", "parameters": [
-            {"name": "t0", "value": 2.0, "unit": "d"}], "scale": "utc"}}]}
+            {"name": "t0", "value": 2.0, "unit": "d"},
+            {"name": "t_ref", "value": 51544.0, "unit": "d"}], "scale": "utc"}}]}
     m = Models.from_dict(data)
     assert m.parameters["flare.t0"].value == 2.0
     assert m.to_dict()["components"][0]["temporal"] == data["components"][0]["temporal"]

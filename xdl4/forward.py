@@ -129,6 +129,7 @@ class Evaluator:
         self._kernels: dict[tuple, np.ndarray] = {}
         self._kernel_ffts: dict[tuple, tuple] = {}
         self._stat_index = None
+        self._gti = None  # (GoodTimes or None,), built when a temporal model needs it
 
     def _order(self, da: xr.DataArray, first: str = "energy") -> xr.DataArray:
         """``da`` with dims (obs, first, ...): runs lead, energy next, sky last."""
@@ -284,16 +285,14 @@ class Evaluator:
             cache.update(spatial_key=skey, folded=folded, unit=flux_unit_factor(model),
                          box=box, edisp=edisp, spectral_key=None)
         fkey = (type(model.spectral), model.spectral_key())
+        if model.temporal is not None:
+            fkey += (model.temporal_key(),)
         if cache.get("spectral_key") != fkey:
-            if model.temporal is not None and \
-                    getattr(model.temporal, "type_name", "") not in ("ConstantTemporalModel",
-                                                                     "const"):
-                raise NotImplementedError(
-                    f"model {model.name!r}: temporal model {model.temporal.type_name} is "
-                    "not evaluated (only constant light curves)")
-            if cache.get("flux_key") != fkey:  # the flux survives a spatial change
-                cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey)
+            if cache.get("flux_key") != fkey[:2]:  # the flux survives a spatial change
+                cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey[:2])
             flux = cache["flux"] * cache["unit"]
+            if model.temporal is not None:
+                flux = flux * self.temporal_norm(model)
             folded = cache["folded"]
             if self.is_map:  # the flux scales the small EDISP matrix, not the big cube
                 # einsum: the BLAS build here is slow for this (12 x 24) @ (24 x n) shape
@@ -306,6 +305,22 @@ class Evaluator:
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
             cache.update(spectral_key=fkey, npred=npred)
         return cache["npred"], cache.get("box_reco", cache["box"])
+
+    def temporal_norm(self, model) -> float | np.ndarray:
+        """Mean light curve of a source over this dataset's GTIs, cached per temporal key;
+        with runs along ``obs`` one norm per run, shaped (runs, 1) against the true energy."""
+        cache = self._cache.setdefault(model.name, {})
+        key = model.temporal_key()
+        if cache.get("temporal_key") != key:
+            from xdl4.models.temporal import good_times, temporal_norm
+
+            if self._gti is None:
+                self._gti = (good_times(self.ds),)
+            norm = temporal_norm(model.temporal, self._gti[0], model.name)
+            if np.ndim(norm):
+                norm = norm[:, None]
+            cache.update(temporal_key=key, temporal_norm=norm)
+        return cache["temporal_norm"]
 
     def _reco_psf(self, model, npred: np.ndarray, box: tuple) -> tuple[np.ndarray, tuple]:
         """Reco-energy PSF (applied after the dispersion): pad the box by the kernel."""

@@ -1,4 +1,4 @@
-"""Sky-model library of xdl4: parameters, spectral / spatial / sky models and models YAML.
+"""Sky-model library of xdl4: parameters, spectral / spatial / temporal / sky models, YAML.
 
 Hot paths (numpy only, current parameter values read as floats):
 ``SpectralModel.integral_bins(edges_tev)``, ``SpatialModel.integrate_pixels(wcs, shape)``,
@@ -13,9 +13,9 @@ from .sky import (
     FoVBackgroundModel,
     OpaqueSpatialModel,
     OpaqueSpectralModel,
+    OpaqueTemporalModel,
     SkyModel,
     TemplateNPredModel,
-    TemporalModel,
 )
 from .spatial import (
     ConstantSpatialModel,
@@ -51,6 +51,16 @@ from .spectral import (
     SuperExpCutoffPowerLaw4FGLSpectralModel,
     TemplateSpectralModel,
 )
+from .temporal import (
+    ConstantTemporalModel,
+    ExpDecayTemporalModel,
+    GaussianTemporalModel,
+    GeneralizedGaussianTemporalModel,
+    LinearTemporalModel,
+    PowerLawTemporalModel,
+    SineTemporalModel,
+    TemporalModel,
+)
 
 # short aliases
 PowerLaw = PowerLawSpectralModel
@@ -75,15 +85,20 @@ __all__ = [
     "ConstantSpatialModel",
     "ConstantSpectral",
     "ConstantSpectralModel",
+    "ConstantTemporalModel",
     "DiskSpatialModel",
     "ExpCutoffPowerLaw",
     "ExpCutoffPowerLaw3FGLSpectralModel",
     "ExpCutoffPowerLawNormSpectralModel",
     "ExpCutoffPowerLawSpectralModel",
+    "ExpDecayTemporalModel",
     "FoVBackgroundModel",
     "GaussianSpatialModel",
     "GaussianSpectralModel",
+    "GaussianTemporalModel",
     "GeneralizedGaussianSpatialModel",
+    "GeneralizedGaussianTemporalModel",
+    "LinearTemporalModel",
     "LogParabola",
     "LogParabola2SpectralModel",
     "LogParabolaNorm",
@@ -93,6 +108,7 @@ __all__ = [
     "ModelsParameters",
     "OpaqueSpatialModel",
     "OpaqueSpectralModel",
+    "OpaqueTemporalModel",
     "Parameter",
     "Parameters",
     "PiecewiseNorm",
@@ -104,10 +120,12 @@ __all__ = [
     "PowerLawNorm",
     "PowerLawNormSpectralModel",
     "PowerLawSpectralModel",
+    "PowerLawTemporalModel",
     "REGISTRY",
     "ScaleSpectralModel",
     "Shell2SpatialModel",
     "ShellSpatialModel",
+    "SineTemporalModel",
     "SkyModel",
     "SmoothBrokenPowerLaw",
     "SmoothBrokenPowerLawSpectralModel",

@@ -14,8 +14,9 @@ from .geometry import pixel_grid
 from .parameter import Parameter, Parameters
 from .spatial import SpatialModel, resolve_path, spatial_from_dict
 from .spectral import PowerLawNormSpectralModel, SpectralModel, spectral_from_dict
+from .temporal import TemporalModel
 
-__all__ = ["SkyModel", "FoVBackgroundModel", "TemplateNPredModel", "TemporalModel",
+__all__ = ["SkyModel", "FoVBackgroundModel", "TemplateNPredModel", "OpaqueTemporalModel",
            "OpaqueSpectralModel", "OpaqueSpatialModel", "APPLY_IRF_DEFAULT"]
 
 APPLY_IRF_DEFAULT = {"exposure": True, "psf": True, "edisp": True}
@@ -62,16 +63,17 @@ class _Opaque:
         return f"{type(self).__name__}({self.type_name})"
 
 
-class TemporalModel(_Opaque, Model):
-    """Temporal model stored as its YAML dict (parameters linkable; no evaluation)."""
+class OpaqueTemporalModel(_Opaque, TemporalModel):
+    """Template light curves (LightCurveTemplate, TemplatePhaseCurve): read and written back
+    unchanged (parameters linkable); evaluating them raises NotImplementedError."""
 
-    kind: ClassVar[str] = "temporal"
-    tag = ("ConstantTemporalModel", "const", "LinearTemporalModel", "linear",
-           "ExpDecayTemporalModel", "exp-decay", "GaussianTemporalModel", "gauss",
-           "GeneralizedGaussianTemporalModel", "gengauss", "PowerLawTemporalModel",
-           "powerlaw", "SineTemporalModel", "sinus", "LightCurveTemplateTemporalModel",
-           "template", "TemplatePhaseCurveTemporalModel", "template-phase")
-    __call__ = _Opaque._not_supported
+    tag = ("LightCurveTemplateTemporalModel", "template", "TemplatePhaseCurveTemporalModel",
+           "template-phase")
+    __call__ = evaluate = integral = _integrals = _Opaque._not_supported
+
+    @property
+    def scale(self) -> str:
+        return str(self._raw.get("scale", "utc"))
 
 
 class OpaqueSpectralModel(_Opaque, SpectralModel):
@@ -106,7 +108,7 @@ class _SkyBase(Model):
     name: str
     spectral: SpectralModel
     spatial: SpatialModel | None
-    temporal: Any
+    temporal: TemporalModel | None
 
     @property
     def spectral_model(self) -> SpectralModel:
@@ -149,6 +151,11 @@ class _SkyBase(Model):
         """Cache key of the spatial part (current values; () without spatial model)."""
         return () if self.spatial is None else self.spatial.parameters.values_tuple()
 
+    def temporal_key(self) -> tuple:
+        """Cache key of the temporal part (class, scale, values; () without temporal model)."""
+        t = self.temporal
+        return () if t is None else (type(t), t.scale, t.parameters.values_tuple())
+
     def values_tuple(self) -> tuple[float, ...]:
         return self.parameters.values_tuple()
 
@@ -157,17 +164,19 @@ class _SkyBase(Model):
 
 
 class SkyModel(_SkyBase):
-    """Source model: spectral x optional spatial (x optional stored temporal model)."""
+    """Source model: spectral x optional spatial x optional temporal model."""
 
     tag = ("SkyModel", "sky-model")
 
     def __init__(self, spectral: SpectralModel, spatial: SpatialModel | None = None,
                  name: str | None = None, datasets_names: list[str] | None = None,
-                 temporal: Any = None, apply_irf: dict | None = None) -> None:
+                 temporal: TemporalModel | None = None, apply_irf: dict | None = None) -> None:
         if not isinstance(spectral, SpectralModel):
             raise TypeError(f"SkyModel: spectral must be a SpectralModel, got {type(spectral)}")
         if spatial is not None and not isinstance(spatial, SpatialModel):
             raise TypeError(f"SkyModel: spatial must be a SpatialModel, got {type(spatial)}")
+        if temporal is not None and not isinstance(temporal, TemporalModel):
+            raise TypeError(f"SkyModel: temporal must be a TemporalModel, got {type(temporal)}")
         object.__setattr__(self, "spectral", spectral)
         object.__setattr__(self, "spatial", spatial)
         object.__setattr__(self, "temporal", temporal)
