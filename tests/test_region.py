@@ -266,3 +266,31 @@ def test_example_dataset_rules():
 
 def test_doctests():
     assert doctest.testmod(xdl4.region).failed == 0
+
+
+# gammapy 2.1: SpectrumDataset.read(gammapy/spectrum_dataset.fits.gz) with a power law times
+# a point source at (83.63 + dlon, 22.01 + dlat), or a 0.2 deg Gaussian at (83.63 + dlon,
+# 22.01): npred_signal().data.sum() > 0 (the region: 0.15 deg circle on a 0.05 deg CAR grid)
+GAMMAPY_CONTRIBUTES = [  # dlon, point, gaussian, point on the diagonal (dlat = dlon)
+    (0, True, True, True), (0.1, True, True, True), (0.15, True, True, False),
+    (0.16, True, True, False), (0.17, True, True, False), (0.18, True, True, False),
+    (0.2, False, True, False), (0.3, False, True, False), (0.5, False, True, False),
+    (1.0, False, True, False), (1.1, False, True, False), (1.2, False, True, False),
+    (3.0, False, False, False)]
+
+
+def test_region_contribution_test_matches_gammapy(data_dir):
+    """gammapy's box test (2 r_eval + 0.1 deg wide cut-out on the region's pixel grid),
+    up to its pixel rounding at the region's edge."""
+    from xdl4.sky import Region
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_dataset.fits.gz")
+    region, header = Region.from_dataset(ds), ds["region"].attrs["wcs_header"]
+    for dlon, point, gauss, diagonal in GAMMAPY_CONTRIBUTES:
+        lon = 83.63 + dlon
+        assert region.overlaps_box(lon, 22.01, 0.1, header) is point, dlon
+        assert region.overlaps_box(lon, 22.01, 2 * 5 * 0.2 + 0.1, header) is gauss, dlon
+        assert region.overlaps_box(lon, 22.01 + dlon, 0.1, header) is diagonal, dlon
+    assert Region.parse("icrs;point(83.63,22.01)").overlaps_box(90.0, 30.0, 0.1)
+    default = Region.parse("icrs;circle(83.63,22.01,0.15)")  # gammapy's TAN 0.1 deg grid
+    assert default.overlaps_box(83.7, 22.0, 0.1) and not default.overlaps_box(84.0, 22.0, 0.1)

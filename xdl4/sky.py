@@ -18,6 +18,7 @@ differs from the EDISP grid).
 from __future__ import annotations
 
 import functools
+import math
 import re
 from dataclasses import dataclass
 
@@ -327,6 +328,68 @@ class Region:
         if REGION not in ds.coords or "region" not in ds[REGION].attrs:
             return None
         return cls.parse(ds[REGION].attrs["region"])
+
+    def overlaps_box(self, lon: float, lat: float, width: float,
+                     wcs_header: str | None = None) -> bool:
+        """gammapy's test whether a source at (lon, lat) (deg, region frame) contributes
+        to a region dataset: does the square cut-out ``width`` deg wide around it (astropy
+        Cutout2D's pixel rounding) hold a pixel of the region, on the region's own pixel
+        grid (``wcs_header``; else gammapy's default: TAN, 0.1 deg, centred on the region)?
+
+        >>> r = Region.parse("icrs;circle(83.63,22.01,0.15)")
+        >>> r.overlaps_box(83.7, 22.0, 0.1), r.overlaps_box(85.0, 22.0, 0.1)
+        (True, False)
+        """
+        if self.is_points:  # gammapy: point regions take every source
+            return True
+        grid, mask = _region_pixels(str(self), wcs_header)
+        x, y = (float(v) for v in grid.world_to_pixel(lon, lat))
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return False
+        bx, by = grid.binsz
+        sx, sy = (int(np.round(max(width / b, 1.0))) for b in (bx, by))
+        x0, y0 = math.ceil(x - sx / 2.0), math.ceil(y - sy / 2.0)
+        return bool(mask[max(y0, 0):max(y0 + sy, 0), max(x0, 0):max(x0 + sx, 0)].any())
+
+
+#: gammapy's pixel size (deg) of a region's WCS when none is stored (RegionGeom binsz_wcs)
+REGION_BINSZ = 0.1
+
+
+@functools.lru_cache(maxsize=64)
+def _region_pixels(region: str, wcs_header: str | None) -> tuple[WcsGrid, np.ndarray]:
+    """The pixel grid of a region and the mask of the pixels inside it (gammapy's
+    ``RegionGeom.to_wcs_geom().region_mask``: circles tested in pixel space, strictly)."""
+    reg = Region.parse(region)
+    if wcs_header:
+        header = fits.Header.fromstring(wcs_header, sep="\n")
+        shape = header.get("WCSSHAPE")
+        nx, ny = (int(v) for v in shape.strip("() ").split(",")[:2]) if shape else \
+            (int(header.get("NAXIS1", 0)), int(header.get("NAXIS2", 0)))
+        grid = WcsGrid(wcs_header, (ny, nx))
+    else:  # gammapy: a TAN grid around the centre just covering the region's bounding box
+        extent = max(_extent(shape, args) for shape, args in reg.shapes)
+        r = extent / REGION_BINSZ
+        n = math.ceil(r + 0.5) - math.floor(-r + 0.5)
+        grid = WcsGrid.create(reg.center, n * REGION_BINSZ, REGION_BINSZ, reg.frame, "TAN")
+    ny, nx = grid.shape
+    yy, xx = np.mgrid[:ny, :nx]
+    if reg.radius is not None:
+        cx, cy = grid.world_to_pixel(*reg.center)
+        return grid, np.hypot(xx - cx, yy - cy) < reg.radius / grid.binsz[1]
+    return grid, reg.contains(*grid.pixel_to_world(xx, yy))
+
+
+def _extent(shape: str, args: tuple[float, ...]) -> float:
+    """Half-width (deg) of a shape's bounding box around the region centre (upper bound)."""
+    if shape in ("circle", "annulus"):
+        return args[-1]
+    if shape in ("ellipse", "box"):
+        return float(np.hypot(args[2], args[3]))
+    if shape == "polygon":
+        return float(np.max(np.hypot(np.subtract(args[0::2], np.mean(args[0::2])),
+                                     np.subtract(args[1::2], np.mean(args[1::2])))))
+    return 0.0
 
 
 def _in_polygon(x, y, vx, vy) -> np.ndarray:
