@@ -185,7 +185,8 @@ def _irfs_on_own_grid(ds: xr.Dataset) -> xr.Dataset:
     if not moved or "irf_lat" in ds.dims:
         return ds
     rename = {"lat": "irf_lat", "lon": "irf_lon"}
-    irfs = {n: ds[n].variable.rename(rename) for n in moved}
+    irfs = {n: xr.Variable([rename.get(str(d), d) for d in ds[n].dims], ds[n].data,
+                           ds[n].attrs) for n in moved}
     return ds.drop_vars(moved).assign(irfs).assign_coords(
         WcsGrid.from_dataset(ds).coords("irf_"))
 
