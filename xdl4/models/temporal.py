@@ -21,12 +21,13 @@ times, so a GTI in TT and a model in UTC differ by TT-UTC (~69 s), as in gammapy
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
 import astropy.units as u
 import numpy as np
 import xarray as xr
-from astropy.time import Time
+from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
 from .core import Model, par
@@ -45,6 +46,27 @@ OVERSAMPLING = 100
 
 def _t_ref(frozen: bool) -> Any:
     return par("t_ref", T_REF_DEFAULT, "d", frozen=frozen)
+
+
+def _jd(t: Time) -> tuple[np.ndarray, np.ndarray]:
+    """Two-part JD of `t` in the scale astropy subtracts times in (t's own; TAI for UTC)."""
+    w = t if t.scale in TIME_DELTA_SCALES else t.tai  # astropy caches the conversion
+    return w.jd1, w.jd2
+
+
+@lru_cache(maxsize=256)
+def _ref_jd(mjd: float, scale: str, work: str) -> tuple[float, float]:
+    """Two-part JD in scale `work` of the MJD `mjd` read in `scale`."""
+    r = getattr(Time(mjd, format="mjd", scale=scale), work)
+    return float(r.jd1), float(r.jd2)
+
+
+def _duration(t_min: Time, t_max: Time) -> np.ndarray:
+    """t_max - t_min in days, as astropy's Time - Time (cheap: no TimeDelta)."""
+    if t_max.scale != t_min.scale:
+        t_max = getattr(t_max, t_min.scale)
+    (a1, a2), (b1, b2) = _jd(t_min), _jd(t_max)
+    return (b1 - a1) + (b2 - a2)
 
 
 def _as_time(t: Any, scale: str) -> Time:
@@ -76,8 +98,11 @@ class TemporalModel(Model):
         return Time(self.t_ref.value, format="mjd", scale=self.scale)
 
     def _since_ref(self, t: Time) -> np.ndarray:
-        """t - t_ref in days, between absolute times (Time arithmetic)."""
-        return (t - self.reference_time).to_value("d")
+        """t - t_ref in days between absolute times, as astropy's ``t - reference_time``."""
+        a1, a2 = _jd(t)
+        r1, r2 = _ref_jd(self.t_ref.value, self.scale,
+                         t.scale if t.scale in TIME_DELTA_SCALES else "tai")
+        return (a1 - r1) + (a2 - r2)
 
     def _evaluate_mjd(self, mjd: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -108,7 +133,7 @@ class TemporalModel(Model):
         [0.375, 1.166667]
         """
         t_min, t_max = _as_time(t_min, self.scale), _as_time(t_max, self.scale)
-        return self._integrals(t_min, t_max) / np.sum((t_max - t_min).to_value("d"))
+        return self._integrals(t_min, t_max) / np.sum(_duration(t_min, t_max))
 
     def to_dict(self, full_output: bool = False) -> dict:
         d = super().to_dict(full_output)
@@ -139,7 +164,7 @@ class ConstantTemporalModel(TemporalModel):
         return np.ones(np.shape(mjd))
 
     def _integrals(self, t_min, t_max):
-        return (t_max - t_min).to_value("d")
+        return _duration(t_min, t_max)
 
 
 class LinearTemporalModel(TemporalModel):
@@ -155,7 +180,7 @@ class LinearTemporalModel(TemporalModel):
     def _integrals(self, t_min, t_max):
         alpha, beta, _ = self._vals()
         lo, hi = self._since_ref(t_min), self._since_ref(t_max)
-        return alpha * (t_max - t_min).to_value("d") + beta / 2.0 * (hi * hi - lo * lo)
+        return alpha * _duration(t_min, t_max) + beta / 2.0 * (hi * hi - lo * lo)
 
 
 class ExpDecayTemporalModel(TemporalModel):
@@ -244,7 +269,7 @@ class SineTemporalModel(TemporalModel):
     def _integrals(self, t_min, t_max):
         amp, omega, _ = self._vals()
         lo, hi = self._since_ref(t_min), self._since_ref(t_max)
-        return (t_max - t_min).to_value("d") - amp / omega * (np.sin(omega * hi)
+        return _duration(t_min, t_max) - amp / omega * (np.sin(omega * hi)
                                                                - np.sin(omega * lo))
 
 
@@ -307,7 +332,7 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None,
         integrals = model._integrals(gti.start, gti.stop)
     except NotImplementedError as err:  # template models: "<type>: read/write only ..."
         raise NotImplementedError(f"model {name!r}: temporal model {err}") from None
-    duration = (gti.stop - gti.start).to_value("d")
+    duration = _duration(gti.start, gti.stop)
     if gti.run is None:
         if duration.size == 0:
             raise ValueError(f"{what}: the dataset's GTI table is empty")
