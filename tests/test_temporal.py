@@ -28,7 +28,7 @@ from xdl4.models import (
     SkyModel,
     read_models,
 )
-from xdl4.models.temporal import good_times, temporal_norm
+from xdl4.models.temporal import _duration, good_times, temporal_norm
 
 # ---- (1) evaluate and integral -------------------------------------------------------------
 # gammapy 2.1:
@@ -108,6 +108,19 @@ def test_tt_utc_offset_matters_for_a_short_gaussian():
     # a 86 s Gaussian at the GTI's end: TT-UTC (69.184 s) halves the norm, as in gammapy
     utc, tt = GAMMAPY["gauss_edge"][0][0], GAMMAPY["gauss_edge_tt"][0][0]
     assert tt / utc == pytest.approx(2.006, abs=1e-3)
+
+
+@pytest.mark.parametrize("gti_scale", ["utc", "tt", "tdb"])
+@pytest.mark.parametrize("model_scale", ["utc", "tt", "tai"])
+def test_time_differences_equal_astropy(gti_scale, model_scale):
+    # t - t_ref and durations from two-part JDs: the numbers of astropy's Time - Time,
+    # across the leap second of 2016-12-31 (MJD 57754)
+    rng = np.random.default_rng(1)
+    t = Time(57753, 0.7, format="mjd", scale=gti_scale) + rng.uniform(-2e5, 2e5, 500) * u.s
+    m = GaussianTemporalModel(t_ref=57754.0001, sigma=1.0, scale=model_scale)
+    np.testing.assert_array_equal(m._since_ref(t), (t - m.reference_time).to_value("d"))
+    t2 = t + rng.uniform(0, 1e5, 500) * u.s
+    np.testing.assert_array_equal(_duration(t, t2), (t2 - t).to_value("d"))
 
 
 def test_numbers_are_mjd_in_the_model_scale():
@@ -626,6 +639,11 @@ def test_bad_temporal_yaml(temporal, msg):
 def test_temporal_must_be_a_temporal_model():
     with pytest.raises(TypeError, match="temporal must be a TemporalModel"):
         SkyModel(PowerLaw(), temporal=PowerLaw())
+    m = GaussianTemporalModel()
+    with pytest.raises(ValueError, match="time scale 'UTC' is not one of"):
+        m.scale = "UTC"
+    assert "temporal=GaussianTemporalModel(t_ref=51544, sigma=1, scale='utc')" in repr(
+        SkyModel(PowerLaw(), temporal=m, name="a"))
 
 
 def test_empty_run_and_helpers(data_dir):

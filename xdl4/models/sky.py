@@ -217,7 +217,9 @@ class SkyModel(_SkyBase):
                    temporal=temporal, apply_irf=data.get("apply_irf"))
 
     def __repr__(self) -> str:
-        return f"SkyModel(name={self.name!r}, spectral={self.spectral!r}, spatial={self.spatial!r})"
+        temporal = "" if self.temporal is None else f", temporal={self.temporal!r}"
+        return (f"SkyModel(name={self.name!r}, spectral={self.spectral!r}, "
+                f"spatial={self.spatial!r}{temporal})")
 
 
 class FoVBackgroundModel(_SkyBase):

@@ -86,11 +86,20 @@ class TemporalModel(Model):
     kind: ClassVar[str] = "temporal"
 
     def __init__(self, scale: str = "utc", **kwargs: Any) -> None:
-        if scale not in Time.SCALES:
-            raise ValueError(f"{type(self).__name__}: time scale {scale!r} is not one of "
-                             f"{', '.join(Time.SCALES)}")
         super().__init__(**kwargs)
-        object.__setattr__(self, "scale", scale)
+        self.scale = scale
+
+    @property
+    def scale(self) -> str:
+        """Time scale of ``t_ref`` (an astropy scale: utc, tt, tai, tdb, ...)."""
+        return self._scale
+
+    @scale.setter
+    def scale(self, value: str) -> None:
+        if value not in Time.SCALES:
+            raise ValueError(f"{type(self).__name__}: time scale {value!r} is not one of "
+                             f"{', '.join(Time.SCALES)}")
+        object.__setattr__(self, "_scale", value)
 
     @property
     def reference_time(self) -> Time:
