@@ -313,3 +313,10 @@ def test_errors(map_ds, onoff_ds, examples):
 
 def test_doctests():
     assert doctest.testmod(spatial).failed == 0
+
+
+def test_accessor():
+    ds = xdl4.examples.map_dataset(width=1.0, binsz=0.1)
+    xr.testing.assert_identical(ds.dl4.downsample(2, name="x"), spatial.downsample(ds, 2, name="x"))
+    xr.testing.assert_identical(ds.dl4.cutout(CRAB, 0.5), spatial.cutout(ds, CRAB, 0.5))
+    xr.testing.assert_identical(ds.dl4.pad(1, cval=2.0), spatial.pad(ds, 1, cval=2.0))

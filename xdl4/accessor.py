@@ -147,6 +147,21 @@ class DL4Accessor:
     def to_image(self) -> xr.Dataset:
         return resample.to_image(self._ds)
 
+    # -- spatial operations (gammapy's MapDataset.downsample / cutout / pad) ---------
+    def downsample(self, factor: int, axis_name: str | None = None,
+                   name: str | None = None) -> xr.Dataset:
+        """Merge ``factor x factor`` pixels (or reco-energy bins with ``axis_name``)."""
+        return import_module("xdl4.spatial").downsample(self._ds, factor, axis_name, name)
+
+    def cutout(self, position, width, mode: str = "trim", name: str | None = None) -> xr.Dataset:
+        """The part around ``position`` ((lon, lat) deg or SkyCoord), ``width`` deg wide."""
+        return import_module("xdl4.spatial").cutout(self._ds, position, width, mode, name)
+
+    def pad(self, pad_width, mode: str = "constant", cval: float = 0,
+            name: str | None = None) -> xr.Dataset:
+        """Add ``pad_width`` pixels around the data grid (masks False)."""
+        return import_module("xdl4.spatial").pad(self._ds, pad_width, mode, cval, name)
+
     def to_region(self, region: Region | str, containment_correction: bool = False,
                   name: str | None = None) -> xr.Dataset:
         """This map dataset reduced to a spectrum dataset in ``region`` (gammapy's
