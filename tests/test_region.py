@@ -14,7 +14,6 @@ printed with 12 significant digits. "centre" is (83.63, 22.01, 0.25 deg), on the
 source; "offset" is (84.0, 21.8, 0.2 deg), which does not contain it.
 """
 
-import doctest
 
 import numpy as np
 import pytest
@@ -262,10 +261,6 @@ def test_example_dataset_rules():
                                ds["exposure"].where(inside).mean(("lat", "lon")))
     np.testing.assert_array_equal(spec["mask_safe"], safe.any(("lat", "lon")))
     assert spec.dl4.validate() is spec
-
-
-def test_doctests():
-    assert doctest.testmod(xdl4.region).failed == 0
 
 
 # gammapy 2.1: SpectrumDataset.read(gammapy/spectrum_dataset.fits.gz) with a power law times

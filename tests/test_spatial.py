@@ -10,7 +10,6 @@ Reference numbers were computed by hand in the gammapy 2.1 environment on
 ``d.models = models; d.stat_sum(); d.npred().data.sum()``.
 """
 
-import doctest
 
 import numpy as np
 import pytest
@@ -309,10 +308,6 @@ def test_errors(map_ds, onoff_ds, examples):
             spatial.downsample(examples[kind], 2)
         with pytest.raises(ValueError, match="needs a map dataset"):
             spatial.cutout(examples[kind], CRAB, 1.0)
-
-
-def test_doctests():
-    assert doctest.testmod(spatial).failed == 0
 
 
 def test_accessor():

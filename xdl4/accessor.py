@@ -36,7 +36,7 @@ class DL4Accessor:
     >>> import xdl4
     >>> ds = xdl4.examples.map_dataset()
     >>> ds.dl4.kind, ds.dl4.stat_type
-    ('map', 'cash")
+    ('map', 'cash')
     """
 
     def __init__(self, ds: xr.Dataset):

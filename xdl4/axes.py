@@ -15,7 +15,7 @@ def as_quantity(value, unit: str | u.UnitBase = "TeV") -> u.Quantity:
     """Turn a Quantity, a string like ``"0.5 TeV"`` or a plain number (in ``unit``) into a
     Quantity of ``unit``.
 
-    >>> as_quantity("500 GeV").to_value("TeV")
+    >>> float(as_quantity("500 GeV").to_value("TeV"))
     0.5
     """
     if isinstance(value, str):
@@ -64,7 +64,7 @@ def edges(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
 
     >>> import xdl4
     >>> xdl4.examples.spectrum_dataset().dl4.energy_edges[:2]
-    <Quantity [0.1       , 0.15848932] TeV>
+    <Quantity [0.1       , 0.17782794] TeV>
     """
     coord = ds[dim]
     bname = coord.attrs.get("bounds", f"{dim}_bounds")

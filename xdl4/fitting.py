@@ -443,7 +443,7 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
     >>> import xdl4
     >>> from xdl4.models import Models, SkyModel, PowerLaw
     >>> models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
-    >>> r = xdl4.fit.fit(xdl4.examples.all_kinds(seed=0)["spectrum_onoff"], models)
+    >>> r = xdl4.fit(xdl4.examples.all_kinds(seed=0)["spectrum_onoff"], models)
     >>> r.success and models.parameters["src.index"].error > 0
     True
     """
@@ -559,7 +559,7 @@ def stat_profile(data: Any, models: Any, parameter: str, values: Sequence[float]
     >>> from xdl4.models import Models, SkyModel, PowerLaw
     >>> ds = xdl4.examples.all_kinds(seed=0)["spectrum_onoff"]
     >>> models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
-    >>> prof = xdl4.fit.stat_profile(ds, models, "src.index", values=[1.9, 2.0, 2.1])
+    >>> prof = xdl4.stat_profile(ds, models, "src.index", values=[1.9, 2.0, 2.1])
     >>> prof["stat"].dims, prof.sizes["src.index"]
     (('src.index',), 3)
     """
@@ -613,7 +613,7 @@ def confidence(data: Any, models: Any, parameters: str | Sequence[str], sigma: f
     >>> from xdl4.models import Models, SkyModel, PowerLaw
     >>> ds = xdl4.examples.all_kinds(seed=0)["spectrum_onoff"]
     >>> models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
-    >>> ci = xdl4.fit.confidence(ds, models, "src.index")
+    >>> ci = xdl4.confidence(ds, models, "src.index")
     >>> bool(ci["errn"].item() > 0 and ci["errp"].item() > 0)
     True
     """
@@ -645,7 +645,7 @@ def stat_contour(data: Any, models: Any, x: str, y: str, sigma: float = 1.0,
     >>> from xdl4.models import Models, SkyModel, PowerLaw
     >>> ds = xdl4.examples.all_kinds(seed=0)["spectrum_onoff"]
     >>> models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
-    >>> c = xdl4.fit.stat_contour(ds, models, "src.index", "src.amplitude", npoints=8)
+    >>> c = xdl4.stat_contour(ds, models, "src.index", "src.amplitude", npoints=8)
     >>> c.sizes["point"], round(c.attrs["delta_stat"], 2)
     (8, 2.3)
     """

@@ -254,8 +254,8 @@ def chunk(ds: xr.Dataset, dim: str = OBS) -> Terms:
     """Partial terms of every stackable variable of ``ds`` (one run, or runs along ``dim``).
 
     >>> import xdl4
-    >>> sorted(chunk(xdl4.examples.spectrum_dataset()).data_vars)[:3]
-    ['background', 'counts', 'edisp.num']
+    >>> sorted(chunk(xdl4.examples.spectrum_dataset()).data_vars)[:4]
+    ['background', 'counts', 'edisp.den', 'edisp.num']
     """
     kind_of(ds)
     if "mask_safe" not in ds:
