@@ -19,6 +19,7 @@ from xdl4.models import (
     FoVBackgroundModel,
     GaussianTemporalModel,
     GeneralizedGaussianTemporalModel,
+    LightCurveTemplateTemporalModel,
     LinearTemporalModel,
     Models,
     OpaqueTemporalModel,
@@ -585,7 +586,8 @@ def test_gammapy_yaml_round_trip(tmp_path):
     assert isinstance(models["burst"].temporal, GaussianTemporalModel)
     assert models["burst"].temporal.scale == "tt"
     assert models["flare"].temporal.t0.quantity == 3 * u.h
-    assert isinstance(models["lc"].temporal, OpaqueTemporalModel)
+    assert isinstance(models["lc"].temporal, LightCurveTemplateTemporalModel)  # no file
+    assert isinstance(models["phase"].temporal, OpaqueTemporalModel)
     assert models.parameters["phase.f0"].value == 30.0
     path = tmp_path / "m.yaml"
     models.write(path)
@@ -610,15 +612,94 @@ def test_no_gti_names_the_model():
         ds.dl4.npred([src])
 
 
-def test_template_models_read_only(data_dir):
+def test_template_models_without_file_or_phase_curve_raise(data_dir):
     data = yaml.safe_load(GAMMAPY_YAML)
     models = Models.from_dict({"components": data["components"][-2:]})
     ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_dataset.fits.gz")
-    with pytest.raises(NotImplementedError, match="model 'lc': temporal model "
-                                                  "LightCurveTemplateTemporalModel: read/write"):
-        ds.dl4.npred(models)
+    with pytest.raises(FileNotFoundError, match="model 'lc': temporal model "
+                                                "LightCurveTemplateTemporalModel: light-curve "
+                                                "file 'lc.fits' not found"):
+        ds.dl4.npred(Models([models["lc"]]))
+    with pytest.raises(NotImplementedError, match="model 'phase': temporal model "
+                                                  "TemplatePhaseCurveTemporalModel: read/write"):
+        ds.dl4.npred(Models([models["phase"]]))
     with pytest.raises(NotImplementedError, match="read/write only"):
         models["phase"].temporal.evaluate(TIMES)
+    lc = LightCurveTemplateTemporalModel(format="map", filename="lc_map.fits")
+    with pytest.raises(NotImplementedError, match="format 'map' is read and written back"):
+        lc.evaluate(TIMES)
+
+
+# gammapy 2.1: Table({"TIME": [0, 2, 5, 10, 30, 80] * u.h, "NORM": LC_NORM}, meta={"MJDREFI":
+# 51544, "MJDREFF": 0.1, "TIMESYS": "tt"}).write("lc.fits"); lc =
+# LightCurveTemplateTemporalModel.read("lc.fits"); lc.t_ref.value;
+# lc.integral(gti.time_start[j:j+1], gti.time_stop[j:j+1]) for each GTI j of (1); lc(TIMES);
+# spectrum dataset npred (point source, FoV background) with temporal_model=lc; Models.write.
+LC_NORM = [0.2, 1.0, 0.6, 0.4, 0.1, 0.05]
+LC_T_REF = 51544.09925712963
+LC_INTEGRALS = [0.653668237880225, 0.6806623690569481, 0.059981991023052815]
+LC_VALUES = [0.39200000003911556, 0.5840000000083819, 0.7760000000474975, 0.6266666666526969,
+             0.05919999999989525]
+LC_NPRED = [1141.2235213460665, 959.8233285428478, 836.0931142248654, 617.460707032206,
+            367.0292114977034, 408.72845674243996, 274.4664021420884, 114.14486570982397,
+            82.07150001702686, 41.509190603095846, 15.152577245290075, 10.179583147343932]
+LC_YAML = """
+components:
+-   name: point
+    type: SkyModel
+    spectral:
+        type: PowerLawSpectralModel
+        parameters:
+        -   name: index
+            value: 2.3
+        -   name: amplitude
+            value: 4.0e-11
+            unit: TeV-1 s-1 cm-2
+        -   name: reference
+            value: 1.0
+            unit: TeV
+    spatial:
+        type: PointSpatialModel
+        frame: icrs
+        parameters:
+        -   name: lon_0
+            value: 83.63
+            unit: deg
+        -   name: lat_0
+            value: 22.01
+            unit: deg
+    temporal:
+        type: LightCurveTemplateTemporalModel
+        parameters:
+        -   name: t_ref
+            value: 51544.09925712963
+            unit: d
+        scale: utc
+        filename: lc.fits
+        format: table
+        unit: ''
+"""
+
+
+def test_light_curve_template_matches_gammapy(data_dir, tmp_path):
+    from astropy.table import Table
+
+    Table({"TIME": [0.0, 2.0, 5.0, 10.0, 30.0, 80.0] * u.h, "NORM": LC_NORM},
+          meta={"MJDREFI": 51544, "MJDREFF": 0.1, "TIMESYS": "tt"}).write(tmp_path / "lc.fits")
+    data = yaml.safe_load(LC_YAML)
+    data["components"][0]["temporal"]["parameters"][0]["value"] = 51544.0  # the file's wins
+    models = Models.from_dict(data, base_path=tmp_path)  # lc.fits next to the YAML
+    lc = models["point"].temporal
+    assert lc.t_ref.value == LC_T_REF and lc.scale == "utc"
+    assert models.to_dict() == yaml.safe_load(LC_YAML)
+    integrals = [lc.integral(GTI_START[j:j + 1], GTI_STOP[j:j + 1])[0] for j in range(3)]
+    np.testing.assert_allclose(integrals, LC_INTEGRALS, rtol=1e-12)
+    np.testing.assert_allclose(lc.evaluate(TIMES), LC_VALUES, rtol=1e-12)
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_dataset.fits.gz")
+    models.append(FoVBackgroundModel(ds.attrs["name"]))
+    np.testing.assert_allclose(ds.dl4.npred(models).values.ravel(), LC_NPRED, rtol=1e-8)
+    copy = lc.copy()
+    assert copy.to_dict() == lc.to_dict() and copy.evaluate(TIMES)[0] == lc.evaluate(TIMES)[0]
 
 
 @pytest.mark.parametrize("temporal, msg", [

@@ -7,10 +7,11 @@ its *temporal norm*, the mean of f over the dataset's good-time intervals (GTIs)
 
 computed as gammapy 2.1 does: closed forms for Constant, Linear, ExpDecay, Gaussian,
 PowerLaw and Sine (gammapy's Sine formula, see `SineTemporalModel`), and gammapy's numeric
-rule for GeneralizedGaussian (100 equally spaced nodes per interval, ends included, summed
-and multiplied by the node spacing). Times are `astropy.time.Time`; ``t_ref`` is an MJD in
-the model's ``scale`` (default utc), and differences to it are taken between absolute
-times, so a GTI in TT and a model in UTC differ by TT-UTC (~69 s), as in gammapy.
+rule for GeneralizedGaussian and LightCurveTemplate (100 equally spaced nodes per interval,
+ends included, summed and multiplied by the node spacing). Times are `astropy.time.Time`;
+``t_ref`` is an MJD in the model's ``scale`` (default utc), and differences to it are taken
+between absolute times, so a GTI in TT and a model in UTC differ by TT-UTC (~69 s), as in
+gammapy.
 
 >>> from astropy.time import Time
 >>> m = ExpDecayTemporalModel(t0=0.5, t_ref=51544.0)
@@ -21,6 +22,7 @@ times, so a GTI in TT and a model in UTC differ by TT-UTC (~69 s), as in gammapy
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
 
@@ -31,11 +33,13 @@ from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
 from .core import Model, par
+from .spatial import resolve_path
 
 __all__ = [
     "TemporalModel", "ConstantTemporalModel", "LinearTemporalModel", "ExpDecayTemporalModel",
     "GaussianTemporalModel", "GeneralizedGaussianTemporalModel", "PowerLawTemporalModel",
-    "SineTemporalModel", "GoodTimes", "good_times", "temporal_norm",
+    "SineTemporalModel", "LightCurveTemplateTemporalModel", "GoodTimes", "good_times",
+    "temporal_norm",
 ]
 
 #: 2000-01-01 00:00 (utc) in MJD: gammapy's default ``t_ref``
@@ -150,7 +154,7 @@ class TemporalModel(Model):
         return d
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "") -> TemporalModel:
+    def from_dict(cls, data: dict, where: str = "", base_path: Any = None) -> TemporalModel:
         where = where or cls.tag[0]
         extra = set(data) - {"type", "parameters", "scale"}
         if extra:
@@ -282,6 +286,95 @@ class SineTemporalModel(TemporalModel):
                                                                - np.sin(omega * lo))
 
 
+class LightCurveTemplateTemporalModel(TemporalModel):
+    """Light curve tabulated in a file: ``norm`` at ``time`` since ``t_ref``, interpolated
+    linearly (extrapolated linearly outside the nodes, then clipped at 0) and integrated with
+    gammapy's numeric rule.
+
+    Reading a models YAML with the file at hand (``format: table``: columns TIME, NORM;
+    MJDREFI, MJDREFF, TIMESYS in the header) takes ``t_ref`` from the file, converted to utc,
+    and the utc scale, as gammapy does (the YAML's values are gammapy's own writing of
+    them). Without the file, or for ``format: map`` (energy-dependent light curves), the
+    model is read and written back but evaluating it raises.
+
+    >>> lc = LightCurveTemplateTemporalModel([0, 12, 24] * u.h, [0.0, 1.0, 0.5],
+    ...                                      t_ref=51544.0)
+    >>> [round(float(x), 6) for x in lc.evaluate([51544.25, 51545.0, 51546.0])]
+    [0.5, 0.5, 0.0]
+    """
+
+    tag = ("LightCurveTemplateTemporalModel", "template")
+    _defaults = (_t_ref(True),)
+
+    def __init__(self, time: Any = None, norm: Any = None, filename: str | None = None,
+                 format: str = "table", unit: str = "", scale: str = "utc",
+                 **kwargs: Any) -> None:
+        super().__init__(scale=scale, **kwargs)
+        self.filename, self.format, self.unit = filename, format, unit
+        self.time = None if time is None else u.Quantity(time)  # nodes since t_ref
+        self.norm = None if norm is None else np.asarray(norm, dtype=float)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike, filename: str | None = None,
+             **kwargs: Any) -> LightCurveTemplateTemporalModel:
+        """From a table file (TIME, NORM); ``t_ref`` from MJDREFI + MJDREFF in TIMESYS."""
+        from astropy.table import Table
+
+        table = Table.read(path)
+        meta = table.meta
+        ref = Time(float(meta["MJDREFI"]), float(meta["MJDREFF"]), format="mjd",
+                   scale=str(meta.get("TIMESYS", "utc")).lower())
+        time = table["TIME"].quantity
+        if not time.unit.is_equivalent("d"):
+            time = u.Quantity(time.value, meta["TIMEUNIT"])
+        kwargs["t_ref"] = float(ref.utc.mjd)
+        return cls(time, table["NORM"], filename=str(path) if filename is None else filename,
+                   **kwargs)
+
+    def _evaluate_mjd(self, mjd):
+        if self.time is None:
+            if self.format != "table":
+                raise NotImplementedError(f"{self.tag[0]}: format {self.format!r} is read and "
+                                          "written back only, not evaluated")
+            raise FileNotFoundError(f"{self.tag[0]}: light-curve file {self.filename!r} not "
+                                    "found when the model was read")
+        x, y = self.time.value, self.norm
+        t = u.Quantity(np.asarray(mjd) - self.t_ref.value, "d").to_value(self.time.unit)
+        i = np.clip(np.searchsorted(x, t) - 1, 0, x.size - 2)
+        value = y[i] + (t - x[i]) * (y[i + 1] - y[i]) / (x[i + 1] - x[i])
+        return np.clip(value, 0, None)
+
+    def to_dict(self, full_output: bool = False) -> dict:
+        d = super().to_dict(full_output)
+        d.update(filename=self.filename, format=self.format, unit=self.unit)
+        return d
+
+    def copy(self) -> LightCurveTemplateTemporalModel:
+        """Copy sharing the (read-only) tabulated light curve; the file is not re-read."""
+        params = self._params_from_list(self.to_dict(True)["parameters"], self.tag[0])
+        return type(self)(self.time, self.norm, self.filename, self.format, self.unit,
+                          self.scale, **params)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "",
+                  base_path: Any = None) -> LightCurveTemplateTemporalModel:
+        where = where or cls.tag[0]
+        extra = set(data) - {"type", "parameters", "scale", "filename", "format", "unit"}
+        if extra:
+            raise ValueError(f"{where}: unknown key(s) {sorted(extra)}")
+        params = cls._params_from_list(data.get("parameters"), where)
+        keys = {"filename": data.get("filename"), "format": data.get("format", "table"),
+                "unit": data.get("unit", "")}
+        path = None if keys["filename"] is None else resolve_path(keys["filename"], base_path)
+        if keys["format"] == "table" and path is not None and os.path.exists(path):
+            model = cls.read(path, **keys)
+            if "t_ref" in params:  # keep the YAML's parameter object (links), file's value
+                params["t_ref"].value = model.t_ref.value
+                model.t_ref = params["t_ref"]
+            return model
+        return cls(scale=str(data.get("scale", "utc")), **keys, **params)
+
+
 # ---- GTIs and the temporal norm -----------------------------------------------------------
 class GoodTimes(NamedTuple):
     """A dataset's GTIs: start/stop Times of the valid intervals and, for datasets with an
@@ -339,8 +432,8 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None,
                          "gti_stop) and the dataset has none")
     try:
         integrals = model._integrals(gti.start, gti.stop)
-    except NotImplementedError as err:  # template models: "<type>: read/write only ..."
-        raise NotImplementedError(f"model {name!r}: temporal model {err}") from None
+    except (NotImplementedError, FileNotFoundError) as err:  # err: "<type>: ..."
+        raise type(err)(f"model {name!r}: temporal model {err}") from None
     duration = _duration(gti.start, gti.stop)
     if gti.run is None:
         if duration.size == 0:
