@@ -289,3 +289,19 @@ def test_region_contribution_test_matches_gammapy(data_dir):
     assert Region.parse("icrs;point(83.63,22.01)").overlaps_box(90.0, 30.0, 0.1)
     default = Region.parse("icrs;circle(83.63,22.01,0.15)")  # gammapy's TAN 0.1 deg grid
     assert default.overlaps_box(83.7, 22.0, 0.1) and not default.overlaps_box(84.0, 22.0, 0.1)
+
+
+def test_sources_outside_a_region_do_not_contribute(data_dir):
+    """gammapy 2.1 npred_signal().data.sum() on the same dataset: 166.21871089599182 for a
+    power law at the listed positions that pass its contribution test, else 0."""
+    from xdl4.models import GaussianSpatialModel, Models, PointSpatialModel, PowerLaw, SkyModel
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_dataset.fits.gz")
+    for dlon, point, gauss, _ in GAMMAPY_CONTRIBUTES:
+        for spatial, expected in ((PointSpatialModel(lon_0=83.63 + dlon, lat_0=22.01), point),
+                                  (GaussianSpatialModel(lon_0=83.63 + dlon, lat_0=22.01,
+                                                        sigma=0.2), gauss)):
+            npred = float(ds.dl4.npred_signal(Models([SkyModel(PowerLaw(), spatial,
+                                                                name="s")])).sum())
+            assert npred == pytest.approx(166.21871089599182 if expected else 0.0,
+                                          rel=1e-12), (dlon, type(spatial).__name__)

@@ -29,11 +29,13 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.psf import KernelBuilder, bilinear_weights, interp_log_energy
-from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, kind_of, parse_unit
+from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid
 from xdl4.stats import cash, wstat, wstat_mu_bkg
 
 MIGRA_KERNEL_THRESHOLD = 1e-8
+#: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
+CUTOUT_MARGIN = 0.1
 
 
 def as_models(models) -> list:
@@ -225,7 +227,7 @@ class Evaluator:
         irf = model.apply_irf
         exposure = self.exposure if irf["exposure"] else np.ones_like(self.exposure)
         if not self.is_map:
-            return (exposure * self._region_psf_fraction(model))[..., None], None
+            return (exposure * self._region_fraction(model))[..., None], None
         if model.spatial is None:
             raise ValueError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
@@ -252,14 +254,18 @@ class Evaluator:
             conv = np.broadcast_to(s_box, (exposure.shape[0],) + s_box.shape)
         return exposure[:, box[0], box[1]] * conv, box
 
-    def _region_psf_fraction(self, model) -> np.ndarray:
-        """Region datasets with a PSF and a circular region: the fraction of the PSF of a
-        source inside the region (gammapy's containment at the region radius when the
-        source sits at the centre, falling off with the offset); else 1 (no PSF: the
-        containment is already in the exposure)."""
-        if self.psf_axis != "energy_true" or not model.apply_irf["psf"] or \
-                self.region is None or self.region.radius is None:
-            return np.ones(self.exposure.shape[-1])
+    def _region_fraction(self, model) -> np.ndarray:
+        """The share of a source's flux a region dataset sees, per true energy. With a PSF
+        and a circular region: the fraction of the PSF inside the region (gammapy's
+        containment at the region radius when the source sits at the centre, falling off
+        with the offset). Without a PSF (the containment is in the exposure): 1 if the
+        source passes gammapy's contribution test (its evaluation radius plus 0.05 deg
+        reaches a pixel of the region), else 0."""
+        n = self.exposure.shape[-1]
+        if self.psf_axis != "energy_true" or not model.apply_irf["psf"]:
+            return np.full(n, float(self._contributes(model)))
+        if self.region is None or self.region.radius is None:
+            return np.ones(n)
         from xdl4.psf import region_fraction
         from xdl4.skymath import separation
 
@@ -269,6 +275,15 @@ class Evaluator:
             offset = float(separation(*_convert_position(model, self.region.frame), *centre))
         return region_fraction(self.psf_profiles(*centre), self.rad_nodes,
                                self.region.radius, offset)
+
+    def _contributes(self, model) -> bool:
+        spatial = model.spatial
+        radius = None if spatial is None else spatial.evaluation_radius
+        if self.region is None or radius is None or spatial.position is None:
+            return True  # no region to test, or a model evaluated everywhere (gammapy)
+        lon, lat = _convert_position(model, self.region.frame)
+        return self.region.overlaps_box(lon, lat, 2 * radius + CUTOUT_MARGIN,
+                                        self.ds[REGION].attrs.get("wcs_header"))
 
     def npred_source(self, model) -> tuple[np.ndarray, tuple | None]:
         """Predicted counts of one source on its box: (n_reco, h, w) [or (n_reco, 1)]."""
