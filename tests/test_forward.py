@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import xarray as xr
 
 import xdl4
 from xdl4.forward import Evaluator
@@ -113,3 +114,18 @@ def test_gc_example_joint_stat_matches_gammapy(data_dir, reference, monkeypatch)
         np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=1e-5)
         total += ev.stat_sum(models)
     np.testing.assert_allclose(total, reference["gc_example"]["total_stat"], rtol=1e-5)
+
+
+def test_irf_lookup_at_a_pixel_boundary_takes_the_lower_pixel():
+    """A source exactly between IRF pixels (the centre of an even IRF grid) gets the EDISP
+    of the lower pixel, as gammapy 2.1 does (checked by hand: EDispKernelMap 4 x 4,
+    get_edisp_kernel at the centre picks pixel (1, 1)); np.rint would pick (2, 2)."""
+    from xdl4.forward import Evaluator
+
+    ds = xdl4.examples.map_dataset(0, width=0.8, binsz=0.1)  # 4 x 4 IRF pixels: tie at 1.5
+    ny, nx = ds.sizes["irf_lat"], ds.sizes["irf_lon"]
+    tag = (10 * np.arange(ny)[:, None] + np.arange(nx)[None, :]).astype(float)
+    ds = ds.assign(edisp=ds.edisp * 0 + xr.DataArray(tag, dims=("irf_lat", "irf_lon")))
+    ev = Evaluator(ds)
+    lon, lat = ev.edisp_grid.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+    assert ev.edisp_matrix(float(lon), float(lat))[0, 0] == 10 * (ny // 2 - 1) + nx // 2 - 1

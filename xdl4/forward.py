@@ -30,7 +30,7 @@ from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.psf import KernelBuilder, bilinear_weights, interp_log_energy
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
-from xdl4.sky import Region, WcsGrid
+from xdl4.sky import Region, WcsGrid, nearest_index
 from xdl4.stats import cash, wstat, wstat_mu_bkg
 
 MIGRA_KERNEL_THRESHOLD = 1e-8
@@ -194,7 +194,7 @@ class Evaluator:
         x, y = self._irf_xy(self.psf_grid, lon, lat)
         if not (-0.5 < x < nx - 0.5 and -0.5 < y < ny - 0.5):
             # outside the PSF map: its nearest pixel, as gammapy does
-            x, y = float(np.clip(np.rint(x), 0, nx - 1)), float(np.clip(np.rint(y), 0, ny - 1))
+            x, y = float(nearest_index(x, nx)), float(nearest_index(y, ny))
         prof = sum(w * values[:, :, iy, ix] for iy, ix, w in bilinear_weights(x, y, nx, ny))
         return np.clip(prof, 0, None)
 
@@ -215,7 +215,7 @@ class Evaluator:
             return overlap_kernel(self.e_true, self.e_reco)
         ny, nx = self.edisp_values.shape[-2:]
         x, y = (0.0, 0.0) if lon is None else self._irf_xy(self.edisp_grid, lon, lat)
-        ix, iy = int(np.clip(np.rint(x), 0, nx - 1)), int(np.clip(np.rint(y), 0, ny - 1))
+        ix, iy = nearest_index(x, nx), nearest_index(y, ny)
         values = np.ascontiguousarray(self.edisp_values[..., iy, ix])
         if self.migra_edges is None:
             return values

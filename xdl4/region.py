@@ -25,7 +25,7 @@ from astropy.io import fits
 
 from xdl4 import masks
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, validate
-from xdl4.sky import Region, WcsGrid
+from xdl4.sky import Region, WcsGrid, nearest_index
 
 SKY = ("lat", "lon")
 _SUMMED = ("counts", "background", "counts_off")
@@ -128,8 +128,7 @@ def nearest_irf_pixel(ds: xr.Dataset, da: xr.DataArray, lon: float, lat: float
     grid = WcsGrid.from_dataset(ds, prefix)
     x, y = grid.world_to_pixel(lon, lat)
     ny, nx = grid.shape
-    ix = int(np.clip(np.ceil(x - 0.5), 0, nx - 1))
-    iy = int(np.clip(np.ceil(y - 0.5), 0, ny - 1))
+    ix, iy = nearest_index(float(x), nx), nearest_index(float(y), ny)
     picked = da.isel({f"{prefix}lat": iy, f"{prefix}lon": ix})
     return picked.drop_vars([c for c in picked.coords if c not in picked.dims])
 

@@ -184,6 +184,16 @@ class WcsGrid:
         return x0, y0
 
 
+def nearest_index(p: float, n: int) -> int:
+    """The pixel nearest to pixel coordinate ``p`` on an axis of ``n`` pixels, clipped to
+    the axis; a tie goes to the lower pixel, as gammapy's nearest-pixel IRF lookup does.
+
+    >>> nearest_index(1.5, 4), nearest_index(1.51, 4), nearest_index(-3.0, 4)
+    (1, 2, 0)
+    """
+    return int(np.clip(math.ceil(p - 0.5), 0, n - 1))
+
+
 def check_sky(ds: xr.Dataset, kind: str) -> list[str]:
     """Problems with the sky grid(s) of ``ds`` (see :func:`xdl4.schema.validate`)."""
     problems = []
