@@ -736,3 +736,33 @@ def test_empty_run_and_helpers(data_dir):
     empty = runs.assign(gti_start=runs["gti_start"].where(runs["obs"] != "r1"))
     with pytest.raises(ValueError, match=r"run\(s\) \[1\] have no GTI"):
         temporal_norm(ExpDecayTemporalModel(), good_times(empty), "x")
+
+
+def test_flux_points_scale_by_the_temporal_norm_of_their_gtis(data_dir):
+    """gammapy 2.1, FluxPoints.read(crab_hess_fp.fits) (its GTI: 2004-12-04 to 12-08 TT),
+    LogParabola (2.4, 0.1, 3.5e-11, 1 TeV): FluxPointsDataset.stat_sum() 1.7936574158327345
+    alone; 1.8546901750623241 with ExpDecayTemporalModel(t0=1000 d, t_ref=53343) (norm
+    0.9970781646144101); with fp.gti = GTI.create([0, 7200] s, [3600, 10800] s,
+    reference_time=MJD 55197 TT) and ExpDecay(t0=0.2 d, t_ref=55197): 10.784592844572984
+    (norm 0.7517767206206705)."""
+    from xdl4.models import LogParabola, Models, SkyModel
+
+    ds = xdl4.open_dataset(data_dir / "estimators" / "crab_hess_fp" / "crab_hess_fp.fits")
+
+    def stat(data, temporal=None):
+        return data.dl4.stat_sum(Models([SkyModel(LogParabola(
+            alpha=2.4, beta=0.1, amplitude=3.5e-11, reference=1.0), name="crab",
+            temporal=temporal)]))
+
+    assert stat(ds) == pytest.approx(1.7936574158327345, rel=1e-10)
+    slow = ExpDecayTemporalModel(t0=1000.0, t_ref=53343.0)
+    assert temporal_norm(slow, good_times(ds)) == pytest.approx(0.9970781646144101, rel=1e-12)
+    assert stat(ds, slow) == pytest.approx(1.8546901750623241, rel=1e-10)
+    attrs = {"units": "s", "mjdrefi": 55197, "mjdreff": 0.0, "timesys": "tt"}
+    timed = ds.drop_dims("gti").assign(gti_start=("gti", [0.0, 7200.0], attrs),
+                                       gti_stop=("gti", [3600.0, 10800.0], attrs))
+    fast = ExpDecayTemporalModel(t0=0.2, t_ref=55197.0)
+    assert temporal_norm(fast, good_times(timed)) == pytest.approx(0.7517767206206705,
+                                                                   rel=1e-12)
+    assert stat(timed, fast) == pytest.approx(10.784592844572984, rel=1e-10)
+    assert stat(ds.drop_dims("gti"), fast) == pytest.approx(1.7936574158327345, rel=1e-10)

@@ -154,11 +154,27 @@ def _e_ref(ds: xr.Dataset) -> np.ndarray:
 
 
 def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
-    """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1)."""
-    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models)
+    """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1); a
+    source's temporal model scales it by its mean over the dataset's GTIs, if any (as
+    gammapy; without GTIs temporal models are ignored)."""
+    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models, _LazyGoodTimes(ds))
 
 
-def _model_dnde(e_ref: np.ndarray, name: str | None, models) -> np.ndarray:
+class _LazyGoodTimes:
+    """The GTIs of a dataset, built on first use (only temporal models need them)."""
+
+    def __init__(self, ds: xr.Dataset):
+        self.ds, self._gti = ds, None
+
+    def gti(self):
+        if self._gti is None:
+            from xdl4.models.temporal import good_times
+
+            self._gti = (good_times(self.ds),)
+        return self._gti[0]
+
+
+def _model_dnde(e_ref: np.ndarray, name: str | None, models, times: _LazyGoodTimes) -> np.ndarray:
     from xdl4.forward import as_models
 
     total = np.zeros_like(e_ref)
@@ -167,7 +183,12 @@ def _model_dnde(e_ref: np.ndarray, name: str | None, models) -> np.ndarray:
             continue
         if m.datasets_names is not None and name not in m.datasets_names:
             continue
-        total += m.spectral.evaluate_numpy(e_ref)
+        dnde = m.spectral.evaluate_numpy(e_ref)
+        if getattr(m, "temporal", None) is not None and times.gti() is not None:
+            from xdl4.models.temporal import temporal_norm
+
+            dnde = dnde * temporal_norm(m.temporal, times.gti(), m.name)
+        total += dnde
     return total
 
 
@@ -184,6 +205,7 @@ class FluxPointsEvaluator:
                              "use chi2, distrib or profile")
         self.name = ds.attrs.get("name")
         self.e_ref = _e_ref(ds)
+        self.times = _LazyGoodTimes(ds)
         self.sed = sed = sed_dnde(ds)
         n = ds.sizes["energy"]
         self.is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(n, bool)
@@ -208,7 +230,7 @@ class FluxPointsEvaluator:
         """Per-point statistic, NaN where masked."""
         from scipy.special import erfc
 
-        m = _model_dnde(self.e_ref, self.name, models)
+        m = _model_dnde(self.e_ref, self.name, models, self.times)
         d = self.sed["dnde"]
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.stat_type == "chi2":
