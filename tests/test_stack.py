@@ -248,3 +248,25 @@ def test_commutative_associative_identity(kind, p, q, r):
     _close(stack(a, b), stack(b, a))
     _close(stack(stack(a, b), c), stack(a, stack(b, c)))
     _close(stack(a, empty_like(a)), to_masked(a))
+
+
+def _with_own_psf_grid(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its PSF on a grid of its own (``psf_*``, as GADF files may have it)."""
+    psf = ds[["psf", "psf_exposure"]]
+    psf = psf.rename({n: "psf_" + str(n)[4:] for n in [*psf.coords, *psf.dims]
+                      if str(n).startswith("irf_")})
+    return xr.merge([ds.drop_vars(["psf", "psf_exposure"]), psf], combine_attrs="override")
+
+
+def test_psf_on_its_own_grid_stacks_like_on_the_irf_grid():
+    """Masks are sampled onto the PSF's own grid and cut-outs are aligned on it too."""
+    a = xdl4.examples.map_dataset(0, width=2.0, binsz=0.1)
+    b = xdl4.examples.map_dataset(1, width=2.0, binsz=0.1)
+    b["mask_safe"] = b.mask_safe & (b.lon > b.lon.median())  # half the sky unsafe
+    cut = b.dl4.cutout((83.63, 22.01), 1.0)
+    for other in (b, cut):
+        expected = stack(a, other)
+        got = stack(_with_own_psf_grid(a), _with_own_psf_grid(other))
+        assert got.psf.dims[-2:] == ("psf_lat", "psf_lon")
+        for name in ("psf", "psf_exposure"):
+            np.testing.assert_array_equal(got[name].values, expected[name].values)

@@ -35,8 +35,8 @@ from xdl4 import masks
 from xdl4.schema import (
     BOUNDED_DIMS,
     GRID_MAPPING,
+    GRID_PREFIXES,
     GTI,
-    IRF_GRID_MAPPING,
     META_PREFIX,
     META_ROW,
     OBS,
@@ -86,12 +86,13 @@ class _Weights:
 
     def __call__(self, name: str) -> xr.DataArray:
         dims = self.ds.variables[name].dims
-        irf = _IRF_SAMPLING.get(name, "nearest") if "irf_lat" in dims else None
-        key = ("energy" in dims, irf, tuple(d for d in dims if d in ("lat", "irf_lat")))
+        grid = next((p for p in GRID_PREFIXES[1:] if f"{p}lat" in dims), None)  # an IRF grid
+        irf = _IRF_SAMPLING.get(name, "nearest") if grid else None
+        key = ("energy" in dims, irf, grid, "lat" in dims)
         if key not in self._cache:
             mask = self.safe if key[0] else masks.image(self.safe)
             if irf in ("linear", "nearest"):
-                mask = masks.on_irf_grid(mask, self.ds, irf)
+                mask = masks.on_irf_grid(mask, self.ds, irf, grid)
             extra = [d for d in mask.dims if d not in dims and d != self.dim]
             self._cache[key] = mask.any(extra) if extra else mask
         return self._cache[key]
@@ -409,7 +410,7 @@ def _pad(ds: xr.Dataset, parent: xr.Dataset, prefix: str, offset: tuple[int, int
     lat, lon = f"{prefix}lat", f"{prefix}lon"
     widths = {lat: (y0, parent.sizes[lat] - y0 - ds.sizes[lat]),
               lon: (x0, parent.sizes[lon] - x0 - ds.sizes[lon])}
-    ref = IRF_GRID_MAPPING if prefix else GRID_MAPPING
+    ref = f"{prefix}{GRID_MAPPING}"
     sky = [c for c in ds.coords if set(ds[c].dims) & set(widths)] + [ref]
     out = ds.drop_vars(sky).pad(widths, mode="constant", constant_values=0)
     out = out.assign_coords({c: parent[c] for c in sky})
@@ -423,7 +424,7 @@ def align(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
     cut-out of it) with ``b`` converted to the units of ``a``; raise :class:`StackError`
     for different kinds, axes, regions or grids."""
     _axes_match(a, b)
-    for prefix in ("", "irf_"):
+    for prefix in GRID_PREFIXES:
         if f"{prefix}lat" not in a.dims and f"{prefix}lat" not in b.dims:
             continue
         if _same_pixels(a, b, prefix):  # the usual case: nothing to align
@@ -445,7 +446,7 @@ def align(a: xr.Dataset, b: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset]:
 
 def _same_pixels(a: xr.Dataset, b: xr.Dataset, prefix: str) -> bool:
     """Cheap test that ``a`` and ``b`` hold the very same pixel grid."""
-    ref = IRF_GRID_MAPPING if prefix else GRID_MAPPING
+    ref = f"{prefix}{GRID_MAPPING}"
     names = [f"{prefix}{n}" for n in ("lon_pixel", "lat_pixel")]
     if ref not in a.coords or ref not in b.coords or not all(
             n in a.coords and n in b.coords for n in names):
