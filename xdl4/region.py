@@ -3,7 +3,8 @@
 
 Rules (those of gammapy):
 
-* the region's pixels are the data pixels whose centres it contains; the region must lie
+* the region's pixels are the data pixels whose centres it contains (gammapy's rule:
+  :meth:`xdl4.sky.Region.contains_pixels`); the region must lie
   inside the map (no pixel centre of the ring just outside the map is in it) and the fit
   mask (``mask_safe & mask_fit``) must be the same for all its pixels in each energy bin;
 * counts, background and counts_off are summed over the region's safe pixels;
@@ -87,7 +88,7 @@ def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:
     """Boolean (lat, lon) mask of the pixels whose centres lie in ``region``; raises if
     the region is empty on the grid or reaches beyond it."""
     ny, nx = grid.shape
-    inside = region.contains(*_in_frame(*grid.sky_coords(), grid.frame, region.frame))
+    inside = region.contains_pixels(grid, *np.mgrid[:ny, :nx][::-1])
     if not inside.any():
         raise ValueError(f"region {region} contains no pixel centre of the map")
     # the ring of pixels just outside the map, as gammapy pads the grid by one pixel
@@ -95,8 +96,7 @@ def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:
                         np.full(ny, nx)])
     y = np.concatenate([np.full(nx + 2, -1), np.full(nx + 2, ny), np.arange(ny),
                         np.arange(ny)])
-    ring = grid.pixel_to_world(x, y)
-    if region.contains(*_in_frame(*ring, grid.frame, region.frame)).any():
+    if region.contains_pixels(grid, x, y).any():
         raise ValueError(f"region {region} is not fully inside the map: it reaches the "
                          "pixels just outside the grid")
     return xr.DataArray(inside, dims=SKY)

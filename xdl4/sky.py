@@ -339,6 +339,25 @@ class Region:
             return None
         return cls.parse(ds[REGION].attrs["region"])
 
+    def contains_pixels(self, grid: WcsGrid, x, y) -> np.ndarray:
+        """Whether pixel positions (x, y) of ``grid`` are inside, as gammapy's
+        ``region_mask`` decides: a circle in pixel space (centre and radius mapped at the
+        centre, strict ``<``), other shapes by their sky positions.
+
+        >>> g = WcsGrid.create((83.63, 22.01), width=1.0, binsz=0.1)
+        >>> int(Region.parse("icrs;circle(83.63,22.01,0.2)").contains_pixels(
+        ...     g, *np.mgrid[:10, :10][::-1]).sum())
+        12
+        """
+        from xdl4.models.geometry import convert_lonlat
+
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        if self.radius is not None:
+            cx, cy = grid.world_to_pixel(*convert_lonlat(*self.center, self.frame, grid.frame))
+            return np.hypot(x - cx, y - cy) < self.radius / grid.binsz[1]
+        lon, lat = grid.pixel_to_world(x, y)
+        return self.contains(*convert_lonlat(lon, lat, grid.frame, self.frame))
+
     def overlaps_box(self, lon: float, lat: float, width: float,
                      wcs_header: str | None = None) -> bool:
         """gammapy's test whether a source at (lon, lat) (deg, region frame) contributes
@@ -382,12 +401,8 @@ def _region_pixels(region: str, wcs_header: str | None) -> tuple[WcsGrid, np.nda
         r = extent / REGION_BINSZ
         n = math.ceil(r + 0.5) - math.floor(-r + 0.5)
         grid = WcsGrid.create(reg.center, n * REGION_BINSZ, REGION_BINSZ, reg.frame, "TAN")
-    ny, nx = grid.shape
-    yy, xx = np.mgrid[:ny, :nx]
-    if reg.radius is not None:
-        cx, cy = grid.world_to_pixel(*reg.center)
-        return grid, np.hypot(xx - cx, yy - cy) < reg.radius / grid.binsz[1]
-    return grid, reg.contains(*grid.pixel_to_world(xx, yy))
+    yy, xx = np.mgrid[:grid.shape[0], :grid.shape[1]]
+    return grid, reg.contains_pixels(grid, xx, yy)
 
 
 def _extent(shape: str, args: tuple[float, ...]) -> float:
