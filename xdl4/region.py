@@ -27,6 +27,7 @@ from astropy.io import fits
 from xdl4 import masks
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, validate
 from xdl4.sky import Region, WcsGrid, nearest_index
+from xdl4.stack import acceptance_off, alpha
 
 SKY = ("lat", "lon")
 _SUMMED = ("counts", "background", "counts_off")
@@ -137,12 +138,9 @@ def _onoff_acceptances(ds: xr.Dataset, out: xr.Dataset, safe: xr.DataArray) -> x
     n_safe = safe.sum(SKY)
     acc = ds["acceptance"].where(safe, 0).sum(SKY) / n_safe
     acc = acc.where(n_safe > 0, 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = ds["acceptance"] / ds["acceptance_off"]
-        bkg = (alpha.where(np.isfinite(alpha), 0) * ds["counts_off"]).where(safe, 0).sum(SKY)
-        acc_off = acc * out["counts_off"] / bkg
+    bkg = (alpha(ds) * ds["counts_off"]).where(safe, 0).sum(SKY)
     out["acceptance"] = acc.assign_attrs(ds["acceptance"].attrs)
-    out["acceptance_off"] = acc_off.where(np.isfinite(acc_off), 0).assign_attrs(
+    out["acceptance_off"] = acceptance_off(acc, out["counts_off"], bkg).assign_attrs(
         ds["acceptance_off"].attrs)
     return out
 

@@ -7,6 +7,7 @@ import xarray as xr
 
 from xdl4 import masks
 from xdl4.axes import as_quantity, axis_coords, edges, group_edges
+from xdl4.stack import acceptance_off, alpha
 
 _MASKED_SUMS = ("counts", "background", "counts_off")
 
@@ -59,15 +60,12 @@ def resample_energy(ds: xr.Dataset, energy_edges) -> xr.Dataset:
             res = _group_sum(da, group, n, "mean")
         out[name] = res.transpose(*da.dims).assign_attrs(da.attrs)
     if "acceptance" in ds:
-        alpha = (ds["acceptance"] / ds["acceptance_off"])
-        alpha = alpha.where(np.isfinite(alpha), 0)
         acc = _group_sum(ds["acceptance"].where(safe, 0), group, n)
-        off = out["counts_off"]
-        bkg = _group_sum((alpha * ds["counts_off"]).where(safe, 0), group, n)
-        acc_off = (acc * off / bkg)
+        bkg = _group_sum((alpha(ds) * ds["counts_off"]).where(safe, 0), group, n)
+        acc_off = acceptance_off(acc, out["counts_off"], bkg)
         out["acceptance"] = acc.transpose(*ds["acceptance"].dims).assign_attrs(
             ds["acceptance"].attrs)
-        out["acceptance_off"] = acc_off.where(np.isfinite(acc_off), 0).transpose(
+        out["acceptance_off"] = acc_off.transpose(
             *ds["acceptance_off"].dims).assign_attrs(ds["acceptance_off"].attrs)
     return out[[*ds.data_vars]].assign_coords(
         {c: out[c] for c in out.coords}).assign_attrs(ds.attrs)

@@ -21,7 +21,7 @@ from xdl4.axes import as_quantity, edges
 from xdl4.resample import _MASKED_SUMS, resample_energy
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES, kind_of
 from xdl4.sky import WcsGrid
-from xdl4.stack import _alpha, _ratio
+from xdl4.stack import acceptance_off, alpha
 
 #: variables that live on the IRF grid (or on the data grid when there is no IRF grid)
 _IRF_VARS = tuple(n for n, v in VARIABLES.items() if any(IRF_SKY in d for d in v.dims))
@@ -79,8 +79,8 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
             res = blocks(da).mean()
         out[key] = res.astype(da.dtype) if da.dtype.kind in "fb" else res
     if "acceptance_off" in ds:
-        bkg = blocks((_alpha(bare) * bare["counts_off"]).where(safe, 0)).sum()
-        out["acceptance_off"] = _ratio(out["acceptance"] * out["counts_off"], bkg)
+        bkg = blocks((alpha(bare) * bare["counts_off"]).where(safe, 0)).sum()
+        out["acceptance_off"] = acceptance_off(out["acceptance"], out["counts_off"], bkg)
     for key, res in out.items():
         out[key] = res.transpose(*bare[key].dims).assign_attrs(bare[key].attrs)
     new = WcsGrid.from_wcs(_scaled_wcs(grid, factor),

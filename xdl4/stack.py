@@ -108,15 +108,23 @@ def _masked(x: xr.DataArray | xr.Variable, weight: xr.DataArray) -> xr.Variable:
     return xv.copy(data=np.where(keep, xv.data, 0).astype(xv.dtype, copy=False))
 
 
-def _alpha(ds: xr.Dataset) -> xr.DataArray:
-    alpha = ds["acceptance"] / ds["acceptance_off"]
-    return alpha.where(np.isfinite(alpha), 0)
+def alpha(ds: xr.Dataset) -> xr.DataArray:
+    """On/off exposure ratio ``acceptance / acceptance_off``, 0 where not finite."""
+    return ratio(ds["acceptance"], ds["acceptance_off"])
 
 
-def _ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
+def ratio(num: xr.DataArray, den: xr.DataArray) -> xr.DataArray:
     """``num / den``, 0 where ``den`` is 0 or the result is not finite."""
     out = num / den.where(den != 0)
     return out.where(np.isfinite(out), 0)
+
+
+def acceptance_off(acceptance: xr.DataArray, counts_off: xr.DataArray,
+                   off_background: xr.DataArray) -> xr.DataArray:
+    """The ``acceptance_off`` of merged on/off bins or runs: the one whose alpha turns the
+    merged OFF counts into the merged off-background ``sum(alpha x counts_off)`` (0 where
+    there is none: gammapy's rule when merging bins; stacking runs has a fallback)."""
+    return ratio(acceptance * counts_off, off_background)
 
 
 # --------------------------------------------------------------------------------------
@@ -173,14 +181,14 @@ def _chunk_weighted(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, x
 def _finalize_weighted(terms: Terms, name: str) -> xr.DataArray:
     num, den = terms[f"{name}.num"], terms[f"{name}.den"]
     unit = parse_unit(num.attrs.get("units"), name) / parse_unit(den.attrs.get("units"), name)
-    return _ratio(num, den).transpose(*num.dims).assign_attrs(
+    return ratio(num, den).transpose(*num.dims).assign_attrs(
         {**num.attrs, "units": unit.to_string("fits")})
 
 
 def _chunk_onoff(ds: xr.Dataset, name: str, weights: _Weights) -> dict[str, xr.DataArray]:
     """``acceptance`` -> sum of masked acceptance; ``acceptance_off`` -> sum of the masked
     off background alpha x counts_off (the stacked alpha reproduces it)."""
-    value = ds[name] if name == "acceptance" else (_alpha(ds) * ds["counts_off"]).assign_attrs(
+    value = ds[name] if name == "acceptance" else (alpha(ds) * ds["counts_off"]).assign_attrs(
         ds[name].attrs)
     return {name: _masked(value.transpose(*ds[name].dims), weights(name))}
 
@@ -191,7 +199,7 @@ def _finalize_onoff(terms: Terms, name: str) -> xr.DataArray:
         return acc
     off, off_bkg = terms["counts_off"], terms["acceptance_off"]
     mean_alpha = off_bkg.sum() / off.sum()  # where OFF is 0: the OFF-weighted mean alpha
-    acc_off = xr.where(off == 0, _ratio(acc, mean_alpha), _ratio(acc * off, off_bkg))
+    acc_off = xr.where(off == 0, ratio(acc, mean_alpha), acceptance_off(acc, off, off_bkg))
     return acc_off.transpose(*acc.dims).assign_attrs(off_bkg.attrs)
 
 
