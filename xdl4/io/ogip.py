@@ -361,6 +361,10 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
         raise ValueError(f"OGIP holds region spectra; got kind {kind!r} (use to_spectrum)")
     if "livetime" not in ds:
         raise ValueError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
+    if kind == "spectrum" and "background" in ds:
+        raise ValueError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
+                         "spectrum's background would be lost; write it with to_gadf or "
+                         "to_netcdf (or drop the background first)")
     path = Path(path)
     paths = {"pha": path, **companion_paths(path)}
     if kind != "spectrum_onoff":
