@@ -44,6 +44,38 @@ def test_wstat_edges():
     assert wstat(3, 2, 0.5, -10.0, mu_bkg=1.0) == np.inf
 
 
+@given(st.integers(0, 60), st.floats(0, 80))
+def test_wstat_infinite_alpha_is_the_limit(n_on, mu_sig):
+    """acceptance_off = 0 (alpha = inf) with no OFF counts: the alpha -> inf limit, the ON
+    background free (0 cost while mu_sig <= n_on); OFF counts without OFF exposure: +inf."""
+    from xdl4.stats import wstat_background
+
+    limit = wstat(n_on, 0, np.inf, mu_sig)
+    np.testing.assert_allclose(limit, wstat(n_on, 0, 1e9, mu_sig), rtol=1e-6, atol=1e-6)
+    expected = 0.0 if mu_sig <= n_on else cash(n_on, mu_sig) - cash(n_on, max(n_on, 1e-25))
+    np.testing.assert_allclose(limit, expected, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(wstat_background(n_on, 0, np.inf, mu_sig),
+                               max(0.0, n_on - mu_sig))
+    assert wstat(n_on, 3, np.inf, mu_sig) == np.inf
+
+
+def test_onoff_bin_without_off_exposure_as_gammapy(data_dir):
+    """gammapy 2.1, pha_sonoff.fits with acceptance_off = counts_off = 0 in bin 6 (396 ON
+    counts), PowerLaw(2.5, 3e-11): stat_sum 469.73594815963463 (the bin adds 0), info
+    background 22.25; xdl4 gives the same while the model stays below the ON counts."""
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_onoff" / "pha_sonoff.fits")
+    ds = ds.assign(acceptance_off=ds.acceptance_off.astype(float),
+                   counts_off=ds.counts_off.astype(float))
+    ds["acceptance_off"][6] = 0.0
+    ds["counts_off"][6] = 0.0
+    models = Models([SkyModel(PowerLawSpectralModel(index=2.5, amplitude=3e-11), name="s")])
+    assert ds.dl4.stat_array(models).values[6] == 0.0
+    assert ds.dl4.stat_sum(models) == pytest.approx(469.73594815963463, rel=1e-12)
+    assert ds.dl4.info(models)["background"] == 22.25
+    assert float(ds.dl4.npred_background(models)[6]) == float(ds.counts[6]) - float(
+        ds.dl4.npred_signal(models)[6])
+
+
 @given(st.floats(0, 50), st.floats(0, 50), st.floats(0.01, 5), st.floats(0, 50))
 def test_wstat_profile_is_the_minimum(n_on, n_off, alpha, mu_sig):
     n_on, n_off = np.floor(n_on), np.floor(n_off)

@@ -73,10 +73,11 @@ class _Run(Evaluator):
             a, n_on, n_off = (x.ravel()[m] for x in (self.alpha, self.counts, self.counts_off))
             on, off = np.flatnonzero(n_on > 0), np.flatnonzero(n_off > 0)
             xlx = (n_on[on] * np.log(n_on[on])).sum() + (n_off[off] * np.log(n_off[off])).sum()
-            self._w = (m, a, 1 + a, a * (n_on + n_off), 4 * a * (1 + a) * n_off,
-                       0.5 / (a * (1 + a)), on, n_on[on], off, n_off[off],
-                       float(2 * (xlx - n_on.sum() - n_off.sum())))
-            self._fast_ok = bool(np.all(a > 0))
+            with np.errstate(invalid="ignore", over="ignore"):  # inf alpha: no fast path
+                self._w = (m, a, 1 + a, a * (n_on + n_off), 4 * a * (1 + a) * n_off,
+                           0.5 / (a * (1 + a)), on, n_on[on], off, n_off[off],
+                           float(2 * (xlx - n_on.sum() - n_off.sum())))
+            self._fast_ok = bool(np.all((a > 0) & np.isfinite(a)))
 
     def sources(self, models, names=None) -> list:
         return [m for m in self._sources if names is None or m.name in names]

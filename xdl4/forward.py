@@ -31,7 +31,7 @@ from xdl4.axes import edges
 from xdl4.psf import KernelBuilder, bilinear_weights, interp_log_energy
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
-from xdl4.stats import cash, wstat, wstat_mu_bkg
+from xdl4.stats import cash, wstat, wstat_background
 
 MIGRA_KERNEL_THRESHOLD = 1e-8
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
@@ -124,7 +124,8 @@ class Evaluator:
             with np.errstate(divide="ignore", invalid="ignore"):
                 alpha = np.asarray(self._order(ds["acceptance"] / ds["acceptance_off"]).values,
                                    dtype=float)
-            self.alpha = np.broadcast_to(np.where(np.isfinite(alpha), alpha, 0.0), shape)
+            # 0/0 (no acceptance) -> 0; x/0 (no OFF exposure) stays inf: stats.wstat's limit
+            self.alpha = np.broadcast_to(np.where(np.isnan(alpha), 0.0, alpha), shape)
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
@@ -384,7 +385,7 @@ class Evaluator:
         on/off kinds the profile-likelihood background alpha x mu_b."""
         if self.kind in ONOFF_KINDS:
             sig = self.npred_signal(models) if npred_signal is None else npred_signal
-            return self.alpha * wstat_mu_bkg(self.counts, self.counts_off, self.alpha, sig)
+            return wstat_background(self.counts, self.counts_off, self.alpha, sig)
         if self.background is None:
             return np.zeros(self.counts.shape)
         bkg_model = self.background_model(models)

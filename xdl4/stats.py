@@ -14,6 +14,11 @@ wstat, alpha = 0              limit alpha -> 0: background = 0, W = cash(n_on, m
                               the extra terms (gammapy: NaN silently turned into 0)
 wstat, mu_sig < 0             allowed: the profiled mu_b keeps mu_sig + alpha mu_b > 0;
                               an impossible given mu_bkg costs +inf (gammapy: NaN -> 0)
+wstat, alpha = inf            acceptance_off = 0 (merged bins without OFF counts): limit
+                              alpha -> inf, the ON background is free: b = max(0, n_on -
+                              mu_sig), W = 0 if n_on >= mu_sig, else cash(n_on, mu_sig)
+                              with the extra terms; n_off > 0 is impossible: +inf
+                              (gammapy: NaN turned into 0, whatever mu_sig)
 ============================  ===============================================================
 """
 
@@ -57,7 +62,22 @@ def wstat_mu_bkg(n_on, n_off, alpha, mu_sig) -> np.ndarray:
         mu_b = np.where(mu_sig == 0, (n_on + n_off) / (1 + alpha), mu_b)
         mu_b = np.where(n_off == 0, np.maximum(0.0, n_on / (1 + alpha) - mu_sig / alpha), mu_b)
         mu_b = np.where(alpha == 0, n_off, mu_b)
+        mu_b = np.where(np.isinf(alpha), 0.0, mu_b)  # no OFF exposure: no OFF expectation
     return np.where(np.isfinite(mu_b), mu_b, 0.0)
+
+
+def wstat_background(n_on, n_off, alpha, mu_sig) -> np.ndarray:
+    """The profiled ON background ``alpha x mu_b``; for alpha = inf its limit
+    ``max(0, n_on - mu_sig)``.
+
+    >>> float(wstat_background(10, 0, np.inf, 3.0))
+    7.0
+    """
+    n_on, n_off, alpha, mu_sig = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (n_on, n_off, alpha, mu_sig)))
+    inf = np.isinf(alpha)
+    finite = np.where(inf, 0.0, alpha) * wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
+    return np.where(inf, np.maximum(0.0, n_on - mu_sig), finite)
 
 
 def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
@@ -69,6 +89,17 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
     """
     n_on, n_off, alpha, mu_sig = np.broadcast_arrays(
         *(np.asarray(x, dtype=float) for x in (n_on, n_off, alpha, mu_sig)))
+    inf = np.isinf(alpha)
+    if inf.any():  # the alpha -> inf limit (edge-case table), the rest as usual
+        mu_on = np.maximum(n_on, mu_sig)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            limit = 2 * (mu_on - np.where(n_on > 0, n_on * np.log(mu_on), 0.0)
+                         + _xlogx(n_on) - n_on)
+        limit = np.where(n_off > 0, np.inf, limit)
+        alpha = np.where(inf, 1.0, alpha)
+        rest = wstat(n_on, n_off, alpha, mu_sig,
+                     None if mu_bkg is None else np.where(inf, 0.0, mu_bkg))
+        return np.where(inf, limit, rest)
     if mu_bkg is None:
         mu_bkg = wstat_mu_bkg(n_on, n_off, alpha, mu_sig)
     mu_on = mu_sig + alpha * mu_bkg
