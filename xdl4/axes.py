@@ -59,6 +59,48 @@ def node_coords(nodes, dim: str, unit: str = "", interp: str = "lin") -> dict:
                              {"units": unit, "interp": interp})}
 
 
+def time_coords(time_min, time_max, unit: str = "d", mjdrefi: int = 0, mjdreff: float = 0.0,
+                timesys: str = "tt") -> dict:
+    """Coordinates for time bins (bins may have gaps): the bin midpoints ``time`` and CF
+    bounds ``time_bounds``, numbers in ``unit`` since MJD ``mjdrefi + mjdreff`` in the scale
+    ``timesys`` (attrs of both, as for GTIs). Time objects are converted to that reference.
+
+    >>> c = time_coords([55197.0, 55198.0], [55197.5, 55199.0])
+    >>> c["time"].values.tolist(), c["time_bounds"].attrs["timesys"]
+    ([55197.25, 55198.5], 'tt')
+    """
+    from astropy.time import Time
+
+    ref = Time(mjdrefi, mjdreff, format="mjd", scale=timesys.lower())
+    lo, hi = ((t - ref).to_value(unit) if isinstance(t, Time) else np.asarray(t, float)
+              for t in (time_min, time_max))
+    lo, hi = np.atleast_1d(lo), np.atleast_1d(hi)
+    attrs = {"units": unit, "mjdrefi": mjdrefi, "mjdreff": mjdreff, "timesys": timesys}
+    return {
+        "time": xr.Variable("time", 0.5 * (lo + hi), {**attrs, "bounds": "time_bounds"}),
+        "time_bounds": xr.Variable(("time", BOUND), np.stack([lo, hi], axis=1), attrs),
+    }
+
+
+def time_edges(ds: xr.Dataset) -> tuple:
+    """Start and stop of each time bin as absolute Times, built as gammapy builds them:
+    MJD ``mjdrefi + mjdreff`` in ``timesys`` plus the bounds in their unit.
+
+    >>> ds = xr.Dataset(coords=time_coords([55197.0], [55197.5]))
+    >>> [t.mjd.tolist() for t in time_edges(ds)]
+    [[55197.0], [55197.5]]
+    """
+    from astropy.time import Time
+
+    b = ds["time_bounds"]
+    a = {**ds["time"].attrs, **b.attrs}
+    ref = Time(float(a.get("mjdrefi", 0)), float(a.get("mjdreff", 0.0)), format="mjd",
+               scale=str(a.get("timesys", "tt")).lower())
+    unit = parse_unit(a.get("units", "d"), "time bounds")
+    values = np.asarray(b.transpose("time", BOUND).values, float)
+    return ref + u.Quantity(values[:, 0], unit), ref + u.Quantity(values[:, 1], unit)
+
+
 def edges(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     """Bin edges of ``dim`` as a Quantity, from its bounds variable.
 

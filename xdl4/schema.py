@@ -189,7 +189,8 @@ def kind_of(ds: xr.Dataset) -> str:
     return kind
 
 
-def _check_bounds(ds: xr.Dataset, dim: str, problems: list[str]) -> None:
+def _check_bounds(ds: xr.Dataset, dim: str, problems: list[str],
+                  contiguous: bool = True) -> None:
     if dim not in ds.coords:
         problems.append(f"dimension {dim!r} has no coordinate")
         return
@@ -208,7 +209,8 @@ def _check_bounds(ds: xr.Dataset, dim: str, problems: list[str]) -> None:
     elif np.any(hi <= lo) or np.any(lo[..., 1:] < lo[..., :-1]):
         problems.append(f"{dim} bounds are not increasing (each bin needs lo < hi, "
                         "bins in increasing order)")
-    elif lo.shape[-1] > 1 and not np.allclose(lo[..., 1:], hi[..., :-1], rtol=1e-6, atol=0):
+    elif contiguous and lo.shape[-1] > 1 and not np.allclose(lo[..., 1:], hi[..., :-1],
+                                                             rtol=1e-6, atol=0):
         problems.append(f"{dim} bins are not contiguous")
     if dim in ENERGY_DIMS:
         try:

@@ -7,6 +7,12 @@ variable with its unit string and stored dtype; vector columns on ``(energy, sca
 ``*_scan``, ``(energy, dataset)`` for per-dataset columns (``counts``, ``npred``...);
 table meta ``SED_TYPE`` / ``UL_CONF`` -> attrs ``sed_type`` / ``ul_conf``, other meta keys
 -> ``fits_meta_<KEY>``. A GTI HDU is read as ``gti_start``/``gti_stop``.
+
+Light curves (gammapy's ``format="lightcurve"``): one row per time bin, columns
+``time_min`` / ``time_max`` (numbers in ``TIMEUNIT``, default d, since MJD ``MJDREFI +
+MJDREFF`` in ``TIMESYS``, default utc; gammapy writes MJD with a zero reference) ->
+``time_bounds`` with those keys as attrs; energy columns are arrays, equal in every row;
+variables on ``(time, energy, ...)``.
 """
 
 from __future__ import annotations
@@ -19,13 +25,17 @@ import xarray as xr
 from astropy.io import fits
 from astropy.table import Table
 
+from xdl4.axes import time_coords
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
-from xdl4.kinds.flux_points import REQUIRED
+from xdl4.kinds.flux_points import REQUIRED, TIME, point_dims
 from xdl4.schema import BOUND, validate
 
 PER_DATASET = ("counts", "npred", "npred_excess")
 ENERGY_COLS = ("e_ref", "e_min", "e_max")
+TIME_COLS = ("time_min", "time_max")
+#: light-curve time reference keys (gammapy's defaults when absent) -> attrs of ``time``
+TIME_META = {"MJDREFI": 0, "MJDREFF": 0.0, "TIMESYS": "utc", "TIMEUNIT": "d"}
 
 
 def _guess_sed_type(names) -> str:
@@ -59,10 +69,15 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
     attrs: dict = {"dl4_kind": "flux_points", "name": fu.stem(path), "sed_type": sed}
     if "UL_CONF" in meta:
         attrs["ul_conf"] = float(meta.pop("UL_CONF"))
+    coords: dict = {}
+    lead = ("energy",)
+    if "time_min" in names:
+        lead = (TIME, "energy")
+        coords.update(_time_coords(table, path, {k: meta.pop(k, v) for k, v in
+                                                 TIME_META.items()}))
     for k, v in meta.items():
         if k not in ("EXTNAME",) and not isinstance(v, dict | list):
             attrs[f"fits_meta_{k}"] = fu.attr_value(v)
-    coords: dict = {}
 
     def col(name):
         c = table[name]
@@ -71,7 +86,15 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
         else:
             unit = "" if c.unit is None else c.unit.to_string("fits")
         fu.check_unit(path, "FLUXPOINTS", unit)
-        return fu.native(np.asarray(c)), unit
+        values = fu.native(np.asarray(c))
+        if len(lead) == 2 and values.ndim == 1:
+            values = values[:, None]  # one energy bin
+        if len(lead) == 2 and name in ENERGY_COLS:  # one energy axis for all time bins
+            if not np.array_equal(values, np.broadcast_to(values[:1], values.shape)):
+                raise fail(path, "FLUXPOINTS", f"light-curve column {name!r} differs "
+                           "between time bins (xdl4 needs one energy axis)")
+            values = values[0]
+        return values, unit
 
     if "e_min" in names and "e_max" in names:
         lo, unit = col("e_min")
@@ -89,20 +112,43 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
     else:
         raise fail(path, None, "flux points need e_ref or e_min/e_max columns")
     data = {}
+    n_energy = coords["energy"].size
     for name in names:
-        if name in ENERGY_COLS:
+        if name in ENERGY_COLS + TIME_COLS:
             continue
         values, unit = col(name)
         if values.dtype.kind == "S":
             values = values.astype(str)
-        dims = ("energy",) + tuple(_vector_dim(name) if i == 0 else f"{name}_dim{i}"
-                                   for i in range(values.ndim - 1))
+        if len(lead) == 2 and values.shape[1] != n_energy:
+            raise fail(path, "FLUXPOINTS", f"column {name!r} has {values.shape[1]} values per "
+                       f"time bin, not one per energy bin ({n_energy})")
+        dims = lead + tuple(_vector_dim(name) if i == 0 else f"{name}_dim{i}"
+                            for i in range(values.ndim - len(lead)))
         a = {} if values.dtype == bool else {"units": unit}
         data[name] = xr.Variable(dims, values, a)
     data.update(gti or {})
     if gti:
         coords["gti"] = xr.Variable("gti", np.arange(gti["gti_start"].size))
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _time_coords(table: Table, path, meta: dict) -> dict:
+    """``time`` / ``time_bounds`` from a light-curve table's time columns and reference."""
+    for name in TIME_COLS:
+        if name not in table.colnames:
+            raise fail(path, "FLUXPOINTS", f"light curve lacks column {name!r}")
+        if table[name].ndim != 1:
+            raise fail(path, "FLUXPOINTS", f"light-curve column {name!r} must hold one "
+                       "number per row")
+    lo, hi = (np.asarray(table[c], dtype=float) for c in TIME_COLS)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
+        raise fail(path, "FLUXPOINTS", "light-curve time bins need finite "
+                   "time_min < time_max")
+    try:
+        return time_coords(lo, hi, str(meta["TIMEUNIT"]), fu.attr_value(meta["MJDREFI"]),
+                           fu.attr_value(meta["MJDREFF"]), str(meta["TIMESYS"]))
+    except ValueError as err:
+        raise fail(path, "FLUXPOINTS", f"bad light-curve time reference: {err}") from err
 
 
 def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
@@ -131,7 +177,8 @@ def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
     ds.attrs.update(primary)
     if not hdu.name.strip():
         ds.attrs["fits_extname"] = ""
-    cards = [c for c in extra.split("\n") if c and c[:8].strip() not in ("SED_TYPE", "UL_CONF")]
+    meta = ("SED_TYPE", "UL_CONF") + (tuple(TIME_META) if TIME in ds.dims else ())
+    cards = [c for c in extra.split("\n") if c and c[:8].strip() not in meta]
     if cards:
         ds.attrs["fits_header"] = "\n".join(cards)
     return ds
@@ -141,22 +188,35 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
     """The gammapy flux-point table of ``ds``."""
     table = Table()
     e = ds["energy"]
+    lead = point_dims(ds)
+    rows = (ds.sizes[TIME], 1) if TIME in ds.dims else None  # light curve: one row per bin
+
+    def energy_column(name, values, unit):
+        table[name] = values if rows is None else np.tile(values, rows)
+        table[name].unit = unit or None
+
+    if rows is not None:
+        b = ds["time_bounds"].transpose(TIME, ...).values
+        table["time_min"], table["time_max"] = b[:, 0], b[:, 1]
     if not ds.attrs.get("fits_no_e_ref"):
-        table["e_ref"] = np.asarray(e.values)
-        table["e_ref"].unit = e.attrs.get("units") or None
+        energy_column("e_ref", np.asarray(e.values), e.attrs.get("units"))
     if "energy_bounds" in ds.coords:
         b = ds["energy_bounds"]
         for i, name in enumerate(("e_min", "e_max")):
-            table[name] = np.asarray(b.values[:, i])
-            table[name].unit = b.attrs.get("units", e.attrs.get("units")) or None
+            energy_column(name, np.asarray(b.values[:, i]),
+                          b.attrs.get("units", e.attrs.get("units")))
     for name, da in ds.data_vars.items():
         if name.startswith("gti_"):
             continue
-        if "energy" not in da.dims:
-            raise ValueError(f"flux-point variable {name!r} has no 'energy' dim")
-        table[name] = np.asarray(da.transpose("energy", ...).values)
+        if not set(lead) <= set(da.dims):
+            raise ValueError(f"flux-point variable {name!r} has dims {da.dims}, not {lead}")
+        table[name] = np.asarray(da.transpose(*lead, ...).values)
         if "units" in da.attrs:
             table[name].unit = da.attrs["units"] or ""
+    if rows is not None:
+        attrs = {**ds[TIME].attrs, **ds["time_bounds"].attrs}
+        table.meta.update({k: attrs.get(k.lower(), v) for k, v in TIME_META.items()})
+        table.meta["TIMEUNIT"] = attrs.get("units", "d")
     table.meta["SED_TYPE"] = ds.attrs["sed_type"]
     if "ul_conf" in ds.attrs:
         table.meta["UL_CONF"] = ds.attrs["ul_conf"]
@@ -167,6 +227,8 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
 
 
 def _unit_of(ds: xr.Dataset, name: str) -> str | None:
+    if name in TIME_COLS:  # gammapy writes none: TIMEUNIT applies
+        return None
     if name in ENERGY_COLS:
         var = ds["energy_bounds"] if name != "e_ref" else ds["energy"]
         return var.attrs.get("units", ds["energy"].attrs.get("units"))

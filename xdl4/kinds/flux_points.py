@@ -6,6 +6,10 @@ e2dnde, flux, eflux, likelihood) and optionally ``ul_conf``; variables named as 
 columns (``dnde``, ``dnde_err``, ``dnde_errn``, ``dnde_errp``, ``dnde_ul``, ``is_ul``, ``ts``,
 ``sqrt_ts``, ``norm``..., ``ref_dnde``, ``ref_flux``, ``ref_eflux``); likelihood scans as
 ``norm_scan(energy, scan)`` and ``stat_scan(energy, scan)``.
+
+Light curves add a ``time`` dimension: variables on ``(time, energy, ...)``, coordinate
+``time`` (bin midpoints) with CF bounds ``time_bounds``, in ``units`` since MJD
+``mjdrefi + mjdreff`` in the scale ``timesys`` (attrs, see :func:`xdl4.axes.time_coords`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xdl4.axes import axis_coords
+from xdl4.axes import axis_coords, time_coords
 from xdl4.schema import SED_TYPES, parse_unit
 
 REQUIRED = {
@@ -27,6 +31,18 @@ NEEDS_BOUNDS = ("flux", "eflux", "likelihood")
 QUANTITY_UNITS = {**SED_TYPES, "norm": "", "ref_dnde": SED_TYPES["dnde"],
                   "ref_flux": SED_TYPES["flux"], "ref_eflux": SED_TYPES["eflux"]}
 SUFFIXES = ("", "_err", "_errn", "_errp", "_ul", "_sensitivity")
+TIME = "time"
+
+
+def point_dims(ds: xr.Dataset) -> tuple[str, ...]:
+    """The dims of one flux point: ``("energy",)``, or ``("time", "energy")`` for a light
+    curve (the order of gammapy's table rows and arrays)."""
+    return (TIME, "energy") if TIME in ds.dims else ("energy",)
+
+
+def _array(ds: xr.Dataset, name: str, dtype=float) -> np.ndarray:
+    """Values of ``name`` with the point dims first, in `point_dims` order."""
+    return np.asarray(ds[name].transpose(*point_dims(ds), ...).values, dtype)
 
 
 def validate_flux_points(ds: xr.Dataset) -> list[str]:
@@ -62,18 +78,59 @@ def validate_flux_points(ds: xr.Dataset) -> list[str]:
     for name in ("is_ul", "mask_safe", "mask_fit"):
         if name in ds and ds[name].dtype != bool:
             problems.append(f"{name} must be boolean, got dtype {ds[name].dtype}")
+    for name, da in ds.data_vars.items():
+        if not name.startswith("gti_") and not set(point_dims(ds)) <= set(da.dims):
+            problems.append(f"{name} has dims {da.dims}; flux-point variables need "
+                            f"{point_dims(ds)}")
+    if TIME in ds.dims:
+        problems += _time_problems(ds)
+    return problems
+
+
+def _time_problems(ds: xr.Dataset) -> list[str]:
+    """Problems of a light curve's time axis: bounds, unit and reference."""
+    from astropy import units as u
+    from astropy.time import Time
+
+    from xdl4.schema import _check_bounds
+
+    if "time_bounds" not in ds.variables:
+        return ["light-curve time axis has no bounds variable 'time_bounds'"]
+    problems: list[str] = []
+    _check_bounds(ds, TIME, problems, contiguous=False)
+    attrs = {**ds[TIME].attrs, **ds["time_bounds"].attrs}
+    try:
+        if not parse_unit(attrs.get("units", "d"), "time bounds").is_equivalent(u.s):
+            problems.append(f"time bounds unit {attrs.get('units')!r} is not a time")
+    except ValueError as err:
+        problems.append(str(err))
+    if str(attrs.get("timesys", "tt")).lower() not in Time.SCALES:
+        problems.append(f"time scale (timesys) {attrs.get('timesys')!r} is not one of "
+                        f"{', '.join(Time.SCALES)}")
+    for key in ("mjdrefi", "mjdreff"):
+        try:
+            float(attrs.get(key, 0))
+        except (TypeError, ValueError):
+            problems.append(f"time reference {key} {attrs.get(key)!r} is not a number")
     return problems
 
 
 def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "dnde",
                        name: str = "flux_points", units: dict | None = None,
+                       time_bounds: tuple | None = None, timesys: str = "tt",
                        **columns) -> xr.Dataset:
     """Flux points from arrays. ``energy_edges`` (TeV, n+1 values) or ``energy_ref``;
     columns by gammapy's names in gammapy's default units unless ``units`` says otherwise.
+    A light curve: ``time_bounds=(time_min, time_max)`` (Times, or MJD in ``timesys``) and
+    columns of shape (time, energy).
 
     >>> fp = create_flux_points([1, 2, 4], dnde=[1e-11, 2e-12], dnde_err=[1e-12, 3e-13])
     >>> fp.dl4.kind, fp.sizes["energy"]
     ('flux_points', 2)
+    >>> lc = create_flux_points([1, 10], time_bounds=([55197, 55198], [55198, 55199]),
+    ...                         dnde=[[1e-12], [2e-12]], dnde_err=[[1e-13], [1e-13]])
+    >>> dict(lc.dnde.sizes)
+    {'time': 2, 'energy': 1}
     """
     from xdl4.schema import validate
 
@@ -88,6 +145,9 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
                                         {"units": "TeV"})}
     else:
         raise ValueError("give energy_edges or energy_ref")
+    if time_bounds is not None:
+        coords.update(time_coords(*time_bounds, timesys=timesys))
+    lead = ("energy",) if time_bounds is None else (TIME, "energy")
     units = units or {}
     data = {}
     for col, values in columns.items():
@@ -96,7 +156,7 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
         attrs = {}
         if base is not None:
             attrs["units"] = units.get(col, QUANTITY_UNITS[base])
-        dims = ("energy",) if values.ndim == 1 else ("energy", f"{col}_dim")
+        dims = lead + (f"{col}_dim",) * (values.ndim - len(lead))
         data[col] = xr.Variable(dims, values, attrs)
     ds = xr.Dataset(data, coords=coords, attrs={"dl4_kind": "flux_points", "name": name,
                                                 "sed_type": sed_type})
@@ -112,7 +172,7 @@ def _values(ds: xr.Dataset, name: str, unit: str) -> np.ndarray:
     from astropy import units as u
 
     factor = parse_unit(ds[name].attrs.get("units"), name).to(u.Unit(unit) if unit else "")
-    return np.asarray(ds[name].values, dtype=float) * factor
+    return _array(ds, name) * factor
 
 
 def _to_dnde_factor(ds: xr.Dataset) -> tuple[str, np.ndarray]:
@@ -144,7 +204,7 @@ def sed_dnde(ds: xr.Dataset) -> dict[str, np.ndarray]:
     for suffix in SUFFIXES[:5]:
         name = q + suffix
         out["dnde" + suffix] = (_values(ds, name, unit) * factor if name in ds
-                                else np.full(ds.sizes["energy"], np.nan))
+                                else np.full(out["dnde"].shape, np.nan))
     return out
 
 
@@ -156,38 +216,55 @@ def _e_ref(ds: xr.Dataset) -> np.ndarray:
 def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
     """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1); a
     source's temporal model scales it by its mean over the dataset's GTIs, if any (as
-    gammapy; without GTIs temporal models are ignored)."""
-    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models, _LazyGoodTimes(ds))
+    gammapy; without GTIs temporal models are ignored). For a light curve, shape (time,
+    energy) and the mean is taken per time bin: over the bin, or over the GTIs in it."""
+    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models, _Times(ds))
 
 
-class _LazyGoodTimes:
-    """The GTIs of a dataset, built on first use (only temporal models need them)."""
+class _Times:
+    """The intervals temporal models are averaged over, built on first use (only temporal
+    models need them): the dataset's GTIs, or per time bin for a light curve."""
 
     def __init__(self, ds: xr.Dataset):
         self.ds, self._gti = ds, None
+        self.shape = tuple(ds.sizes[d] for d in point_dims(ds))
 
     def gti(self):
         if self._gti is None:
-            from xdl4.models.temporal import good_times
+            from xdl4.models.temporal import good_times, time_bin_intervals
 
-            self._gti = (good_times(self.ds),)
+            gti = good_times(self.ds)
+            if TIME in self.ds.dims:
+                from xdl4.axes import time_edges
+
+                gti = time_bin_intervals(*time_edges(self.ds), gti)
+            self._gti = (gti,)
         return self._gti[0]
 
+    def norm(self, model, name: str) -> float | np.ndarray:
+        """The temporal model's mean (per time bin: a column), 1 without GTIs."""
+        from xdl4.models.temporal import temporal_norm
 
-def _model_dnde(e_ref: np.ndarray, name: str | None, models, times: _LazyGoodTimes) -> np.ndarray:
+        gti = self.gti()
+        if gti is None:
+            return 1.0
+        if len(self.shape) == 1:
+            return temporal_norm(model, gti, name)
+        return np.reshape(temporal_norm(model, gti, name, "time bin"), (-1, 1))
+
+
+def _model_dnde(e_ref: np.ndarray, name: str | None, models, times: _Times) -> np.ndarray:
     from xdl4.forward import as_models
 
-    total = np.zeros_like(e_ref)
+    total = np.zeros(times.shape)
     for m in as_models(models):
         if not hasattr(m, "spectral_key") or hasattr(m, "dataset_name"):
             continue
         if m.datasets_names is not None and name not in m.datasets_names:
             continue
         dnde = m.spectral.evaluate_numpy(e_ref)
-        if getattr(m, "temporal", None) is not None and times.gti() is not None:
-            from xdl4.models.temporal import temporal_norm
-
-            dnde = dnde * temporal_norm(m.temporal, times.gti(), m.name)
+        if getattr(m, "temporal", None) is not None:
+            dnde = dnde * times.norm(m.temporal, m.name)
         total += dnde
     return total
 
@@ -205,10 +282,10 @@ class FluxPointsEvaluator:
                              "use chi2, distrib or profile")
         self.name = ds.attrs.get("name")
         self.e_ref = _e_ref(ds)
-        self.times = _LazyGoodTimes(ds)
+        self.times = _Times(ds)
         self.sed = sed = sed_dnde(ds)
-        n = ds.sizes["energy"]
-        self.is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(n, bool)
+        n = self.times.shape
+        self.is_ul = _array(ds, "is_ul", bool) if "is_ul" in ds else np.zeros(n, bool)
         sym = sed["dnde_err"]
         self.sigma = np.where(np.isfinite(sym), sym,
                               0.5 * (sed["dnde_errn"] + sed["dnde_errp"]))
@@ -223,7 +300,7 @@ class FluxPointsEvaluator:
             self._profiles = _profile_interpolants(ds)
         for name in ("mask_safe", "mask_fit"):
             if name in ds:
-                mask &= np.asarray(ds[name].values, bool).reshape(mask.shape)
+                mask &= _array(ds, name, bool).reshape(mask.shape)
         self.mask = mask
 
     def stat_values(self, models) -> np.ndarray:
@@ -243,8 +320,9 @@ class FluxPointsEvaluator:
                 stat = np.where(np.isnan(stat), 0.0, stat)
             else:
                 ref, interps = self._profiles
-                stat = np.array([np.nan if f is None else float(f(mi / r))
-                                 for f, mi, r in zip(interps, m, ref, strict=True)])
+                stat = np.array([np.nan if f is None else float(f(mi / r)) for f, mi, r in
+                                 zip(interps, m.ravel(), ref.ravel(), strict=True)])
+                stat = stat.reshape(m.shape)
         return np.where(self.mask, stat, np.nan)
 
     def stat_sum(self, models) -> float:
@@ -259,9 +337,10 @@ def _profile_interpolants(ds: xr.Dataset) -> tuple[np.ndarray, list]:
     if "stat_scan" not in ds or "norm_scan" not in ds:
         raise ValueError("profile statistic needs stat_scan and norm_scan (likelihood SED)")
     ref = _values(ds, "ref_dnde", DNDE_UNIT)
-    scan = np.asarray(ds["stat_scan"].values, float)
-    norms = np.asarray(ds["norm_scan"].values, float)
-    stat0 = np.asarray(ds["stat"].values, float) if "stat" in ds else np.nanmin(scan, axis=1)
+    scan = _array(ds, "stat_scan")
+    stat0 = (_array(ds, "stat") if "stat" in ds else np.nanmin(scan, axis=-1)).ravel()
+    norms = np.broadcast_to(_array(ds, "norm_scan"), scan.shape).reshape(stat0.size, -1)
+    scan = scan.reshape(stat0.size, -1)
     interps = []
     for i in range(scan.shape[0]):
         y = np.abs(scan[i] - stat0[i])
@@ -271,10 +350,14 @@ def _profile_interpolants(ds: xr.Dataset) -> tuple[np.ndarray, list]:
     return ref, interps
 
 
+def _point_array(ds: xr.Dataset, values: np.ndarray, name: str) -> xr.DataArray:
+    dims = point_dims(ds)
+    return xr.DataArray(values, dims=dims, coords={d: ds[d] for d in dims}, name=name)
+
+
 def stat_array(ds: xr.Dataset, models, stat_type: str | None = None) -> xr.DataArray:
     """Per-point statistic (see :class:`FluxPointsEvaluator`); masked points are NaN."""
-    values = FluxPointsEvaluator(ds, stat_type).stat_values(models)
-    return xr.DataArray(values, dims="energy", coords={"energy": ds["energy"]}, name="stat")
+    return _point_array(ds, FluxPointsEvaluator(ds, stat_type).stat_values(models), "stat")
 
 
 def stat_sum(ds: xr.Dataset, models, stat_type: str | None = None) -> float:
@@ -290,6 +373,5 @@ def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
         res = res / m
     elif method != "diff":
         raise ValueError(f"flux-point residuals method must be diff or diff/model, not {method}")
-    is_ul = ds["is_ul"].values.astype(bool) if "is_ul" in ds else np.zeros(m.shape, bool)
-    return xr.DataArray(np.where(is_ul, np.nan, res), dims="energy",
-                        coords={"energy": ds["energy"]}, name="residuals")
+    is_ul = _array(ds, "is_ul", bool) if "is_ul" in ds else np.zeros(m.shape, bool)
+    return _point_array(ds, np.where(is_ul, np.nan, res), "residuals")

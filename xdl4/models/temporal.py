@@ -39,7 +39,7 @@ __all__ = [
     "TemporalModel", "ConstantTemporalModel", "LinearTemporalModel", "ExpDecayTemporalModel",
     "GaussianTemporalModel", "GeneralizedGaussianTemporalModel", "PowerLawTemporalModel",
     "SineTemporalModel", "LightCurveTemplateTemporalModel", "GoodTimes", "good_times",
-    "temporal_norm",
+    "temporal_norm", "time_bin_intervals",
 ]
 
 #: 2000-01-01 00:00 (utc) in MJD: gammapy's default ``t_ref``
@@ -414,10 +414,11 @@ def good_times(ds: xr.Dataset) -> GoodTimes | None:
                      a.shape[0] if runs else 1)
 
 
-def temporal_norm(model: TemporalModel, gti: GoodTimes | None,
-                  name: str = "") -> float | np.ndarray:
+def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
+                  group: str = "run") -> float | np.ndarray:
     """Mean of the light curve over the GTIs (gammapy's ``sum(model.integral(start,
-    stop))``); one value per run when the GTIs have runs. Constant: 1 (GTIs not needed).
+    stop))``); one value per run when the GTIs have runs (per time bin for the intervals
+    of `time_bin_intervals`, ``group`` names them in errors). Constant: 1 (GTIs not needed).
 
     >>> import xdl4
     >>> gti = good_times(xdl4.examples.spectrum_dataset())
@@ -441,5 +442,30 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None,
         return float(integrals.sum() / duration.sum())
     total = np.bincount(gti.run, duration, gti.n_runs)
     if not np.all(total > 0):
-        raise ValueError(f"{what}: run(s) {np.flatnonzero(total <= 0).tolist()} have no GTI")
+        raise ValueError(f"{what}: {group}(s) {np.flatnonzero(total <= 0).tolist()} "
+                         "have no GTI")
     return np.bincount(gti.run, integrals, gti.n_runs) / total
+
+
+def time_bin_intervals(t_min: Time, t_max: Time, gti: GoodTimes | None) -> GoodTimes:
+    """The intervals a light curve's temporal model is averaged over in each time bin, as
+    gammapy 2.1 does: the bins themselves without GTIs, else the GTIs overlapping each bin
+    (start <= bin stop and stop > bin start) clipped to it. ``run`` is the bin index.
+
+    >>> t = Time([55197.0, 55198.0], format="mjd", scale="tt")
+    >>> g = GoodTimes(Time([55196.5], format="mjd", scale="tt"), t[1:] + 0.5 * u.d, None, 1)
+    >>> iv = time_bin_intervals(t, t + 1 * u.d, g)
+    >>> iv.start.mjd.tolist(), iv.stop.mjd.tolist(), iv.run.tolist()
+    ([55197.0, 55198.0], [55198.0, 55198.5], [0, 1])
+    """
+    n = len(t_min)
+    if gti is None:
+        return GoodTimes(t_min, t_max, np.arange(n), n)
+    overlap = (_duration(t_max[:, None], gti.start[None, :]) <= 0) & \
+        (_duration(t_min[:, None], gti.stop[None, :]) > 0)
+    i, j = np.nonzero(overlap)
+    start, stop = gti.start[j], gti.stop[j]
+    lo, hi = getattr(t_min[i], start.scale), getattr(t_max[i], stop.scale)
+    early, late = _duration(lo, start) < 0, _duration(hi, stop) > 0
+    start[early], stop[late] = lo[early], hi[late]
+    return GoodTimes(start, stop, i, n)
