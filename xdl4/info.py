@@ -102,12 +102,17 @@ def info(ds: xr.Dataset, models=None) -> dict:
 
 
 def _flux_points_info(ds: xr.Dataset, models=None) -> dict:
-    """Flux points: their number, upper limits, SED type, fit bins (and stat_sum)."""
-    is_ul = np.asarray(ds["is_ul"].values, bool) if "is_ul" in ds else np.zeros(
-        ds.sizes["energy"], bool)
+    """Flux points: their number (energy x time bins for a light curve), upper limits, SED
+    type, fit bins (and stat_sum)."""
+    from xdl4.kinds.flux_points import point_dims
+
+    n_points = int(np.prod([ds.sizes[d] for d in point_dims(ds)]))
     out = {"name": ds.attrs.get("name", ""), "sed_type": ds.attrs.get("sed_type"),
-           "n_points": int(ds.sizes["energy"]), "n_ul": int(is_ul.sum()),
+           "n_points": n_points,
+           "n_ul": int(np.asarray(ds["is_ul"].values, bool).sum()) if "is_ul" in ds else 0,
            "stat_type": ds.attrs.get("stat_type", STAT_TYPES["flux_points"])}
+    if "time" in ds.dims:
+        out["n_time_bins"] = int(ds.sizes["time"])
     if models is not None:
         from xdl4.kinds.flux_points import stat_array
 

@@ -29,7 +29,7 @@ from xdl4.axes import time_coords
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.kinds.flux_points import REQUIRED, TIME, point_dims
-from xdl4.schema import BOUND, validate
+from xdl4.schema import BOUND, parse_unit, validate
 
 PER_DATASET = ("counts", "npred", "npred_excess")
 ENERGY_COLS = ("e_ref", "e_min", "e_max")
@@ -144,11 +144,20 @@ def _time_coords(table: Table, path, meta: dict) -> dict:
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) and np.all(hi > lo)):
         raise fail(path, "FLUXPOINTS", "light-curve time bins need finite "
                    "time_min < time_max")
+    from astropy.time import Time
+
+    unit, scale = str(meta["TIMEUNIT"]), str(meta["TIMESYS"])
     try:
-        return time_coords(lo, hi, str(meta["TIMEUNIT"]), fu.attr_value(meta["MJDREFI"]),
-                           fu.attr_value(meta["MJDREFF"]), str(meta["TIMESYS"]))
-    except ValueError as err:
-        raise fail(path, "FLUXPOINTS", f"bad light-curve time reference: {err}") from err
+        ok = parse_unit(unit, "TIMEUNIT").is_equivalent("s")
+        ref = [float(meta[k]) for k in ("MJDREFI", "MJDREFF")]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or scale.lower() not in Time.SCALES or not np.all(np.isfinite(ref)):
+        raise fail(path, "FLUXPOINTS", f"bad light-curve time reference: TIMEUNIT {unit!r}, "
+                   f"TIMESYS {scale!r}, MJDREFI {meta['MJDREFI']!r}, MJDREFF "
+                   f"{meta['MJDREFF']!r}")
+    return time_coords(lo, hi, unit, fu.attr_value(meta["MJDREFI"]),
+                       fu.attr_value(meta["MJDREFF"]), scale)
 
 
 def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
