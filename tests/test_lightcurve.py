@@ -141,6 +141,15 @@ def test_written_table_is_gammapy_layout(tmp_path):
         Table.read(DATA / "lc_gti.fits", hdu="GTI")["START"].tolist()
 
 
+def test_extra_table_keys_kept_once(tmp_path):
+    # were kept both as fits_meta_<KEY> and in fits_header: written twice, then lost
+    lc = read("lc_dnde.fits").assign_attrs(fits_meta_OBSERVER="me", fits_meta_LONGKEYWORD=3)
+    once = read_flux_points(to_flux_points_fits(lc, tmp_path / "a.fits"))
+    assert "fits_header" not in once.attrs and once.attrs["fits_meta_OBSERVER"] == "me"
+    twice = read_flux_points(to_flux_points_fits(once, tmp_path / "b.fits"))
+    xr.testing.assert_identical(twice, once)
+
+
 def _write_table(tmp_path, edit) -> Path:
     table = Table.read(DATA / "lc_dnde.ecsv")
     edit(table)

@@ -186,8 +186,9 @@ def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
     ds.attrs.update(primary)
     if not hdu.name.strip():
         ds.attrs["fits_extname"] = ""
-    meta = ("SED_TYPE", "UL_CONF") + (tuple(TIME_META) if TIME in ds.dims else ())
-    cards = [c for c in extra.split("\n") if c and c[:8].strip() not in meta]
+    meta = {str(k).upper() for k in table.meta}  # kept as attrs already: not twice
+    cards = [c for c in extra.split("\n")
+             if c and fits.Card.fromstring(c).keyword.upper() not in meta]
     if cards:
         ds.attrs["fits_header"] = "\n".join(cards)
     return ds
