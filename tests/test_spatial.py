@@ -75,8 +75,9 @@ MAP = {
     },
 }
 # gammapy's on/off downsample sets alpha to 0 (acceptance_off NaN) in blocks whose summed
-# OFF counts are 0; its stat_sum is then inf (as xdl4's). "stat_defined" is gammapy's
-# stat_array summed over mask & ~(counts_off == 0 & alpha == 0).
+# OFF counts are 0, and its stat_sum is then inf; xdl4 stores acceptance_off = 0 there and
+# reads it as "no OFF information" (ON background free, see xdl4.stats), a finite stat.
+# "stat_defined" is gammapy's stat_array summed over mask & ~(counts_off == 0 & alpha == 0).
 ONOFF = {
     "downsample2": {
         "counts": ZEROS3 + [2291.0, 1257.0, 1067.0, 700.0, 294.0, 183.0, 91.0, 34.0, 18.0],
