@@ -110,6 +110,8 @@ def test_empty_and_to_masked():
     assert_stacked_equal(stack(run, empty), masked)
     np.testing.assert_array_equal(masked.counts, run.counts.where(run.mask_safe, 0))
     assert masked.gti_start.values.tolist() == [0.0]
+    assert_stacked_equal(run.dl4.to_masked(name="m"), masked)
+    assert run.dl4.to_masked(name="m").attrs["name"] == "m"
 
 
 def test_onto_created_empty_dataset():

@@ -140,6 +140,13 @@ class DL4Accessor:
 
         return _stack.stack(self._ds, other, dim=dim, name=name)
 
+    def to_masked(self, name: str | None = None) -> xr.Dataset:
+        """This dataset with its safe mask applied (gammapy's ``to_masked``: stacked onto
+        an empty dataset; ``mask_fit`` dropped)."""
+        from xdl4 import stack as _stack
+
+        return _stack.to_masked(self._ds, name=name)
+
     # -- reductions ----------------------------------------------------------------
     def resample_energy(self, energy_edges) -> xr.Dataset:
         return resample.resample_energy(self._ds, energy_edges)
