@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
@@ -64,8 +65,9 @@ def open_dataset(path: str | os.PathLike, chunks=None, **kwargs) -> xr.Dataset:
         from xdl4.io.netcdf import open_netcdf
 
         return open_netcdf(path, chunks=chunks, **kwargs)
-    ds = read_fits(path, fmt)
-    return ds.chunk(chunks) if chunks is not None else ds
+    if chunks is None:
+        return read_fits(path, fmt)
+    return _open_fits_dask(path, fmt).chunk(chunks)
 
 
 def read_fits(path: str | os.PathLike, fmt: str) -> xr.Dataset:
@@ -80,6 +82,37 @@ def read_fits(path: str | os.PathLike, fmt: str) -> xr.Dataset:
     from xdl4.io.flux_points import read_flux_points
 
     return read_flux_points(path)
+
+
+def _open_fits_dask(path: str | os.PathLike, fmt: str) -> xr.Dataset:
+    """The dataset with dask arrays that all come from one read of the file at compute
+    time: one task per file, so computing many runs reads each once and holds few at a
+    time. The file is read once here too, to check it and learn shapes and dtypes.
+
+    >>> import tempfile, os, xdl4
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.fits")
+    >>> _ = xdl4.examples.map_dataset().dl4.to_gadf(path)
+    >>> ds = _open_fits_dask(path, "gadf")
+    >>> type(ds.counts.data).__name__, float(ds.counts.sum())
+    ('Array', 22805.0)
+    """
+    import dask
+    import dask.array as da
+
+    path = os.fspath(path)
+    eager = read_fits(path, fmt)
+    st = os.stat(path)
+    whole = dask.delayed(read_fits, pure=True)(path, fmt, dask_key_name=(
+        f"read-fits-{dask.base.tokenize(path, fmt, st.st_mtime_ns, st.st_size)}"))
+    lazy = {name: xr.Variable(var.dims, da.from_delayed(
+                dask.delayed(_values, pure=True)(whole, name), var.shape, dtype=var.dtype),
+                var.attrs)
+            for name, var in eager.data_vars.items() if var.ndim}
+    return eager.assign(lazy)
+
+
+def _values(ds: xr.Dataset, name: str) -> np.ndarray:
+    return ds[name].values
 
 
 class _FitsEntrypoint(BackendEntrypoint):
