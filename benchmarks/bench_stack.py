@@ -4,6 +4,7 @@ reports wall time and peak resident memory (ru_maxrss).
 
     python benchmarks/bench_stack.py                     # N = 16, 64, 256 (needs XDL4_DATA)
     python benchmarks/bench_stack.py --n 16 64
+    python benchmarks/bench_stack.py --dask      # also lazily opened runs reduced by dask
     python benchmarks/bench_stack.py --dir /tmp/runs --compare /work/gp/.venv-gammapy/bin/python
         # xdl4 (GADF) and gammapy 2.1's streaming loop on the same files, interleaved
     /work/gp/.venv-gammapy/bin/python benchmarks/bench_stack.py --gammapy DIR N
@@ -62,7 +63,16 @@ def _child(fmt: str, paths: list[str]) -> None:
     from xdl4.streaming import stack_files
 
     t0 = time.perf_counter()
-    out = stack_files(paths, progress=False)
+    if fmt == "dask":  # the xarray way: lazily opened runs along obs, reduced by dask
+        import xarray as xr
+
+        import xdl4
+
+        runs = xr.concat([xdl4.open_dataset(p, chunks={}) for p in paths], "obs",
+                         coords="minimal", compat="override")
+        out = runs.dl4.stack(dim="obs").compute()
+    else:
+        out = stack_files(paths, progress=False)
     wall = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MiB (Linux: KiB)
     # the forked workers that fold the partitions: the largest one's peak
@@ -115,6 +125,8 @@ def main() -> None:
                         help="interpreter of a gammapy 2.1 env: time xdl4 and gammapy's loop "
                         "alternately on the same GADF files (this VM's speed drifts)")
     parser.add_argument("--repeat", type=int, default=3, help="pairs per N with --compare")
+    parser.add_argument("--dask", action="store_true",
+                        help="also time xdl4.open_dataset(chunks={}) runs reduced by dask")
     args = parser.parse_args()
     if args.child:
         return _child(args.child[0], args.child[1:])
@@ -129,9 +141,10 @@ def main() -> None:
             return _compare(args.compare, runs["gadf"], args.n, args.repeat)
         print(f"{'format':8s} {'N':>5s} {'wall s':>8s} {'main MiB':>9s} {'worker MiB':>10s} "
               f"{'s/run':>7s}")
-        for fmt in ("gadf", "netcdf"):
+        for fmt in ("gadf", "netcdf") + (("dask",) if args.dask else ()):
             for n in args.n:
-                res = _run([sys.executable, __file__, "--child", fmt, *map(str, runs[fmt][:n])])
+                files = runs["gadf" if fmt == "dask" else fmt][:n]
+                res = _run([sys.executable, __file__, "--child", fmt, *map(str, files)])
                 print(f"{fmt:8s} {n:5d} {res['wall_s']:8.2f} {res['peak_rss_mib']:9.0f} "
                       f"{res['worker_rss_mib']:10.0f} {res['wall_s'] / n:7.3f}", flush=True)
 
