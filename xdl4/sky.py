@@ -184,6 +184,18 @@ class WcsGrid:
         return x0, y0
 
 
+def cutout_range(p: float, npix: float, min_npix: int = 1) -> tuple[int, int]:
+    """(first pixel, number of pixels) of astropy's ``Cutout2D`` of ``npix`` pixels (rounded,
+    at least ``min_npix``) around pixel coordinate ``p``, along one axis; the first pixel
+    may lie outside the grid.
+
+    >>> cutout_range(6.2, 2.0), cutout_range(1.5, 3.0)
+    ((6, 2), (0, 3))
+    """
+    n = int(np.round(max(npix, min_npix)))
+    return math.ceil(p - n / 2.0), n
+
+
 def nearest_index(p: float, n: int) -> int:
     """The pixel nearest to pixel coordinate ``p`` on an axis of ``n`` pixels, clipped to
     the axis; a tie goes to the lower pixel, as gammapy's nearest-pixel IRF lookup does.
@@ -375,9 +387,8 @@ class Region:
         x, y = (float(v) for v in grid.world_to_pixel(lon, lat))
         if not (math.isfinite(x) and math.isfinite(y)):
             return False
-        bx, by = grid.binsz
-        sx, sy = (int(np.round(max(width / b, 1.0))) for b in (bx, by))
-        x0, y0 = math.ceil(x - sx / 2.0), math.ceil(y - sy / 2.0)
+        (bx, by) = grid.binsz
+        (x0, sx), (y0, sy) = cutout_range(x, width / bx), cutout_range(y, width / by)
         return bool(mask[max(y0, 0):max(y0 + sy, 0), max(x0, 0):max(x0 + sx, 0)].any())
 
 

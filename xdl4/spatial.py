@@ -20,7 +20,7 @@ from xdl4 import masks
 from xdl4.axes import as_quantity, edges
 from xdl4.resample import _MASKED_SUMS, resample_energy
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES, kind_of
-from xdl4.sky import WcsGrid
+from xdl4.sky import WcsGrid, cutout_range
 from xdl4.stack import acceptance_off, alpha
 
 #: variables that live on the IRF grid (or on the data grid when there is no IRF grid)
@@ -218,10 +218,9 @@ def _pixel_position(grid: WcsGrid, position) -> tuple[float, float]:
 
 def _cutout_range(pix: float, npix: float, size: int, mode: str,
                   min_npix: int) -> tuple[int, int]:
-    """(first pixel, number of pixels) of a cut-out along one axis, as astropy's
-    ``overlap_slices``; the first pixel may be outside the grid (< 0)."""
-    n = int(np.round(max(npix, min_npix)))
-    start = int(np.ceil(pix - n / 2.0))
+    """(first pixel, number of pixels) of a cut-out along one axis (astropy's, see
+    :func:`xdl4.sky.cutout_range`), checked against a grid of ``size`` pixels."""
+    start, n = cutout_range(pix, npix, min_npix)
     if start + n <= 0 or start >= size:
         raise ValueError(f"the cut-out (pixels {start}..{start + n - 1}) does not overlap the "
                          f"grid (0..{size - 1})")
