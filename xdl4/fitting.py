@@ -199,6 +199,8 @@ class Likelihood:
 
     def prior_stat(self) -> float:
         """The priors' share of :meth:`stat` (0 without priors)."""
+        if not self.priors:  # the usual case: nothing on the hot path
+            return 0.0
         from xdl4.models.prior import prior_stat
 
         return sum((prior_stat(p.prior, p.value) for p in self.priors), 0.0)
