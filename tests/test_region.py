@@ -220,7 +220,7 @@ def test_errors(maps):
     with pytest.raises(ValueError, match="not uniform within the region"):
         to_region(ds, "icrs;circle(84.9,22.9,0.3)")  # gammapy raises too
     with pytest.raises(ValueError, match="no pixel centre"):
-        to_region(ds, "icrs;point(83.63,22.01)")
+        to_region(ds, "icrs;circle(83.6312,22.0113,0.000001)")
     with pytest.raises(ValueError, match="single circle"):
         to_region(ds, "icrs;box(83.63,22.01,0.4,0.4,0)", containment_correction=True)
     with pytest.raises(ValueError, match="needs a PSF"):
@@ -316,3 +316,21 @@ def test_sources_outside_a_region_do_not_contribute(data_dir):
                                                                 name="s")])).sum())
             assert npred == pytest.approx(166.21871089599182 if expected else 0.0,
                                           rel=1e-12), (dlon, type(spatial).__name__)
+
+
+def test_point_region_takes_the_nearest_pixel(maps, tmp_path):
+    """gammapy 2.1: MapDataset.read(map_dataset.fits.gz).to_spectrum_dataset(
+    PointSkyRegion(83.63, 22.01)): counts [0, 0, 0, 113, 78, 91, ...], exposure (m2 s)
+    [1.944868777920492e8, 3.4984563895190275e8, 5.5393568284674394e8, 7.925371211841233e8],
+    background[3:6] [0.3486425370308988, 0.15358308344691057, 0.07866517982511796]."""
+    spec = to_region(maps["map"], "icrs;point(83.63,22.01)")
+    np.testing.assert_array_equal(spec.counts.values[:6], [0, 0, 0, 113, 78, 91])
+    np.testing.assert_allclose(_exposure_cm2s(spec)[:4] / 1e4, [
+        1.944868777920492e8, 3.4984563895190275e8, 5.5393568284674394e8,
+        7.925371211841233e8], rtol=1e-12)
+    np.testing.assert_allclose(spec.background.values[3:6], [
+        0.3486425370308988, 0.15358308344691057, 0.07866517982511796], rtol=1e-12)
+    with pytest.raises(ValueError, match="not inside the map"):
+        to_region(maps["map"], "icrs;point(95.0,22.01)")
+    spec.dl4.to_netcdf(tmp_path / "point.nc")
+    xr.testing.assert_identical(xdl4.open_dataset(tmp_path / "point.nc").load(), spec)

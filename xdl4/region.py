@@ -3,7 +3,8 @@
 
 Rules (those of gammapy):
 
-* the region's pixels are the data pixels whose centres it contains (gammapy's rule:
+* a point region takes the pixel nearest each point; other regions the data pixels
+  whose centres they contain (gammapy's rule:
   :meth:`xdl4.sky.Region.contains_pixels`); the region must lie
   inside the map (no pixel centre of the ring just outside the map is in it) and the fit
   mask (``mask_safe & mask_fit``) must be the same for all its pixels in each energy bin;
@@ -89,6 +90,14 @@ def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:
     """Boolean (lat, lon) mask of the pixels whose centres lie in ``region``; raises if
     the region is empty on the grid or reaches beyond it."""
     ny, nx = grid.shape
+    if region.is_points:  # gammapy: the value of the pixel nearest each point
+        inside = np.zeros((ny, nx), bool)
+        for _, (lon, lat) in region.shapes:
+            x, y = grid.world_to_pixel(*_in_frame(lon, lat, region.frame, grid.frame))
+            if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
+                raise ValueError(f"region {region} is not inside the map")
+            inside[nearest_index(float(y), ny), nearest_index(float(x), nx)] = True
+        return xr.DataArray(inside, dims=SKY)
     inside = region.contains_pixels(grid, *np.mgrid[:ny, :nx][::-1])
     if not inside.any():
         raise ValueError(f"region {region} contains no pixel centre of the map")
