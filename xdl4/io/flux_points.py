@@ -38,12 +38,26 @@ TIME_COLS = ("time_min", "time_max")
 TIME_META = {"MJDREFI": 0, "MJDREFF": 0.0, "TIMESYS": "utc", "TIMEUNIT": "d"}
 
 
+#: the columns that make each SED type, in the order gammapy 2.1 tries them
+SED_COLUMNS = {
+    "dnde": ("e_ref", "dnde"), "e2dnde": ("e_ref", "e2dnde"),
+    "flux": ("e_min", "e_max", "flux"), "eflux": ("e_min", "e_max", "eflux"),
+    "likelihood": ("e_min", "e_max", "e_ref", "ref_dnde", "ref_flux", "ref_eflux", "norm"),
+}
+
+
 def _guess_sed_type(names) -> str:
-    for sed, cols in (("likelihood", ("norm", "ref_dnde")), ("dnde", ("dnde",)),
-                      ("e2dnde", ("e2dnde",)), ("flux", ("flux",)), ("eflux", ("eflux",))):
+    """The SED type of a table without ``SED_TYPE``, as gammapy guesses it.
+
+    >>> _guess_sed_type(["e_ref", "e_min", "e_max", "dnde", "norm", "ref_dnde",
+    ...                  "ref_flux", "ref_eflux"])
+    'dnde'
+    """
+    for sed, cols in SED_COLUMNS.items():
         if all(c in names for c in cols):
             return sed
-    raise ValueError("cannot tell the SED type: no dnde/e2dnde/flux/eflux/norm column")
+    raise ValueError("cannot tell the SED type: no column set of "
+                     + ", ".join(f"{k} {list(v)}" for k, v in SED_COLUMNS.items()))
 
 
 def _vector_dim(name: str) -> str:
