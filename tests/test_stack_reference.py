@@ -317,3 +317,27 @@ def test_stack_files_on_gadf_runs(data_dir, tmp_path):
             np.testing.assert_array_equal(out[name].values, expected[name].values, name)
     back = xdl4.open_dataset(tmp_path / "stacked.nc")
     assert float(back.livetime) == float(out.livetime)
+
+
+def test_models_bake_the_fov_background_as_gammapy(data_dir, models, stacked, reference,
+                                                    tmp_path):
+    """``models=`` does what the `runs` fixture does by hand (gammapy stacks
+    npred_background()): pairwise, with stack_files and with the CLI."""
+    from xdl4.cli import main
+
+    paths = [data_dir / "gammapy" / "stack" / f"run{i}.fits.gz" for i in range(3)]
+    plain = [xdl4.open_dataset(p) for p in paths]
+    out = empty_like(plain[0])
+    for run in plain:
+        out = stack(out, run, models=models)
+    files = stack_files(paths, progress=False, models=models)
+    main(["stack", *map(str, paths), "-o", str(tmp_path / "s.nc"), "-q",
+          "--models", str(data_dir / "gammapy" / "map_dataset_models.yaml")])
+    for result in (out, files, xdl4.open_dataset(tmp_path / "s.nc")):
+        np.testing.assert_allclose(result.background.values, stacked.background.values,
+                                   rtol=1e-12)
+        np.testing.assert_allclose(result.sum(("lat", "lon")).background,
+                                   reference["stack"]["background_per_energy"], rtol=F32)
+    # without the models, run1's FoV norm (1.05) is missing
+    assert float(stack_files(paths, progress=False).background.sum()) < float(
+        out.background.sum()) / 1.01

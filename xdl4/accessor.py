@@ -133,12 +133,13 @@ class DL4Accessor:
 
     # -- stacking ------------------------------------------------------------------------
     def stack(self, other: xr.Dataset | None = None, dim: str = "obs",
-              name: str | None = None) -> xr.Dataset:
+              name: str | None = None, models=None) -> xr.Dataset:
         """Stack ``other`` onto this dataset (gammapy's rules, both masked), or without
-        ``other`` reduce the runs along ``dim`` (lazy on dask arrays)."""
+        ``other`` reduce the runs along ``dim`` (lazy on dask arrays); ``models``: FoV
+        background models baked into the backgrounds first, as gammapy does."""
         from xdl4 import stack as _stack
 
-        return _stack.stack(self._ds, other, dim=dim, name=name)
+        return _stack.stack(self._ds, other, dim=dim, name=name, models=models)
 
     def to_masked(self, name: str | None = None) -> xr.Dataset:
         """This dataset with its safe mask applied (gammapy's ``to_masked``: stacked onto

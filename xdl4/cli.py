@@ -70,8 +70,13 @@ def _info(args: argparse.Namespace) -> int:
 def _stack(args: argparse.Namespace) -> int:
     from xdl4.streaming import stack_files
 
+    models = None
+    if args.models:
+        from xdl4.models import read_models
+
+        models = read_models(args.models)
     out = stack_files(args.runs, output=args.output, format=args.format,
-                      overwrite=args.overwrite, progress=not args.quiet)
+                      overwrite=args.overwrite, progress=not args.quiet, models=models)
     print(f"stacked {len(args.runs)} runs (livetime {float(out.livetime):.6g} s) "
           f"into {args.output}")
     return 0
@@ -92,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     stk.add_argument("-o", "--output", required=True, help="output file")
     stk.add_argument("--format", choices=("netcdf", "gadf"), default="netcdf")
     stk.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    stk.add_argument("--models", help="models YAML whose FoV background models are baked "
+                     "into the runs' backgrounds first (as gammapy stacks)")
     stk.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     stk.set_defaults(func=_stack)
     return parser

@@ -483,11 +483,13 @@ def _to_units(b: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
 
 
 def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
-          name: str | None = None) -> xr.Dataset:
+          name: str | None = None, models=None) -> xr.Dataset:
     """Stack two datasets, or reduce the runs of ``ds`` along ``dim`` (lazily on dask).
 
     Both operands are masked with their own ``mask_safe``; the result lies on the larger
-    sky grid when one dataset is a cut-out of the other. ``mask_fit`` is dropped.
+    sky grid when one dataset is a cut-out of the other. ``mask_fit`` is dropped. With
+    ``models``, each dataset's FoV background model is baked into its ``background``
+    first, as gammapy stacks ``npred_background()`` (:func:`with_background_model`).
 
     >>> import xarray as xr, xdl4
     >>> runs = xr.concat([xdl4.examples.map_dataset(s, width=0.5, binsz=0.1)
@@ -496,9 +498,9 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
     >>> float(out.livetime), out.attrs["name"], "obs" in out.dims
     (10800.0, 'stacked', False)
     """
-    ds = _load_coords(ds)
+    ds = with_background_model(_load_coords(ds), models)
     if other is not None:
-        other = _load_coords(other)
+        other = with_background_model(_load_coords(other), models)
         if dim in ds.dims or dim in other.dims:
             raise StackError(f"pairwise stacking takes single runs; reduce {dim!r} first")
         out = finalize(merge(chunk(ds, dim), chunk(other, dim)), ds)
@@ -507,6 +509,26 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
             raise StackError(f"dataset has no {dim!r} dimension to stack over")
         out = finalize(combine(chunk(ds, dim), dim), ds)
     return out.assign_attrs(name=name) if name is not None else out
+
+
+def with_background_model(ds: xr.Dataset, models) -> xr.Dataset:
+    """``ds`` with ``background`` replaced by ``npred_background(models)`` (its FoV
+    background model applied: what gammapy stacks); unchanged without ``models`` or a
+    cash background.
+
+    >>> import xdl4
+    >>> from xdl4.models import FoVBackgroundModel, Models, PowerLawNormSpectralModel
+    >>> ds = xdl4.examples.map_dataset()
+    >>> bkg = Models([FoVBackgroundModel(ds.attrs["name"], PowerLawNormSpectralModel(norm=1.1))])
+    >>> out = with_background_model(ds, bkg)
+    >>> round(float(out.background.sum() / ds.background.sum()), 6)
+    1.1
+    """
+    if models is None or "background" not in ds or kind_of(ds) in ("map_onoff",
+                                                                   "spectrum_onoff"):
+        return ds
+    background = ds.dl4.npred_background(models)
+    return ds.assign(background=background.assign_attrs(ds["background"].attrs))
 
 
 def _load_coords(ds: xr.Dataset) -> xr.Dataset:

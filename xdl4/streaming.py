@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.io.util import check_overwrite
-from xdl4.stack import StackError, chunk, finalize, merge
+from xdl4.stack import StackError, chunk, finalize, merge, with_background_model
 
 FORMATS = ("netcdf", "gadf")
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C/HDF5 libraries are not thread-safe
@@ -41,8 +41,9 @@ class RunReadError(StackError):
     """A run could not be read or stacked; the message names the file."""
 
 
-def run_terms(path: str | os.PathLike, chunks=None) -> xr.Dataset:
-    """The partial terms of the run in ``path``, in memory (read lazily with ``chunks``)."""
+def run_terms(path: str | os.PathLike, chunks=None, models=None) -> xr.Dataset:
+    """The partial terms of the run in ``path``, in memory (read lazily with ``chunks``);
+    with ``models`` its FoV background model is baked in first (as gammapy stacks)."""
     import xdl4
     from xdl4.io.backends import detect_format
 
@@ -51,7 +52,7 @@ def run_terms(path: str | os.PathLike, chunks=None) -> xr.Dataset:
         with lock, xdl4.open_dataset(path, chunks=chunks) as ds:
             if chunks is None:
                 ds = ds.load()  # one read per variable (lazy NetCDF reads on every access)
-            return chunk(ds).compute(scheduler="synchronous")
+            return chunk(with_background_model(ds, models)).compute(scheduler="synchronous")
     except Exception as err:  # noqa: BLE001 - re-raised with the file name
         raise RunReadError(f"cannot stack run {os.fspath(path)!r}: "
                            f"{type(err).__name__}: {err}") from err
@@ -78,6 +79,7 @@ def stack_files(
     name: str = "stacked",
     npartitions: int | None = None,
     scheduler: str = "processes",
+    models=None,
 ) -> xr.Dataset:
     """Stack the runs in ``paths`` (GADF, OGIP or NetCDF; any mix) in bounded memory.
 
@@ -89,7 +91,9 @@ def stack_files(
     ``output`` the result
     is also written (``format`` "netcdf" or "gadf") atomically: nothing is left behind
     when a run fails, and an existing file is kept unless ``overwrite``. A run that
-    cannot be read raises :class:`RunReadError` naming it. Returns the stacked dataset (in memory).
+    cannot be read raises :class:`RunReadError` naming it. With ``models`` each run's FoV
+    background model is baked into its background first (gammapy stacks
+    ``npred_background()``). Returns the stacked dataset (in memory).
     """
     import dask.bag as db
 
@@ -100,15 +104,16 @@ def stack_files(
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     if output is not None:
         check_overwrite(output, overwrite)  # fail before the work, not after
+    read = functools.partial(run_terms, chunks=chunks, models=models)
     workers = _n_workers(client)
     nparts = npartitions or max(1, min(len(paths), 2 * workers))
     if client is None and scheduler == "processes" and workers > 1 and \
             "fork" in mp.get_all_start_methods() and len(paths) > 1:
         # one contiguous partition per worker: fewest results to send back and fold
         forked_parts = npartitions or max(1, min(len(paths) - 1, workers))
-        terms = _fold_forked(paths, chunks, workers, forked_parts, progress)
+        terms = _fold_forked(paths, read, workers, forked_parts, progress)
         return _finish(terms, name, output, format, overwrite)
-    bag = db.from_sequence(paths, npartitions=nparts).map(run_terms, chunks=chunks)
+    bag = db.from_sequence(paths, npartitions=nparts).map(read)
     terms = bag.fold(_fold, _fold, split_every=4)
     if client is not None:
         future = client.compute(terms)
@@ -131,20 +136,20 @@ def _finish(terms: xr.Dataset, name: str, output, format: str, overwrite: bool) 
     return out
 
 
-def _fold_partition(paths: list[str], chunks=None) -> xr.Dataset:
-    return functools.reduce(_fold, (run_terms(p, chunks) for p in paths))
+def _fold_partition(paths: list[str], read) -> xr.Dataset:
+    return functools.reduce(_fold, (read(p) for p in paths))
 
 
-def _fold_forked(paths: list[str], chunks, workers: int, nparts: int,
+def _fold_forked(paths: list[str], read, workers: int, nparts: int,
                  progress: bool) -> xr.Dataset:
     """Fold contiguous partitions of ``paths`` in forked processes, then fold their results
     in order. The first run is read here first: the workers inherit its imports and warm
     caches (axis tables, grids), which is what makes forking cheap."""
-    acc = run_terms(paths[0], chunks)
+    acc = read(paths[0])
     bounds = 1 + np.linspace(0, len(paths) - 1, nparts + 1).astype(int)
     parts = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
     with mp.get_context("fork").Pool(workers) as pool:
-        results = pool.imap(functools.partial(_fold_partition, chunks=chunks), parts)
+        results = pool.imap(functools.partial(_fold_partition, read=read), parts)
         for i, terms in enumerate(results, 1):
             acc = _fold(acc, terms)
             if progress:
