@@ -82,6 +82,19 @@ def time_coords(time_min, time_max, unit: str = "d", mjdrefi: int = 0, mjdreff: 
     }
 
 
+def reference_time(attrs: dict, default_mjdrefi: float = 0):
+    """The time reference of GTIs or time bins: MJD ``mjdrefi + mjdreff`` in the scale
+    ``timesys`` (attrs, as the FITS keywords), as gammapy builds it.
+
+    >>> reference_time({"mjdrefi": 51544, "mjdreff": 0.5, "timesys": "tt"}).mjd
+    np.float64(51544.5)
+    """
+    from astropy.time import Time
+
+    return Time(float(attrs.get("mjdrefi", default_mjdrefi)), float(attrs.get("mjdreff", 0.0)),
+                format="mjd", scale=str(attrs.get("timesys", "tt")).lower())
+
+
 def time_edges(ds: xr.Dataset) -> tuple:
     """Start and stop of each time bin as absolute Times, built as gammapy builds them:
     MJD ``mjdrefi + mjdreff`` in ``timesys`` plus the bounds in their unit.
@@ -90,12 +103,9 @@ def time_edges(ds: xr.Dataset) -> tuple:
     >>> [t.mjd.tolist() for t in time_edges(ds)]
     [[55197.0], [55197.5]]
     """
-    from astropy.time import Time
-
     b = ds["time_bounds"]
     a = {**ds["time"].attrs, **b.attrs}
-    ref = Time(float(a.get("mjdrefi", 0)), float(a.get("mjdreff", 0.0)), format="mjd",
-               scale=str(a.get("timesys", "tt")).lower())
+    ref = reference_time(a)
     unit = parse_unit(a.get("units", "d"), "time bounds")
     values = np.asarray(b.transpose("time", BOUND).values, float)
     return ref + u.Quantity(values[:, 0], unit), ref + u.Quantity(values[:, 1], unit)

@@ -32,6 +32,8 @@ import xarray as xr
 from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
+from xdl4.axes import reference_time
+
 from .core import Model, par
 from .spatial import resolve_path
 
@@ -405,8 +407,7 @@ def good_times(ds: xr.Dataset) -> GoodTimes | None:
     unit = attrs.get("units") or "s"
     if attrs.get("fits_tunit") == "" and attrs.get("timeunit"):
         unit = attrs["timeunit"]  # no column unit: TIMEUNIT applies (gammapy)
-    ref = Time(float(attrs.get("mjdrefi", 51544)), float(attrs.get("mjdreff", 0.0)),
-               format="mjd", scale=str(attrs.get("timesys", "tt")).lower())
+    ref = reference_time(attrs, default_mjdrefi=51544)  # gammapy's GTI default
     a, b = np.asarray(start.values, dtype=float), np.asarray(stop.values, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
     run = np.nonzero(ok)[0] if runs else None
