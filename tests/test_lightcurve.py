@@ -30,7 +30,7 @@ from astropy.table import Table
 
 import xdl4
 from xdl4.axes import time_edges
-from xdl4.io.fitsutil import FitsFormatError
+from xdl4.errors import FormatError as FitsFormatError
 from xdl4.io.flux_points import read_flux_points, to_flux_points_fits
 from xdl4.kinds.flux_points import create_flux_points, model_dnde
 from xdl4.models import (

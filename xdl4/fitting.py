@@ -28,15 +28,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import FitError
 from xdl4.forward import Evaluator, as_models, vectorised_runs
 from xdl4.schema import ONOFF_KINDS, kind_of
 
 __all__ = ["FitError", "FitResult", "Likelihood", "confidence", "fit", "plot_contour",
            "plot_profile", "stat_contour", "stat_profile"]
-
-
-class FitError(RuntimeError):
-    """The statistic could not be evaluated (NaN) or the fit could not be set up."""
 
 
 # -- datasets and the joint statistic ------------------------------------------------------

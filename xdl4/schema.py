@@ -24,6 +24,8 @@ import numpy as np
 import xarray as xr
 from astropy import units as u
 
+from xdl4.errors import DL4ValidationError
+
 KINDS = ("map", "map_onoff", "spectrum", "spectrum_onoff", "flux_points")
 STAT_TYPES = {
     "map": "cash",
@@ -53,15 +55,6 @@ REGION = "region"
 SKY = "SKY"
 IRF_SKY = "IRF_SKY"
 IRF_ETRUE = "IRF_ETRUE"
-
-
-class DL4ValidationError(ValueError):
-    """Raised by :func:`validate`; the message lists every problem found."""
-
-    def __init__(self, problems: list[str], name: str | None = None):
-        self.problems = problems
-        head = f"dataset {name!r} " if name else "dataset "
-        super().__init__(head + "is not valid DL4:\n  - " + "\n  - ".join(problems))
 
 
 @dataclass(frozen=True)

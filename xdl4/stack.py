@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks
+from xdl4.errors import StackError
 from xdl4.schema import (
     BOUNDED_DIMS,
     GRID_MAPPING,
@@ -60,10 +61,6 @@ _PAIR_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 Terms = xr.Dataset  # partial terms: additive arrays, each tagged with its combine step
-
-
-class StackError(ValueError):
-    """Datasets that cannot be stacked (kinds, axes or sky grids differ)."""
 
 
 # --------------------------------------------------------------------------------------

@@ -30,15 +30,12 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import RunReadError, StackError
 from xdl4.io.util import check_overwrite
-from xdl4.stack import StackError, chunk, finalize, merge, with_background_model
+from xdl4.stack import chunk, finalize, merge, with_background_model
 
 FORMATS = ("netcdf", "gadf")
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C/HDF5 libraries are not thread-safe
-
-
-class RunReadError(StackError):
-    """A run could not be read or stacked; the message names the file."""
 
 
 def run_terms(path: str | os.PathLike, chunks=None, models=None) -> xr.Dataset:

@@ -26,6 +26,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from xdl4.axes import axis_coords, node_coords
+from xdl4.errors import FormatError
 from xdl4.schema import GRID_MAPPING, GTI, IRF_GRID_MAPPING, META_PREFIX, META_ROW, parse_unit
 from xdl4.sky import Region, WcsGrid
 
@@ -43,13 +44,9 @@ COL_OF_DIM = {"energy": "ENERGY", "energy_true": "ENERGY_TRUE", "irf_energy_true
               "rad": "RAD", "migra": "MIGRA"}
 
 
-class FitsFormatError(ValueError):
-    """A file that cannot be read as DL4: the message names the file, HDU and problem."""
-
-
-def fail(path, hdu: str | None, problem: str) -> FitsFormatError:
+def fail(path, hdu: str | None, problem: str) -> FormatError:
     where = f"{Path(path).name}" + (f" [HDU {hdu}]" if hdu else "")
-    return FitsFormatError(f"{where}: {problem}")
+    return FormatError(f"{where}: {problem}")
 
 
 # --------------------------------------------------------------------------------------
@@ -59,7 +56,7 @@ def fail(path, hdu: str | None, problem: str) -> FitsFormatError:
 @contextlib.contextmanager
 def open_fits(path: str | os.PathLike) -> Iterator[fits.HDUList]:
     """Open a FITS file (gzip too) with every HDU loaded; truncation and corruption
-    raise :class:`FitsFormatError` naming the file."""
+    raise :class:`xdl4.errors.FormatError` naming the file."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")

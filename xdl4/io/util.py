@@ -8,11 +8,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from xdl4.errors import DL4FileExistsError
+
 
 def check_overwrite(path: str | os.PathLike, overwrite: bool) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        raise DL4FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     if not path.parent.exists():
         raise FileNotFoundError(f"folder {path.parent} does not exist")
     return path
@@ -32,7 +34,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
     try:
         yield tmp
         if path.exists() and not overwrite:  # appeared while we were writing
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+            raise DL4FileExistsError(f"{path} exists; pass overwrite=True to replace it")
         os.replace(tmp, path)
     finally:
         if tmp.exists():

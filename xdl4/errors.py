@@ -1,0 +1,76 @@
+"""Every error xdl4 raises on purpose: :class:`DL4Error` and its subclasses.
+
+Each class also subclasses the built-in exception a caller would expect (``ValueError``
+for bad data or files, ``FileExistsError`` for refused overwrites, ``TypeError`` for
+operations a kind does not define, ``RuntimeError`` for fits; one built-in each, so that
+errors pickle across processes), so ``except ValueError``
+keeps working while ``except xdl4.DL4Error`` catches everything xdl4 reports.
+
+>>> import xdl4
+>>> issubclass(xdl4.DL4ValidationError, (xdl4.DL4Error, ValueError))
+True
+"""
+
+from __future__ import annotations
+
+
+class DL4Error(Exception):
+    """Base of every error xdl4 raises on purpose."""
+
+
+class DL4ValidationError(DL4Error, ValueError):
+    """A dataset breaks the DL4 contract; the message lists every problem found."""
+
+    def __init__(self, problems: list[str] | str, name: str | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        head = f"dataset {name!r} " if name else "dataset "
+        super().__init__(head + "is not valid DL4:\n  - " + "\n  - ".join(self.problems))
+
+    def __reduce__(self):  # picklable across processes (stack_files workers)
+        return (_rebuild_validation_error, (self.args[0], self.problems))
+
+
+def _rebuild_validation_error(message: str, problems: list[str]) -> DL4ValidationError:
+    err = DL4ValidationError.__new__(DL4ValidationError)
+    ValueError.__init__(err, message)
+    err.problems = problems
+    return err
+
+
+class KindError(DL4Error, TypeError):
+    """An operation that the dataset's kind does not define (e.g. ``npred`` of flux
+    points), or an unknown / unregistered kind."""
+
+
+class GridError(DL4Error, ValueError):
+    """A sky grid that is missing, lost (e.g. its ``spatial_ref`` attributes dropped by an
+    xarray operation) or not usable for the operation."""
+
+
+class StackError(DL4Error, ValueError):
+    """Datasets that cannot be stacked (kinds, axes or sky grids differ)."""
+
+
+class RunReadError(StackError):
+    """A run could not be read or stacked; the message names the file."""
+
+
+class FormatError(DL4Error, ValueError):
+    """A file that cannot be read or written as DL4; the message names the file and the
+    HDU / variable / card."""
+
+
+class DL4FileExistsError(DL4Error, FileExistsError):
+    """A write would replace an existing file without ``overwrite=True``."""
+
+
+class ModelError(DL4Error, ValueError):
+    """Invalid models: unknown types, bad parameters, models that apply to no dataset."""
+
+
+class FitError(DL4Error, RuntimeError):
+    """The statistic could not be evaluated (NaN) or the fit could not be set up."""
+
+
+__all__ = ["DL4Error", "DL4FileExistsError", "DL4ValidationError", "FitError", "FormatError",
+           "GridError", "KindError", "ModelError", "RunReadError", "StackError"]
