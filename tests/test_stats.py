@@ -257,7 +257,7 @@ def test_reco_energy_psf_matches_true_energy_psf_without_dispersion():
 def test_migration_edisp_becomes_a_kernel():
     """A narrow migration density around 1 puts each true bin into the reco bin holding
     its centre; the cumulative-integral construction conserves probability."""
-    from xdl4.forward import migra_to_kernel
+    from xdl4.edisp import migra_to_kernel
 
     migra = np.linspace(0.2, 5, 481)
     centres = 0.5 * (migra[1:] + migra[:-1])
@@ -288,7 +288,7 @@ def test_convolve_equals_linear_same_convolution(ny, nx, half, seed):
     """xdl4's grouped circular FFT convolution is scipy's linear 'same' convolution."""
     from scipy.signal import fftconvolve
 
-    from xdl4.forward import convolve
+    from xdl4.psf import convolve
 
     rng = np.random.default_rng(seed)
     big = 2 * max(half) + 1

@@ -173,9 +173,8 @@ def _pick_dims(vname: str, ds: xr.Dataset, reco_psf: bool, migra: bool) -> tuple
 def _diagonal_kernel(ds: xr.Dataset) -> xr.DataArray:
     """gammapy's default kernel: fraction of each true bin's linear width in each reco bin."""
     from xdl4.axes import edges
+    from xdl4.edisp import overlap_kernel
 
-    et, er = edges(ds, "energy_true").to_value("TeV"), edges(ds, "energy").to_value("TeV")
-    lo = np.maximum(et[:-1, None], er[None, :-1])
-    hi = np.minimum(et[1:, None], er[None, 1:])
-    frac = np.clip(hi - lo, 0, None) / np.diff(et)[:, None]
-    return xr.DataArray(frac, dims=("energy_true", "energy"))
+    kernel = overlap_kernel(edges(ds, "energy_true").to_value("TeV"),
+                            edges(ds, "energy").to_value("TeV"))
+    return xr.DataArray(kernel, dims=("energy_true", "energy"))

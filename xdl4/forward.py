@@ -28,12 +28,12 @@ import xarray as xr
 
 from xdl4 import masks
 from xdl4.axes import edges
-from xdl4.psf import KernelBuilder, bilinear_weights, interp_log_energy
+from xdl4.edisp import migra_to_kernel, overlap_kernel
+from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
 from xdl4.stats import cash, wstat, wstat_background
 
-MIGRA_KERNEL_THRESHOLD = 1e-8
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
 
@@ -45,14 +45,6 @@ def as_models(models) -> list:
     if hasattr(models, "spectral") or hasattr(models, "dataset_name"):
         return [models]
     return list(models)
-
-
-def overlap_kernel(true_edges: np.ndarray, reco_edges: np.ndarray) -> np.ndarray:
-    """gammapy's "no EDISP" kernel: the fraction of the linear width of each true bin that
-    lies in each reco bin (the identity when the binnings match)."""
-    lo = np.maximum(true_edges[:-1, None], reco_edges[None, :-1])
-    hi = np.minimum(true_edges[1:, None], reco_edges[None, 1:])
-    return np.clip(hi - lo, 0, None) / np.diff(true_edges)[:, None]
 
 
 def _to(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
@@ -427,75 +419,6 @@ class Evaluator:
             self._bkg_key = key
         mu = np.maximum(sig[m] + self._bkg_masked, 1e-25)
         return float(2.0 * (mu.sum() - np.dot(n_pos, np.log(mu[pos]))))
-
-
-def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = None
-             ) -> np.ndarray:
-    """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
-    (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
-    clipped at 0. ``fft_cache`` keeps the kernels' transforms between calls."""
-    n, big = kernels.shape[0], kernels.shape[-1]
-    h = big // 2
-    ny, nx = images.shape[-2:]
-    nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
-    if len(nz) <= 16:
-        images = np.broadcast_to(images, (n, ny, nx))
-        out = np.zeros((n, ny + 2 * h, nx + 2 * h))
-        for y, x in nz:
-            out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
-        return out[:, h:h + ny, h:h + nx]
-    cache = {} if fft_cache is None else fft_cache
-    key = (id(kernels), images.shape[-2:])
-    if key not in cache:
-        if len(cache) > 16:
-            cache.clear()
-        cache[key] = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
-    out = np.empty((n, ny, nx))
-    for planes, small, shape, kfft in cache[key][1]:
-        # planes whose kernel is small get a smaller (cheaper) transform; same result
-        from scipy.fft import irfft2, rfft2
-
-        img = images if images.ndim == 2 else images[planes]
-        full = irfft2(rfft2(img, shape) * kfft, shape)
-        hs = small // 2
-        out[planes] = full[..., hs:hs + ny, hs:hs + nx]
-    return np.clip(out, 0, None)
-
-
-def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:
-    """Energy planes grouped by the odd size of their non-zero kernel footprint, each with
-    the FFT of its trimmed kernels on the smallest fast transform shape."""
-    from scipy.fft import next_fast_len, rfft2
-
-    big = kernels.shape[-1]
-    h = big // 2
-    extent = np.array([max(np.abs(np.argwhere(k.any(0)) - h).max(initial=0),
-                           np.abs(np.argwhere(k.any(1)) - h).max(initial=0)) for k in kernels])
-    groups = []
-    for e in np.unique(extent):
-        planes = np.flatnonzero(extent == e)
-        small = 2 * int(e) + 1
-        trimmed = kernels[planes][:, h - e:h + e + 1, h - e:h + e + 1]
-        # circular convolution of length >= n + e is exact on the 'same' output window
-        # (what wraps around lands before it): smaller than the linear n + 2e
-        shape = (next_fast_len(ny + int(e), real=True), next_fast_len(nx + int(e), real=True))
-        groups.append((planes, small, shape, rfft2(trimmed, shape)))
-    return groups
-
-
-def migra_to_kernel(values: np.ndarray, migra_edges: np.ndarray, e_true: np.ndarray,
-                    e_reco: np.ndarray) -> np.ndarray:
-    """EDISP kernel (n_true, n_reco) from a migration density (n_true, n_migra): the
-    cumulative migra integral at mu = reco edge / true-bin centre, differenced."""
-    cum = np.concatenate([np.zeros((values.shape[0], 1)),
-                          np.cumsum(values * np.diff(migra_edges), axis=1)], axis=1)
-    centre = np.sqrt(e_true[:-1] * e_true[1:])
-    out = np.empty((values.shape[0], e_reco.size - 1))
-    for t in range(values.shape[0]):
-        c = np.interp(e_reco / centre[t], migra_edges, cum[t])
-        out[t] = np.diff(c)
-    out = np.clip(out, 0, None)
-    return np.where(out < MIGRA_KERNEL_THRESHOLD, 0.0, out)
 
 
 # -- dataset-level functions (what the accessor calls) ------------------------------------

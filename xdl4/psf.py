@@ -172,3 +172,59 @@ def region_fraction(profiles: np.ndarray, nodes_deg: np.ndarray, radius: float,
     num, den = (dens * arc).sum(axis=1), (dens * inside).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(den > 0, base * num / den, 0.0)
+
+
+# -- applying kernels ----------------------------------------------------------------------
+
+def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = None
+             ) -> np.ndarray:
+    """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
+    (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
+    clipped at 0. ``fft_cache`` keeps the kernels' transforms between calls."""
+    n, big = kernels.shape[0], kernels.shape[-1]
+    h = big // 2
+    ny, nx = images.shape[-2:]
+    nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
+    if len(nz) <= 16:
+        images = np.broadcast_to(images, (n, ny, nx))
+        out = np.zeros((n, ny + 2 * h, nx + 2 * h))
+        for y, x in nz:
+            out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
+        return out[:, h:h + ny, h:h + nx]
+    cache = {} if fft_cache is None else fft_cache
+    key = (id(kernels), images.shape[-2:])
+    if key not in cache:
+        if len(cache) > 16:
+            cache.clear()
+        cache[key] = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+    out = np.empty((n, ny, nx))
+    for planes, small, shape, kfft in cache[key][1]:
+        # planes whose kernel is small get a smaller (cheaper) transform; same result
+        from scipy.fft import irfft2, rfft2
+
+        img = images if images.ndim == 2 else images[planes]
+        full = irfft2(rfft2(img, shape) * kfft, shape)
+        hs = small // 2
+        out[planes] = full[..., hs:hs + ny, hs:hs + nx]
+    return np.clip(out, 0, None)
+
+
+def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:
+    """Energy planes grouped by the odd size of their non-zero kernel footprint, each with
+    the FFT of its trimmed kernels on the smallest fast transform shape."""
+    from scipy.fft import next_fast_len, rfft2
+
+    big = kernels.shape[-1]
+    h = big // 2
+    extent = np.array([max(np.abs(np.argwhere(k.any(0)) - h).max(initial=0),
+                           np.abs(np.argwhere(k.any(1)) - h).max(initial=0)) for k in kernels])
+    groups = []
+    for e in np.unique(extent):
+        planes = np.flatnonzero(extent == e)
+        small = 2 * int(e) + 1
+        trimmed = kernels[planes][:, h - e:h + e + 1, h - e:h + e + 1]
+        # circular convolution of length >= n + e is exact on the 'same' output window
+        # (what wraps around lands before it): smaller than the linear n + 2e
+        shape = (next_fast_len(ny + int(e), real=True), next_fast_len(nx + int(e), real=True))
+        groups.append((planes, small, shape, rfft2(trimmed, shape)))
+    return groups
