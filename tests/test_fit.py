@@ -67,7 +67,7 @@ def test_frozen_and_bounds(onoff):
 
 
 def test_initial_steps_and_scaling():
-    from xdl4.fitting import _Free
+    from xdl4.fitting.parameters import _Free
 
     models = pl_models(index=2.3, amplitude=4e-11)
     models.parameters["src.amplitude"].error = 1e-12
