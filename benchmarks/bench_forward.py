@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from xdl4.forward import Evaluator
+from xdl4.kinds.counts import evaluator as Evaluator
 from xdl4.testing import reference_case
 
 

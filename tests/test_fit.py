@@ -82,7 +82,7 @@ def test_joint_likelihood_is_sum_and_background_per_dataset(examples):
     models.append(FoVBackgroundModel("example-spectrum"))
     models.parameters["example-spectrum-bkg.norm"].value = 1.3
     joint = Likelihood([on, sp], models).stat()
-    parts = xdl4.forward.stat_sum(on, models) + xdl4.forward.stat_sum(sp, models)
+    parts = xdl4.kinds.counts.stat_sum(on, models) + xdl4.kinds.counts.stat_sum(sp, models)
     assert math.isclose(joint, parts, rel_tol=1e-12)
     assert Likelihood([on, sp], models).stat_per_dataset().keys() == {on.attrs["name"],
                                                                       sp.attrs["name"]}
@@ -94,8 +94,8 @@ def test_datasets_names_restricts_and_unmatched_model_raises(examples):
     on, sp = examples["spectrum_onoff"], examples["spectrum"]
     only_on = pl_models(datasets_names=[on.attrs["name"]])
     lik = Likelihood([on, sp], only_on)
-    assert math.isclose(lik.stat(), xdl4.forward.stat_sum(on, only_on)
-                        + xdl4.forward.stat_sum(sp, None))
+    assert math.isclose(lik.stat(), xdl4.kinds.counts.stat_sum(on, only_on)
+                        + xdl4.kinds.counts.stat_sum(sp, None))
     with pytest.raises(FitError, match="apply to no dataset"):
         Likelihood([on, sp], pl_models(datasets_names=["nope"]))
     with pytest.raises(FitError, match="nope-bkg"):

@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import xdl4
-from xdl4.forward import Evaluator
+from xdl4.kinds.counts import evaluator as Evaluator
 from xdl4.models import read_models
 from xdl4.testing import reference_case
 
@@ -120,7 +120,7 @@ def test_irf_lookup_at_a_pixel_boundary_takes_the_lower_pixel():
     """A source exactly between IRF pixels (the centre of an even IRF grid) gets the EDISP
     of the lower pixel, as gammapy 2.1 does (checked by hand: EDispKernelMap 4 x 4,
     get_edisp_kernel at the centre picks pixel (1, 1)); np.rint would pick (2, 2)."""
-    from xdl4.forward import Evaluator
+    from xdl4.kinds.counts import evaluator as Evaluator
 
     ds = xdl4.examples.map_dataset(0, width=0.8, binsz=0.1)  # 4 x 4 IRF pixels: tie at 1.5
     ny, nx = ds.sizes["irf_lat"], ds.sizes["irf_lon"]

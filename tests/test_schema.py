@@ -5,7 +5,7 @@ import pytest
 import xarray as xr
 
 import xdl4
-from xdl4.schema import DL4ValidationError
+from xdl4.errors import DL4ValidationError
 
 
 @pytest.mark.parametrize("kind", xdl4.KINDS)

@@ -329,7 +329,7 @@ def test_models_bake_the_fov_background_as_gammapy(data_dir, models, stacked, re
     plain = [xdl4.open_dataset(p) for p in paths]
     out = empty_like(plain[0])
     for run in plain:
-        out = stack(out, run, models=models)
+        out = out.dl4.stack(run, models=models)
     files = stack_files(paths, progress=False, models=models)
     main(["stack", *map(str, paths), "-o", str(tmp_path / "s.nc"), "-q",
           "--models", str(data_dir / "gammapy" / "map_dataset_models.yaml")])

@@ -156,7 +156,7 @@ def test_npred_never_negative(kind, dlon, dlat, size, index):
 def test_point_source_flux_is_conserved_inside_map():
     """A point source at the corner of the four central pixels: all its flux lands in the
     map, sum = sum_t F_t X_t sum_r K_tr with X the mean exposure of those pixels."""
-    from xdl4.forward import Evaluator
+    from xdl4.kinds.counts import evaluator as Evaluator
 
     models = _source(PointSpatialModel(lon_0=83.63, lat_0=22.01))
     flat = MAP.copy(deep=True)
@@ -228,7 +228,7 @@ def test_region_psf_containment():
     assert 0.5 < fractions[0] < 1.01 and np.all(np.diff(fractions) < 0)
     assert fractions[-1] == 0.0
     # on axis, each true-energy bin gets exactly gammapy's containment at the radius
-    ev = xdl4.forward.Evaluator(ds)
+    ev = xdl4.kinds.counts.evaluator(ds)
     frac = ev._region_fraction(_source(PointSpatialModel(lon_0=83.63, lat_0=22.01))["src"])
     np.testing.assert_allclose(frac, containment(psf.values, grid_ds.rad.values, 0.2))
 
@@ -303,7 +303,7 @@ def test_convolve_equals_linear_same_convolution(ny, nx, half, seed):
 
 
 def test_evaluator_cache_is_not_fooled_by_a_new_model_of_the_same_name():
-    from xdl4.forward import Evaluator
+    from xdl4.kinds.counts import evaluator as Evaluator
     from xdl4.models import ConstantSpectralModel
 
     ev = Evaluator(MAP)

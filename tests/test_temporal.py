@@ -12,7 +12,8 @@ from astropy import units as u
 from astropy.time import Time
 
 import xdl4
-from xdl4.forward import Evaluator
+from xdl4.gti import _duration, good_times
+from xdl4.kinds.counts import evaluator as Evaluator
 from xdl4.models import (
     ConstantTemporalModel,
     ExpDecayTemporalModel,
@@ -29,7 +30,7 @@ from xdl4.models import (
     SkyModel,
     read_models,
 )
-from xdl4.models.temporal import _duration, good_times, temporal_norm
+from xdl4.models.temporal import temporal_norm
 
 # ---- (1) evaluate and integral -------------------------------------------------------------
 # gammapy 2.1:
@@ -256,12 +257,12 @@ def test_runs_get_one_norm_each(data_dir):
     expected.append(t0 * (np.exp(-86400 / t0) - np.exp(-90000 / t0)))
     np.testing.assert_allclose(norm, np.array(expected) / [1800, 3600, 3600], rtol=1e-12)
     # vectorised over runs == run by run == norm x npred without temporal model
-    sig = xdl4.forward.npred_signal(runs, [src]).values
+    sig = xdl4.kinds.counts.npred_signal(runs, [src]).values
     steady = SkyModel(src.spectral, name="flare")
     for i in range(3):
-        one = xdl4.forward.npred_signal(runs.isel(obs=i), [src]).values
+        one = xdl4.kinds.counts.npred_signal(runs.isel(obs=i), [src]).values
         np.testing.assert_allclose(sig[i], one, rtol=1e-14)
-        base = xdl4.forward.npred_signal(runs.isel(obs=i), [steady]).values
+        base = xdl4.kinds.counts.npred_signal(runs.isel(obs=i), [steady]).values
         np.testing.assert_allclose(one, norm[i] * base, rtol=1e-14)
 
 
@@ -271,7 +272,7 @@ def test_map_runs_are_evaluated_run_by_run(data_dir):
     runs = xr.concat([ds, later], "obs")
     point = read_models(data_dir / "gammapy" / "map_dataset_models.yaml")["point"]
     point.temporal = ExpDecayTemporalModel(t0=0.05, t_ref=51544.1)
-    sig = xdl4.forward.npred_signal(runs, [point]).sum(("lon", "lat")).values
+    sig = xdl4.kinds.counts.npred_signal(runs, [point]).sum(("lon", "lat")).values
     np.testing.assert_allclose(sig[0], MAP_SIGNAL["point"], rtol=1e-6)
     # one hour later: the mean of exp(-t/t0) over the GTI drops by exp(-1/24/0.05)
     np.testing.assert_allclose(sig[1] / sig[0], np.exp(-1 / 24 / 0.05), rtol=1e-12)
@@ -282,8 +283,8 @@ def test_fit_exp_decay_t0_on_runs(data_dir):
     runs = _runs(data_dir, GTIS)
     truth = SkyModel(PowerLaw(index=2.3, amplitude=4e-11),
                      temporal=ExpDecayTemporalModel(t0=0.3, t_ref=51544.0), name="flare")
-    bkg = xdl4.forward.npred_background(runs, None)
-    asimov = runs.assign(counts=xdl4.forward.npred_signal(runs, [truth]) + bkg)
+    bkg = xdl4.kinds.counts.npred_background(runs, None)
+    asimov = runs.assign(counts=xdl4.kinds.counts.npred_signal(runs, [truth]) + bkg)
     models = Models([truth])
     p = models.parameters
     p["flare.index"].frozen = p["flare.amplitude"].frozen = True
@@ -294,7 +295,7 @@ def test_fit_exp_decay_t0_on_runs(data_dir):
         p["flare.t0"].value = t0
         stats.append(lik.stat())
     assert stats[0] == stats[2] > stats[1]
-    expected = xdl4.forward.stat_sum(asimov, models)
+    expected = xdl4.kinds.counts.stat_sum(asimov, models)
     assert stats[2] == pytest.approx(expected, rel=1e-12)
     result = xdl4.fit(lik, None)
     assert result.success
@@ -321,8 +322,8 @@ def test_constant_model_is_norm_one_without_gti():
     ds = xdl4.examples.spectrum_dataset().drop_vars(["gti_start", "gti_stop"])
     steady = SkyModel(PowerLaw(), name="a")
     const = SkyModel(PowerLaw(), temporal=ConstantTemporalModel(), name="a")
-    np.testing.assert_array_equal(xdl4.forward.npred_signal(ds, [const]),
-                                  xdl4.forward.npred_signal(ds, [steady]))
+    np.testing.assert_array_equal(xdl4.kinds.counts.npred_signal(ds, [const]),
+                                  xdl4.kinds.counts.npred_signal(ds, [steady]))
 
 
 # ---- (3) YAML ----------------------------------------------------------------------------------

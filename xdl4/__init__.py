@@ -6,34 +6,29 @@
 'map'
 """
 
+from __future__ import annotations
+
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from xdl4 import accessor as _accessor  # noqa: F401  (registers the .dl4 accessor)
 
 __version__ = "0.1.0"
 
-# public names -> the module defining them; imported on first use so `import xdl4` is fast
+#: public names -> the module defining them, imported on first use (``import xdl4`` stays
+#: as cheap as ``import xarray``)
 _LAZY = {
-    "examples": "xdl4.examples",
     "create": "xdl4.constructors",
     "create_flux_points": "xdl4.kinds.flux_points",
     "KINDS": "xdl4.schema",
     "VARIABLES": "xdl4.schema",
-    "DL4Error": "xdl4.errors",
-    "DL4ValidationError": "xdl4.errors",
-    "DL4FileExistsError": "xdl4.errors",
-    "KindError": "xdl4.errors",
-    "GridError": "xdl4.errors",
-    "StackError": "xdl4.errors",
-    "RunReadError": "xdl4.errors",
-    "FormatError": "xdl4.errors",
-    "ModelError": "xdl4.errors",
-    "FitError": "xdl4.errors",
-    "validate": "xdl4.schema",
+    "validate": "xdl4.kinds",
     "Region": "xdl4.sky",
+    "WcsGrid": "xdl4.sky",
     "open_datasets": "xdl4.io.datasets_index",
     "write_datasets": "xdl4.io.datasets_index",
     "read_models": "xdl4.models",
+    "Models": "xdl4.models",
     "stack_files": "xdl4.streaming",
     "fit": "xdl4.fitting",
     "FitResult": "xdl4.fitting",
@@ -41,22 +36,51 @@ _LAZY = {
     "stat_profile": "xdl4.fitting",
     "stat_contour": "xdl4.fitting",
     "confidence": "xdl4.fitting",
-    "Models": "xdl4.models",
-    "WcsGrid": "xdl4.sky",
+    **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError", "KindError",
+                     "GridError", "StackError", "RunReadError", "FormatError", "ModelError",
+                     "FitError"], "xdl4.errors"),
 }
+#: public submodules, imported on first use
+_SUBMODULES = ("examples", "kinds", "models", "testing")
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs
+    from xdl4 import examples, kinds, models, testing
+    from xdl4.constructors import create
+    from xdl4.errors import (
+        DL4Error,
+        DL4FileExistsError,
+        DL4ValidationError,
+        FitError,
+        FormatError,
+        GridError,
+        KindError,
+        ModelError,
+        RunReadError,
+        StackError,
+    )
+    from xdl4.fitting import FitResult, Likelihood, confidence, fit, stat_contour, stat_profile
+    from xdl4.io.datasets_index import open_datasets, write_datasets
+    from xdl4.kinds import validate
+    from xdl4.kinds.flux_points import create_flux_points
+    from xdl4.models import Models, read_models
+    from xdl4.schema import KINDS, VARIABLES
+    from xdl4.sky import Region, WcsGrid
+    from xdl4.streaming import stack_files
 
 
 def __getattr__(name: str):
-    if name not in _LAZY:
+    if name in _SUBMODULES:
+        value = import_module(f"xdl4.{name}")
+    elif name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+    else:
         raise AttributeError(f"module 'xdl4' has no attribute {name!r}")
-    module = import_module(_LAZY[name])
-    value = getattr(module, name) if hasattr(module, name) else module
     globals()[name] = value
     return value
 
 
 def __dir__():
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
 
 
 def open_dataset(path, chunks=None, **kwargs):
@@ -67,4 +91,11 @@ def open_dataset(path, chunks=None, **kwargs):
     return _open(path, chunks=chunks, **kwargs)
 
 
-__all__ = ["open_dataset", *_LAZY]
+__all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test checks)
+    "KINDS", "VARIABLES", "DL4Error", "DL4FileExistsError", "DL4ValidationError", "FitError",
+    "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
+    "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
+    "create_flux_points", "examples", "fit", "kinds", "models", "open_dataset",
+    "open_datasets", "read_models", "stack_files", "stat_contour", "stat_profile",
+    "testing", "validate", "write_datasets",
+]

@@ -1,32 +1,24 @@
-"""The ``.dl4`` accessor: one entry point, thin methods over plain functions."""
+"""The ``.dl4`` accessor: one entry point, thin methods dispatching through the kind
+registry (:mod:`xdl4.kinds`). An operation the dataset's kind does not define raises
+:class:`xdl4.errors.KindError` ("npred is not defined for flux_points datasets").
+
+Modules are imported inside the methods (``import xdl4`` stays as cheap as ``import
+xarray``).
+"""
 
 from __future__ import annotations
 
 import os
-from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-if TYPE_CHECKING:  # imported lazily at run time: `import xdl4` stays fast
+if TYPE_CHECKING:
     from astropy import units as u
 
+    from xdl4.kinds import KindBehaviour
+    from xdl4.models.routing import ModelsLike
     from xdl4.sky import Region, WcsGrid
-
-
-class _LazyModule:
-    """An ``xdl4`` submodule imported on first attribute access."""
-
-    def __init__(self, name: str):
-        self._name = f"xdl4.{name}"
-
-    def __getattr__(self, attr: str):
-        return getattr(import_module(self._name), attr)
-
-
-schema, axes, info, resample, sky, netcdf, forward = (
-    _LazyModule(n) for n in ("schema", "axes", "info", "resample", "sky", "io.netcdf",
-                             "forward"))
 
 
 @xr.register_dataset_accessor("dl4")
@@ -42,14 +34,24 @@ class DL4Accessor:
     def __init__(self, ds: xr.Dataset):
         self._ds = ds
 
+    @property
+    def behaviour(self) -> KindBehaviour:
+        """The registered behaviour of this dataset's kind."""
+        from xdl4 import kinds
+
+        return kinds.of(self._ds)
+
+    def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
+        return self.behaviour.call(operation, self._ds, *args, **kwargs)
+
     # -- description ---------------------------------------------------------------
     @property
     def kind(self) -> str:
-        return schema.kind_of(self._ds)
+        return self.behaviour.name
 
     @property
     def stat_type(self) -> str:
-        return schema.STAT_TYPES[self.kind]
+        return self.behaviour.record.statistic
 
     @property
     def name(self) -> str:
@@ -57,131 +59,140 @@ class DL4Accessor:
 
     def validate(self) -> xr.Dataset:
         """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds."""
-        return schema.validate(self._ds)
+        return self.behaviour.validate(self._ds)
 
-    def info(self, models=None) -> dict:
+    def info(self, models: ModelsLike = None) -> dict:
         """gammapy's info_dict fields (with ``models``: npred, stat_sum too)."""
-        return info.info(self._ds, models)
+        return self._call("info", models)
 
     @property
     def energy_edges(self) -> u.Quantity:
-        return axes.edges(self._ds, "energy")
+        from xdl4.axes import edges
+
+        return edges(self._ds, "energy")
 
     @property
     def energy_true_edges(self) -> u.Quantity:
-        return axes.edges(self._ds, "energy_true")
+        from xdl4.axes import edges
+
+        return edges(self._ds, "energy_true")
 
     def energy_mask(self, energy_min=None, energy_max=None) -> xr.DataArray:
         """True for reco-energy bins fully inside [energy_min, energy_max]
         (Quantities or strings such as ``"0.5 TeV"``)."""
-        return axes.energy_mask(self._ds, energy_min, energy_max)
+        from xdl4.axes import energy_mask
+
+        return energy_mask(self._ds, energy_min, energy_max)
 
     @property
     def grid(self) -> WcsGrid:
         """The WCS grid of the data (cut-outs included)."""
-        return sky.WcsGrid.from_dataset(self._ds)
+        from xdl4.sky import WcsGrid
+
+        return WcsGrid.from_dataset(self._ds)
 
     @property
     def irf_grid(self) -> WcsGrid:
-        prefix = "irf_" if "irf_lat" in self._ds.dims else ""
-        return sky.WcsGrid.from_dataset(self._ds, prefix)
+        from xdl4.sky import WcsGrid
+
+        return WcsGrid.from_dataset(self._ds, "irf_" if "irf_lat" in self._ds.dims else "")
 
     @property
     def region(self) -> Region | None:
-        return sky.Region.from_dataset(self._ds)
+        from xdl4.sky import Region
+
+        return Region.from_dataset(self._ds)
 
     def sky_coords(self) -> xr.Dataset:
-        """2D pixel-centre sky coordinates (``lon``, ``lat`` in deg) for any projection."""
+        """2D pixel-centre sky coordinates (``lon_2d``, ``lat_2d`` in deg), any projection."""
+        from xdl4.errors import GridError
+
         if "lat" not in self._ds.dims:
-            raise ValueError(f"sky_coords needs a pixel grid; this {self.kind} dataset has "
-                             "no lat/lon dims (see ds.dl4.region)")
+            raise GridError(f"sky_coords needs a pixel grid; this {self.kind} dataset has "
+                            "no lat/lon dims (see ds.dl4.region)")
         lon, lat = self.grid.sky_coords()
         dims = ("lat", "lon")
-        return xr.Dataset({"sky_lon": (dims, lon, {"units": "deg"}),
-                           "sky_lat": (dims, lat, {"units": "deg"})},
-                          coords={d: self._ds[d] for d in dims}).rename(
-            {"sky_lon": "lon_2d", "sky_lat": "lat_2d"})
+        return xr.Dataset({"lon_2d": (dims, lon, {"units": "deg"}),
+                           "lat_2d": (dims, lat, {"units": "deg"})},
+                          coords={d: self._ds[d] for d in dims})
 
     # -- predicted counts and likelihood -------------------------------------------------
-    def npred(self, models) -> xr.DataArray:
+    def npred(self, models: ModelsLike) -> xr.DataArray:
         """Predicted counts (signal + background), never negative."""
-        return forward.npred(self._ds, models)
+        return self._call("npred", models)
 
-    def npred_signal(self, models, model_names=None) -> xr.DataArray:
+    def npred_signal(self, models: ModelsLike, model_names=None) -> xr.DataArray:
         """Predicted source counts (of ``model_names`` only, if given)."""
-        return forward.npred_signal(self._ds, models, model_names)
+        return self._call("npred_signal", models, model_names)
 
-    def npred_background(self, models=None) -> xr.DataArray:
+    def npred_background(self, models: ModelsLike = None) -> xr.DataArray:
         """Background counts: FoV-model scaled, or profiled for on/off kinds."""
-        return forward.npred_background(self._ds, models)
+        return self._call("npred_background", models)
 
-    def stat_array(self, models) -> xr.DataArray:
+    def stat_array(self, models: ModelsLike) -> xr.DataArray:
         """The statistic per bin (cash, wstat or chi2 by kind), masks not applied."""
-        return forward.stat_array(self._ds, models)
+        return self._call("stat_array", models)
 
-    def stat_sum(self, models) -> float:
+    def stat_sum(self, models: ModelsLike) -> float:
         """The statistic summed over mask_safe & mask_fit (and runs)."""
-        return forward.stat_sum(self._ds, models)
+        return self._call("stat_sum", models)
 
-    def fake(self, models, seed=None, size: int | None = None, **kwargs) -> xr.Dataset:
+    def fake(self, models: ModelsLike, seed=None, size: int | None = None,
+             **kwargs) -> xr.Dataset:
         """Poisson realisation(s) of the data under ``models`` (``size``: along ``obs``)."""
-        return forward.fake(self._ds, models, seed, size, **kwargs)
+        return self._call("fake", models, seed, size, **kwargs)
 
-    def residuals(self, models, method: str = "diff") -> xr.DataArray:
+    def residuals(self, models: ModelsLike, method: str = "diff") -> xr.DataArray:
         """``diff``, ``diff/model`` or ``diff/sqrt(model)`` residuals, NaN outside masks."""
-        return forward.residuals(self._ds, models, method)
+        return self._call("residuals", models, method)
 
-    # -- stacking ------------------------------------------------------------------------
+    # -- stacking and reshaping ------------------------------------------------------------
     def stack(self, other: xr.Dataset | None = None, dim: str = "obs",
-              name: str | None = None, models=None) -> xr.Dataset:
+              name: str | None = None, models: ModelsLike = None) -> xr.Dataset:
         """Stack ``other`` onto this dataset (gammapy's rules, both masked), or without
         ``other`` reduce the runs along ``dim`` (lazy on dask arrays); ``models``: FoV
         background models baked into the backgrounds first, as gammapy does."""
-        from xdl4 import stack as _stack
-
-        return _stack.stack(self._ds, other, dim=dim, name=name, models=models)
+        return self._call("stack", other, dim=dim, name=name, models=models)
 
     def to_masked(self, name: str | None = None) -> xr.Dataset:
         """This dataset with its safe mask applied (gammapy's ``to_masked``: stacked onto
         an empty dataset; ``mask_fit`` dropped)."""
-        from xdl4 import stack as _stack
+        return self._call("to_masked", name=name)
 
-        return _stack.to_masked(self._ds, name=name)
-
-    # -- reductions ----------------------------------------------------------------
     def resample_energy(self, energy_edges) -> xr.Dataset:
-        return resample.resample_energy(self._ds, energy_edges)
+        """Reco-energy bins merged into ``energy_edges`` (a subset of the edges)."""
+        return self._call("resample_energy", energy_edges)
 
     def to_image(self) -> xr.Dataset:
-        return resample.to_image(self._ds)
+        """All reco-energy bins merged into one."""
+        return self._call("to_image")
 
-    # -- spatial operations (gammapy's MapDataset.downsample / cutout / pad) ---------
     def downsample(self, factor: int, axis_name: str | None = None,
                    name: str | None = None) -> xr.Dataset:
         """Merge ``factor x factor`` pixels (or reco-energy bins with ``axis_name``)."""
-        return import_module("xdl4.spatial").downsample(self._ds, factor, axis_name, name)
+        return self._call("downsample", factor, axis_name, name)
 
     def cutout(self, position, width, mode: str = "trim", name: str | None = None) -> xr.Dataset:
         """The part around ``position`` ((lon, lat) deg or SkyCoord), ``width`` deg wide."""
-        return import_module("xdl4.spatial").cutout(self._ds, position, width, mode, name)
+        return self._call("cutout", position, width, mode, name)
 
     def pad(self, pad_width, mode: str = "constant", cval: float = 0,
             name: str | None = None) -> xr.Dataset:
         """Add ``pad_width`` pixels around the data grid (masks False)."""
-        return import_module("xdl4.spatial").pad(self._ds, pad_width, mode, cval, name)
+        return self._call("pad", pad_width, mode, cval, name)
 
     def to_region(self, region: Region | str, containment_correction: bool = False,
                   name: str | None = None) -> xr.Dataset:
         """This map dataset reduced to a spectrum dataset in ``region`` (gammapy's
         ``to_spectrum_dataset`` rules, see :func:`xdl4.region.to_region`)."""
-        from xdl4.region import to_region
-
-        return to_region(self._ds, region, containment_correction, name)
+        return self._call("to_region", region, containment_correction, name)
 
     # -- I/O -----------------------------------------------------------------------
     def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
         """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""
-        netcdf.to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)
+        from xdl4.io.netcdf import to_netcdf
+
+        to_netcdf(self._ds, path, overwrite=overwrite, **kwargs)
 
     def to_gadf(self, path: str | os.PathLike, overwrite: bool = False):
         """Write a GADF FITS file as gammapy 2.1 writes it (flux points: a FITS table)."""
@@ -190,7 +201,8 @@ class DL4Accessor:
         return to_gadf(self._ds, path, overwrite)
 
     def to_ogip(self, path: str | os.PathLike, overwrite: bool = False):
-        """Write OGIP PHA + ARF (+ BKG, RMF) files, companions named as gammapy names them."""
+        """Write OGIP PHA + ARF (+ BKG, RMF) files, companions named as gammapy names them
+        (region kinds only)."""
         from xdl4.io.ogip import to_ogip
 
         return to_ogip(self._ds, path, overwrite)

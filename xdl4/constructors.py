@@ -7,16 +7,9 @@ import xarray as xr
 from astropy import units as u
 
 from xdl4.axes import axis_coords
-from xdl4.schema import (
-    GTI,
-    KINDS,
-    ONOFF_KINDS,
-    REGION,
-    REGION_KINDS,
-    VARIABLES,
-    allowed_dims,
-    validate,
-)
+from xdl4.errors import KindError
+from xdl4.kinds import validate
+from xdl4.schema import GTI, KINDS, REGION, VARIABLES, allowed_dims
 from xdl4.sky import Region, WcsGrid
 
 DEFAULT_RAD_EDGES = np.linspace(0.0, 0.66, 67)
@@ -96,16 +89,19 @@ def create(
     >>> dict(ds.counts.sizes)
     {'energy': 2, 'lat': 20, 'lon': 20}
     """
-    if kind not in KINDS[:4]:
-        raise ValueError(f"kind must be one of {KINDS[:4]}, got {kind!r}")
+    record = KINDS.get(kind)
+    if record is None or "counts" not in record.required:
+        counts_kinds = [k for k, r in KINDS.items() if "counts" in r.required]
+        raise KindError(f"create builds the counts kinds {counts_kinds}, not {kind!r} (flux "
+                        "points: xdl4.create_flux_points)")
     unknown = set(data) - set(VARIABLES)
     if unknown:
         raise ValueError(f"unknown DL4 variables {sorted(unknown)}; known: {sorted(VARIABLES)}")
     energy_true_edges = energy_edges if energy_true_edges is None else energy_true_edges
     coords = {**axis_coords(_tev(energy_edges), "energy", "TeV"),
               **axis_coords(_tev(energy_true_edges), "energy_true", "TeV")}
-    if kind in REGION_KINDS or grid is None:
-        if kind not in REGION_KINDS and region is None:
+    if record.geometry == "region" or grid is None:
+        if record.geometry != "region" and region is None:
             raise ValueError(f"kind {kind!r} needs a sky grid (grid=WcsGrid...) or a region")
         if region is not None:
             region = Region.parse(region) if isinstance(region, str) else region
@@ -135,7 +131,7 @@ def create(
     ds = xr.Dataset(coords={**coords, **coords_gti},
                     attrs={"dl4_kind": kind, "name": str(name)})
     wanted = ["counts", "exposure", "mask_safe"]
-    wanted += ["counts_off", "acceptance", "acceptance_off"] if kind in ONOFF_KINDS \
+    wanted += ["counts_off", "acceptance", "acceptance_off"] if record.onoff \
         else ["background"]
     wanted += ["edisp", "edisp_exposure"] + (["psf", "psf_exposure"] if psf else [])
     wanted += [k for k in data if k not in wanted]
@@ -158,7 +154,7 @@ def _tev(edges):
 
 
 def _pick_dims(vname: str, ds: xr.Dataset, reco_psf: bool, migra: bool) -> tuple[str, ...]:
-    options = allowed_dims(VARIABLES[vname], ds)
+    options = allowed_dims(VARIABLES[vname], ds.dims)
     options = [d for d in options if "obs" not in d and "irf_energy_true" not in d]
     if vname in ("psf", "psf_exposure"):
         options = [d for d in options if ("energy" in d) == reco_psf]

@@ -1,12 +1,14 @@
-"""Predicted counts by forward folding, and the likelihood of a dataset.
+"""Predicted source counts by forward folding: the array core of the counts kinds.
 
-    npred = npred_background + sum_sources EDISP( exposure x F x (PSF * S) )
+    npred_signal = sum_sources EDISP( exposure x F x (PSF * S) )
 
 with F the spectrum integrated over true-energy bins and S the morphology integrated over
 pixels. An :class:`Evaluator` prepares a dataset's arrays once (numpy, float64, canonical
 units) and caches per source what did not change: the folded morphology
 ``exposure x (PSF * S)`` and the EDISP matrix while only the spectrum moves, the PSF
-kernels per position. Predicted counts are never negative: point sources are stamped with
+kernels per position. The background and the statistic are the kind's (see
+:mod:`xdl4.kinds.counts`: cash and wstat evaluators extend this one). Predicted counts are
+never negative: point sources are stamped with
 the PSF kernel directly; extended sources are convolved in float64 by FFT and clipped at 0
 (the clip only removes round-off of order 1e-16 of the peak).
 
@@ -29,25 +31,17 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.edisp import migra_to_kernel, overlap_kernel
+from xdl4.models.routing import ModelsLike, Routed
 from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
-from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
+from xdl4.schema import GRID_PREFIXES, REGION, canonical, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
-from xdl4.stats import cash, wstat, wstat_background
 
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
 
 
-def as_models(models) -> list:
-    """A list of models from a ``Models``, a list, one model, or None."""
-    if models is None:
-        return []
-    if hasattr(models, "spectral") or hasattr(models, "dataset_name"):
-        return [models]
-    return list(models)
-
-
-def _to(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
+def values_in(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
+    """The values of ``da`` as float64 in ``unit`` (its ``units`` attribute converted)."""
     factor = parse_unit(da.attrs.get("units"), what).to(parse_unit(unit, what))
     return np.asarray(da.values, dtype=float) * factor
 
@@ -83,47 +77,39 @@ def _convert_position(model, frame: str) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-class Evaluator:
-    """Forward folding and likelihood of one dataset (no ``obs`` dimension).
+class Evaluator(Routed):
+    """Forward folding of one dataset (or of runs along ``obs`` at once, for region
+    datasets without a PSF, see :func:`vectorises_runs`): predicted source counts.
 
     Build it once and call it many times (a fit does): per-source results are cached and
-    recomputed only when the source's parameters change.
+    recomputed only when the source's parameters change. Arrays are read by dimension
+    name (:func:`xdl4.schema.canonical`), never by position. A kind's evaluator adds the
+    background and the statistic (:mod:`xdl4.kinds.counts`).
     """
 
     def __init__(self, ds: xr.Dataset):
-        if "obs" in ds.dims and not vectorised_runs(ds):
+        ds = canonical(ds)
+        if "obs" in ds.dims and not vectorises_runs(ds):
             raise ValueError("Evaluator takes the runs of an obs dimension at once only for "
                              "region datasets without a PSF; use ds.isel(obs=i)")
         self.lead = ("obs",) if "obs" in ds.dims else ()
         self.ds = ds
-        self.kind = kind_of(ds)
-        self.name = ds.attrs.get("name", "")
+        self.name = self.label = ds.attrs.get("name", "")
         self.e_true = edges(ds, "energy_true").to_value("TeV")
         self.e_reco = edges(ds, "energy").to_value("TeV")
-        self.e_reco_center = _to(ds["energy"], "TeV", "energy")
-        self.exposure = _to(self._order(ds["exposure"], "energy_true"), "cm2 s", "exposure")
+        self.e_reco_center = values_in(ds["energy"], "TeV", "energy")
+        self.exposure = values_in(self._order(ds["exposure"], "energy_true"), "cm2 s", "exposure")
         self.is_map = "lat" in ds.dims
         self.grid = WcsGrid.from_dataset(ds) if self.is_map else None
         self.region = Region.from_dataset(ds)
-        self.background = (_to(self._order(ds["background"]), "", "background")
-                           if "background" in ds else None)
         self.counts = np.asarray(self._order(ds["counts"]).values, dtype=float)
-        shape = self.counts.shape
-        self.mask = np.broadcast_to(np.asarray(self._order(masks.fit(ds)).values, bool), shape)
-        if self.kind in ONOFF_KINDS:
-            self.counts_off = np.broadcast_to(np.asarray(self._order(ds["counts_off"]).values,
-                                                         dtype=float), shape)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = np.asarray(self._order(ds["acceptance"] / ds["acceptance_off"]).values,
-                                   dtype=float)
-            # 0/0 (no acceptance) -> 0; x/0 (no OFF exposure) stays inf: stats.wstat's limit
-            self.alpha = np.broadcast_to(np.where(np.isnan(alpha), 0.0, alpha), shape)
+        self.mask = np.broadcast_to(np.asarray(self._order(masks.fit(ds)).values, bool),
+                                    self.counts.shape)
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
         self._kernels: dict[tuple, np.ndarray] = {}
         self._kernel_ffts: dict[tuple, tuple] = {}
-        self._stat_index = None
         self._gti = None  # (GoodTimes or None,), built when a temporal model needs it
 
     def _order(self, da: xr.DataArray, first: str = "energy") -> xr.DataArray:
@@ -145,16 +131,16 @@ class Evaluator:
         axis = psf.dims[0]
         self.psf_axis = "energy" if axis == "energy" else "energy_true"
         sky = [d for d in psf.dims if d not in (axis, "rad")]
-        values = _to(psf.transpose(axis, "rad", *sky), "sr-1", "psf")
+        values = values_in(psf.transpose(axis, "rad", *sky), "sr-1", "psf")
         if not sky:
             values = values[..., None, None]
-        nodes = _to(ds[axis], "TeV", axis)
+        nodes = values_in(ds[axis], "TeV", axis)
         targets = self.e_reco_center if axis == "energy" else \
             np.sqrt(self.e_true[:-1] * self.e_true[1:])
         self.psf_node_values = values
         self.psf_values = interp_log_energy(values, nodes, targets)
         self.psf_grid = self._irf_pixel_grid(ds, psf)
-        rad = _to(ds["rad"], "deg", "rad")
+        rad = values_in(ds["rad"], "deg", "rad")
         if self.is_map:
             self.kernel_builder = KernelBuilder(rad, max(self.grid.binsz), self.grid.center)
         self.rad_nodes = rad
@@ -320,7 +306,8 @@ class Evaluator:
         cache = self._cache.setdefault(model.name, {})
         key = model.temporal_key()
         if cache.get("temporal_key") != key:
-            from xdl4.models.temporal import good_times, temporal_norm
+            from xdl4.gti import good_times
+            from xdl4.models.temporal import temporal_norm
 
             if self._gti is None:
                 self._gti = (good_times(self.ds),)
@@ -344,18 +331,6 @@ class Evaluator:
         return convolve(padded, kern), big
 
     # -- totals --------------------------------------------------------------------------
-    def sources(self, models, names=None) -> list:
-        out = []
-        for m in as_models(models):
-            if hasattr(m, "dataset_name") or not hasattr(m, "spectral_key"):
-                continue  # background models
-            if m.datasets_names is not None and self.name not in m.datasets_names:
-                continue
-            if names is not None and m.name not in names:
-                continue
-            out.append(m)
-        return out
-
     def npred_signal(self, models, names=None) -> np.ndarray:
         out = np.zeros(self.counts.shape)
         for model in self.sources(models, names):
@@ -366,172 +341,18 @@ class Evaluator:
                 out[:, box[0], box[1]] += npred
         return out
 
-    def background_model(self, models):
-        for m in as_models(models):
-            if getattr(m, "dataset_name", None) == self.name:
-                return m
-        return None
+    def npred_background(self, models: ModelsLike,
+                         npred_signal: np.ndarray | None = None) -> np.ndarray:
+        """Background counts: none here (the kinds' evaluators add theirs)."""
+        return np.zeros(self.counts.shape)
 
-    def npred_background(self, models, npred_signal: np.ndarray | None = None) -> np.ndarray:
-        """Background counts: the background scaled by this dataset's FoV model, or for
-        on/off kinds the profile-likelihood background alpha x mu_b."""
-        if self.kind in ONOFF_KINDS:
-            sig = self.npred_signal(models) if npred_signal is None else npred_signal
-            return wstat_background(self.counts, self.counts_off, self.alpha, sig)
-        if self.background is None:
-            return np.zeros(self.counts.shape)
-        bkg_model = self.background_model(models)
-        if bkg_model is None:
-            return np.broadcast_to(self.background, self.counts.shape)
-        norm = bkg_model.evaluate_bins(self.e_reco_center)
-        if self.is_map:
-            norm = norm.reshape((-1,) + (1,) * (self.background.ndim - 1))
-        out = self.background * norm
-        if self.is_map and getattr(bkg_model, "spatial", None) is not None:
-            out = out * bkg_model.evaluate_spatial(self.grid.wcs, self.grid.shape)
-        return np.broadcast_to(out, self.counts.shape)
-
-    def npred(self, models) -> np.ndarray:
+    def npred(self, models: ModelsLike) -> np.ndarray:
+        """Predicted counts, signal + background, never negative."""
         sig = self.npred_signal(models)
         return np.clip(sig + self.npred_background(models, sig), 0, None)
 
-    def stat_array(self, models) -> np.ndarray:
-        sig = self.npred_signal(models)
-        if self.kind in ONOFF_KINDS:
-            return wstat(self.counts, self.counts_off, self.alpha, sig)
-        return cash(self.counts, np.clip(sig + self.npred_background(models), 0, None))
 
-    def stat_sum(self, models) -> float:
-        """The statistic summed over mask_safe & mask_fit (hot path of fits)."""
-        sig = self.npred_signal(models)
-        m = self.mask
-        if self.kind in ONOFF_KINDS:
-            return float(wstat(self.counts[m], self.counts_off[m], self.alpha[m], sig[m]).sum())
-        if self._stat_index is None:
-            n = self.counts[m]
-            self._stat_index = (n > 0, n[n > 0])
-            self._bkg_key = None
-        pos, n_pos = self._stat_index
-        bkg_model = self.background_model(models)
-        key = None if bkg_model is None else bkg_model.values_tuple()
-        if self._bkg_key != key or not hasattr(self, "_bkg_masked"):
-            self._bkg_masked = self.npred_background(models)[m]
-            self._bkg_key = key
-        mu = np.maximum(sig[m] + self._bkg_masked, 1e-25)
-        return float(2.0 * (mu.sum() - np.dot(n_pos, np.log(mu[pos]))))
-
-
-# -- dataset-level functions (what the accessor calls) ------------------------------------
-
-def vectorised_runs(ds: xr.Dataset) -> bool:
+def vectorises_runs(ds: xr.Dataset) -> bool:
     """Whether the runs along ``obs`` are evaluated at once (region datasets without a
     PSF: every IRF is a small matrix); map datasets are evaluated run by run."""
     return "obs" in ds.dims and "lat" not in ds.dims and "psf" not in ds
-
-
-def _runs(ds: xr.Dataset):
-    if "obs" in ds.dims and not vectorised_runs(ds):
-        return [ds.isel(obs=i) for i in range(ds.sizes["obs"])]
-    return [ds]
-
-
-def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
-    counts = ds["counts"]
-    dims = ("energy",) + tuple(d for d in counts.dims if d not in ("energy", "obs"))
-    if "obs" in ds.dims:
-        data = np.stack(arrays) if len(arrays) > 1 else arrays[0]
-        data, dims = np.broadcast_to(data, (ds.sizes["obs"],) + data.shape[-len(dims):]), \
-            ("obs",) + dims
-    else:
-        data = arrays[0]
-    coords = {k: v for k, v in counts.coords.items() if set(v.dims) <= set(dims)}
-    return xr.DataArray(data, dims=dims, coords=coords, name=name).transpose(*counts.dims)
-
-
-def npred(ds: xr.Dataset, models) -> xr.DataArray:
-    """Predicted counts (signal + background) on the data grid."""
-    return _like(ds, [Evaluator(r).npred(models) for r in _runs(ds)], "npred")
-
-
-def npred_signal(ds: xr.Dataset, models, model_names=None) -> xr.DataArray:
-    return _like(ds, [Evaluator(r).npred_signal(models, model_names) for r in _runs(ds)],
-                 "npred_signal")
-
-
-def npred_background(ds: xr.Dataset, models) -> xr.DataArray:
-    return _like(ds, [Evaluator(r).npred_background(models) for r in _runs(ds)],
-                 "npred_background")
-
-
-def stat_array(ds: xr.Dataset, models) -> xr.DataArray:
-    if kind_of(ds) == "flux_points":
-        from xdl4.kinds.flux_points import stat_array as fp_stat
-
-        return fp_stat(ds, models)
-    return _like(ds, [Evaluator(r).stat_array(models) for r in _runs(ds)], "stat")
-
-
-def stat_sum(ds: xr.Dataset, models) -> float:
-    """The statistic summed over mask_safe & mask_fit (and over runs)."""
-    if kind_of(ds) == "flux_points":
-        from xdl4.kinds.flux_points import stat_sum as fp_stat_sum
-
-        return fp_stat_sum(ds, models)
-    return float(sum(Evaluator(r).stat_sum(models) for r in _runs(ds)))
-
-
-def fake(ds: xr.Dataset, models, seed=None, size: int | None = None,
-         npred_background: xr.DataArray | None = None) -> xr.Dataset:
-    """Poisson realisations of the dataset under ``models``: counts (and for on/off kinds
-    counts_off) redrawn, everything else kept. ``size`` draws that many realisations
-    along a new ``obs`` dimension in one vectorised call. On/off kinds draw
-    counts = Poisson(npred_signal) + Poisson(b) and counts_off = Poisson(b / alpha), with
-    b the expected ON background (default: the profile background of the current data).
-
-    >>> import xdl4
-    >>> ds = xdl4.examples.spectrum_dataset()
-    >>> fakes = ds.dl4.fake(None, seed=1, size=3)
-    >>> fakes.sizes["obs"]
-    3
-    """
-    if "obs" in ds.dims:
-        raise ValueError("fake takes one run; select one with ds.isel(obs=i)")
-    rng = np.random.default_rng(seed)
-    ev = Evaluator(ds)
-    shape = ev.counts.shape if size is None else (size,) + ev.counts.shape
-    sig = ev.npred_signal(models)
-    dims = ds["counts"].transpose("energy", ...).dims
-    dims = dims if size is None else ("obs",) + dims
-    out = ds.copy()  # only counts (and counts_off) get the ``obs`` dimension
-    if ev.kind in ONOFF_KINDS:
-        bkg = ev.npred_background(models, sig) if npred_background is None else \
-            np.asarray(npred_background.transpose("energy", ...).values, float)
-        counts = rng.poisson(np.clip(sig, 0, None), shape) + rng.poisson(bkg, shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off_mean = np.where(ev.alpha > 0, bkg / ev.alpha, 0.0)
-        out["counts_off"] = (dims, rng.poisson(off_mean, shape).astype(float),
-                             ds["counts_off"].attrs)
-    else:
-        counts = rng.poisson(np.clip(sig + ev.npred_background(models), 0, None), shape)
-    out["counts"] = (dims, counts.astype(float), ds["counts"].attrs)
-    return out
-
-
-def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
-    """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
-    (``diff/sqrt(model)``); NaN outside the fit mask."""
-    if kind_of(ds) == "flux_points":
-        from xdl4.kinds.flux_points import residuals as fp_residuals
-
-        return fp_residuals(ds, models, method)
-    model = npred(ds, models)
-    diff = ds["counts"] - model
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "diff/model":
-            diff = diff / model
-        elif method == "diff/sqrt(model)":
-            diff = diff / np.sqrt(model)
-        elif method != "diff":
-            raise ValueError(f"residual method must be diff, diff/model or diff/sqrt(model), "
-                             f"not {method!r}")
-    return diff.where(masks.fit(ds)).rename("residuals")

@@ -1,7 +1,7 @@
 """A map dataset reduced to an on-region: the spectrum dataset of gammapy 2.1's
-``MapDataset.to_spectrum_dataset``.
+``MapDataset.to_spectrum_dataset``, the ``region`` reduction of :mod:`xdl4.reduce`.
 
-Rules (those of gammapy):
+Rules (those of gammapy, declared per variable in :data:`xdl4.schema.VARIABLES`):
 
 * a point region takes the pixel nearest each point; other regions the data pixels
   whose centres they contain (gammapy's rule:
@@ -26,18 +26,20 @@ import xarray as xr
 from astropy.io import fits
 
 from xdl4 import masks
-from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, validate
+from xdl4.errors import GridError
+from xdl4.reduce import RegionPixels, reduce
+from xdl4.schema import REGION
 from xdl4.sky import Region, WcsGrid, nearest_index
-from xdl4.stack import acceptance_off, alpha
+from xdl4.validation import kind_record
 
 SKY = ("lat", "lon")
-_SUMMED = ("counts", "background", "counts_off")
 
 
 def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool = False,
               name: str | None = None) -> xr.Dataset:
-    """Reduce a ``map`` (``map_onoff``) dataset to a ``spectrum`` (``spectrum_onoff``)
-    dataset in ``region`` (a :class:`~xdl4.sky.Region` or its string).
+    """Reduce a map dataset to a region dataset in ``region`` (a :class:`~xdl4.sky.Region`
+    or its string): of the kind's declared ``region_kind`` (``map`` -> ``spectrum``,
+    ``map_onoff`` -> ``spectrum_onoff``), each variable by its declared ``region`` rule.
 
     ``containment_correction`` (circular regions, needs a PSF) scales the exposure by the
     fraction of a point source's PSF inside the region; ``name`` defaults to the input's.
@@ -46,44 +48,30 @@ def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool
     >>> ds = xdl4.examples.map_dataset()
     >>> lon, lat = ds.dl4.grid.center
     >>> spec = to_region(ds, f"icrs;circle({lon},{lat},0.3)")  # or ds.dl4.to_region(...)
-    >>> spec.dl4.kind, dict(spec.counts.sizes)
+    >>> spec.attrs["dl4_kind"], dict(spec.counts.sizes)
     ('spectrum', {'energy': 12})
     """
-    kind = kind_of(ds)
-    if kind not in ("map", "map_onoff") or "lat" not in ds.dims:
-        raise ValueError(f"to_region needs a map dataset on a pixel grid, got a {kind!r} "
-                         "dataset" + ("" if kind.startswith("map") else " (no lat/lon dims)"))
+    kind = kind_record(ds).region_kind
+    if "lat" not in ds.dims or kind is None:
+        raise GridError(f"to_region needs a map dataset on a pixel grid, got a "
+                        f"{ds.attrs.get('dl4_kind')!r} dataset without lat/lon dims")
     if "obs" in ds.dims:
         raise ValueError("to_region takes one run; select one with ds.isel(obs=i) or stack")
     region = Region.parse(region) if isinstance(region, str) else region
     grid = WcsGrid.from_dataset(ds)
     inside = region_pixels(grid, region)
-    safe = masks.safe(ds) & inside
     _check_uniform(ds, inside)
-
-    out = ds.drop_vars([v for v in ds.variables if _drop(ds[v])])
-    for vname in _SUMMED:
-        if vname in ds:
-            out[vname] = ds[vname].where(safe, 0).sum(SKY, keep_attrs=True)
-    for vname in ("mask_safe", "mask_fit"):
-        if vname in ds:
-            out[vname] = (ds[vname] & inside).any(SKY)
-    exposure = ds["exposure"].where(inside).mean(SKY, keep_attrs=True)
+    centre = _in_frame(*region.center, region.frame, grid.frame)
+    out = reduce(ds, RegionPixels(inside, (float(centre[0]), float(centre[1]))))
     if containment_correction:
-        exposure = exposure * xr.DataArray(psf_containment(ds, region), dims="energy_true")
-    out["exposure"] = exposure.assign_attrs(ds["exposure"].attrs)
-    lon, lat = _in_frame(*region.center, region.frame, grid.frame)
-    for vname in ("edisp", "edisp_exposure"):
-        if vname in ds:
-            out[vname] = nearest_irf_pixel(ds, ds[vname], lon, lat)
-    if kind in ONOFF_KINDS:
-        out = _onoff_acceptances(ds, out, safe)
+        out["exposure"] = (out["exposure"] * xr.DataArray(
+            psf_containment(ds, region), dims="energy_true")).assign_attrs(
+            ds["exposure"].attrs)
     header = fits.Header.fromstring(grid.header, sep="\n")
     header["WCSSHAPE"] = f"({grid.shape[1]},{grid.shape[0]})"
     out = out.assign_coords({REGION: region.to_coord(header.tostring(sep="\n"))})
-    out.attrs.update(dl4_kind="spectrum_onoff" if kind in ONOFF_KINDS else "spectrum",
-                     name=ds.attrs.get("name", "") if name is None else str(name))
-    return validate(out)
+    return out.assign_attrs(dl4_kind=kind, name=ds.attrs.get("name", "") if name is None
+                            else str(name))
 
 
 def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:
@@ -128,32 +116,6 @@ def psf_containment(ds: xr.Dataset, region: Region) -> np.ndarray:
     return containment(ev.psf_profiles(lon, lat), ev.rad_nodes, region.radius)
 
 
-def nearest_irf_pixel(ds: xr.Dataset, da: xr.DataArray, lon: float, lat: float
-                      ) -> xr.DataArray:
-    """``da`` at the pixel of its sky grid nearest to (lon, lat) (data frame; outside the
-    grid: the nearest edge pixel), spatial dims dropped."""
-    prefix = next((p for p in GRID_PREFIXES if f"{p}lat" in da.dims), None)
-    if prefix is None:
-        return da
-    grid = WcsGrid.from_dataset(ds, prefix)
-    x, y = grid.world_to_pixel(lon, lat)
-    ny, nx = grid.shape
-    ix, iy = nearest_index(float(x), nx), nearest_index(float(y), ny)
-    picked = da.isel({f"{prefix}lat": iy, f"{prefix}lon": ix})
-    return picked.drop_vars([c for c in picked.coords if c not in picked.dims])
-
-
-def _onoff_acceptances(ds: xr.Dataset, out: xr.Dataset, safe: xr.DataArray) -> xr.Dataset:
-    n_safe = safe.sum(SKY)
-    acc = ds["acceptance"].where(safe, 0).sum(SKY) / n_safe
-    acc = acc.where(n_safe > 0, 0)
-    bkg = (alpha(ds) * ds["counts_off"]).where(safe, 0).sum(SKY)
-    out["acceptance"] = acc.assign_attrs(ds["acceptance"].attrs)
-    out["acceptance_off"] = acceptance_off(acc, out["counts_off"], bkg).assign_attrs(
-        ds["acceptance_off"].attrs)
-    return out
-
-
 def _check_uniform(ds: xr.Dataset, inside: xr.DataArray) -> None:
     if "mask_safe" not in ds and "mask_fit" not in ds:
         return
@@ -165,18 +127,10 @@ def _check_uniform(ds: xr.Dataset, inside: xr.DataArray) -> None:
                          f"in energy bins {bins}: shrink or move the region")
 
 
-def _drop(da: xr.DataArray) -> bool:
-    """Variables with no place in a region dataset: sky grids, the PSF."""
-    grid_dims = {f"{p}{a}" for p in GRID_PREFIXES for a in ("lat", "lon")}
-    return bool(set(da.dims) & (grid_dims | {"rad", "irf_energy_true"})) or \
-        da.name in ("psf", "psf_exposure") or \
-        any(da.name == f"{p}{GRID_MAPPING}" for p in GRID_PREFIXES)
-
-
 def _in_frame(lon, lat, src: str, dst: str):
     from xdl4.models.geometry import convert_lonlat
 
     return convert_lonlat(lon, lat, src, dst)
 
 
-__all__ = ["nearest_irf_pixel", "psf_containment", "region_pixels", "to_region"]
+__all__ = ["psf_containment", "region_pixels", "to_region"]

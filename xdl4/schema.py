@@ -1,8 +1,17 @@
-"""The DL4 data contract in one place: kinds, dimensions, variables and validation.
+"""The DL4 data contract, declared once: dimensions, variables and dataset kinds.
 
-Every variable a DL4 dataset may carry is declared once in :data:`VARIABLES` with its
-allowed dimensions, dtype kind, physical unit and stacking rule. Validation, the
-data-model documentation, I/O and stacking all read this registry.
+This module only declares (it imports nothing else of xdl4 but its errors). Validation
+(:mod:`xdl4.validation`), the kinds' behaviour (:mod:`xdl4.kinds`), I/O and the reductions
+(:mod:`xdl4.reduce`) read these declarations.
+
+* :data:`VARIABLES`: every variable a DL4 dataset may carry, with its allowed dimensions,
+  dtype, unit, meaning, and how it reduces over each kind of dimension
+  (:data:`REDUCTIONS`): runs (``obs``, stacking), reco ``energy`` bins
+  (``resample_energy``, ``to_image``), blocks of pixels (``downsample``) and the pixels of
+  an on-region (``to_region``).
+* :data:`KINDS`: one frozen :class:`Kind` record per dataset kind (statistic, required and
+  optional variables, geometry, on/off, gammapy class name, OGIP-capable). A kind's
+  behaviour is registered by its module in :mod:`xdl4.kinds`.
 
 Dimension placeholders used in the declarations:
 
@@ -13,29 +22,19 @@ Dimension placeholders used in the declarations:
     or ``()`` (region or a single position).
 ``IRF_ETRUE``
     ``energy_true`` (the exposure axis) or ``irf_energy_true`` (own nodes, e.g. Fermi PSF).
+
+>>> VARIABLES["counts"].reduce["obs"], KINDS["map_onoff"].statistic
+('sum_masked', 'wstat')
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-import numpy as np
-import xarray as xr
 from astropy import units as u
-
-from xdl4.errors import DL4ValidationError
-
-KINDS = ("map", "map_onoff", "spectrum", "spectrum_onoff", "flux_points")
-STAT_TYPES = {
-    "map": "cash",
-    "map_onoff": "wstat",
-    "spectrum": "cash",
-    "spectrum_onoff": "wstat",
-    "flux_points": "chi2",
-}
-ONOFF_KINDS = ("map_onoff", "spectrum_onoff")
-REGION_KINDS = ("spectrum", "spectrum_onoff")
 
 ENERGY_DIMS = ("energy", "energy_true", "irf_energy_true")
 BOUNDED_DIMS = ENERGY_DIMS + ("rad", "migra")
@@ -56,63 +55,113 @@ SKY = "SKY"
 IRF_SKY = "IRF_SKY"
 IRF_ETRUE = "IRF_ETRUE"
 
+#: the canonical order of dimensions: computations read arrays in this order (by name,
+#: whatever order a variable is stored in); dims not listed keep their place at the end
+DIM_ORDER = ("obs", "time", "energy_true", "irf_energy_true", "energy", "migra", "rad",
+             "lat", "lon", "irf_lat", "irf_lon", "psf_lat", "psf_lon", GTI, BOUND)
+
+#: the dimension families a variable declares a reduction for: runs (stacking), reco-energy
+#: bins (resample_energy, to_image), blocks of data pixels (downsample), the pixels of an
+#: on-region (to_region). A variable without the family's dims is kept as it is.
+REDUCTIONS = ("obs", "energy", "pixels", "region")
+
+#: the reduction rules (implemented in :mod:`xdl4.reduce`)
+RULES = {
+    "sum_masked": "sum of the values in the safe data range (non-finite values count 0)",
+    "sum_if_present": "sum_masked, and a run without the variable contributes nothing",
+    "mean": "plain mean (exposure over pixels, intensive quantities over energy bins)",
+    "mean_masked": "mean over the safe data range (0 where nothing is safe)",
+    "mean_weighted": "exposure-weighted mean, each term masked on its own grid (IRFs)",
+    "any": "logical OR",
+    "drop": "dropped",
+    "nearest": "the IRF pixel nearest the region centre",
+    "acceptance_off_merged": "the acceptance_off whose alpha keeps the summed OFF "
+                             "background alpha x counts_off (0 where there are no OFF counts)",
+    "acceptance_off_stacked": "acceptance_off_merged, with the OFF-weighted mean alpha where "
+                              "the stacked OFF counts are 0 (gammapy's stacking)",
+    "concat": "concatenation (good-time intervals: their union)",
+}
+
 
 @dataclass(frozen=True)
 class Variable:
-    """Declaration of one DL4 variable."""
+    """Declaration of one DL4 variable: its dims, dtype (``"float"``, ``"number"``: float
+    or int, ``"bool"``), the unit its stored unit must convert to (None: not checked), how
+    it reduces over each family of :data:`REDUCTIONS`, and its meaning."""
 
     name: str
     dims: tuple[tuple[str, ...], ...]
-    dtype: str  # "float", "number" (float or int), "bool"
-    unit: str | None  # a unit the stored unit must convert to; None: no unit check
-    stack: str  # the stacking rule, see xdl4.stack
+    dtype: str
+    unit: str | None
+    reduce: Mapping[str, str]
     doc: str
+    long_name: str
     nonnegative: bool = False
     finite: bool = False
-    kinds: tuple[str, ...] = field(default=KINDS[:4])
+
+    def __post_init__(self):
+        unknown = {r for r in self.reduce.values() if r not in RULES}
+        bad = set(self.reduce) - set(REDUCTIONS)
+        if unknown or bad:
+            raise ValueError(f"variable {self.name!r}: unknown reduction rules {unknown or ''} "
+                             f"{'or families ' + str(bad) if bad else ''}")
+        object.__setattr__(self, "reduce", MappingProxyType(dict(self.reduce)))
+
+
+def _counts_like(name: str, doc: str, long_name: str) -> Variable:
+    return Variable(name, (("energy", SKY),), "number", "", dict.fromkeys(REDUCTIONS,
+                    "sum_masked"), doc, long_name, nonnegative=True, finite=True)
 
 
 VARIABLES: dict[str, Variable] = {
     v.name: v
     for v in [
-        Variable("counts", (("energy", SKY),), "number", "", "sum_masked",
-                 "observed counts per reco-energy bin and pixel", True, True),
-        Variable("background", (("energy", SKY),), "number", "", "sum_masked",
-                 "predicted background counts", True, True, ("map", "spectrum")),
-        Variable("exposure", (("energy_true", SKY),), "number", "cm2 s", "sum_exposure",
-                 "exposure (effective area x livetime) per true-energy bin", True, True),
+        _counts_like("counts", "observed counts per reco-energy bin and pixel", "Counts"),
+        _counts_like("background", "predicted background counts", "Background counts"),
+        Variable("exposure", (("energy_true", SKY),), "number", "cm2 s",
+                 {"obs": "sum_masked", "pixels": "mean", "region": "mean"},
+                 "exposure (effective area x livetime) per true-energy bin", "Exposure",
+                 nonnegative=True, finite=True),
         Variable("psf", ((IRF_ETRUE, "rad", IRF_SKY), ("energy", "rad", IRF_SKY)), "float",
-                 "sr-1", "mean_psf", "PSF density vs offset rad (true or reco energy)",
-                 True, True, ("map", "map_onoff", "spectrum", "spectrum_onoff")),
+                 "sr-1", {"obs": "mean_weighted", "energy": "mean", "region": "drop"},
+                 "PSF density vs offset rad (true or reco energy)", "PSF density",
+                 nonnegative=True, finite=True),
         Variable("psf_exposure", ((IRF_ETRUE, IRF_SKY), ("energy", IRF_SKY)), "number",
-                 "cm2 s", "sum_exposure", "exposure weighting the PSF when stacking", True, True),
+                 "cm2 s", {"obs": "sum_masked", "energy": "mean", "region": "drop"},
+                 "exposure weighting the PSF when stacking", "PSF exposure",
+                 nonnegative=True, finite=True),
         Variable("edisp", (("energy_true", "energy", IRF_SKY), ("energy_true", "migra", IRF_SKY)),
-                 "float", "", "mean_edisp",
+                 "float", "", {"obs": "mean_weighted", "energy": "sum_masked",
+                               "region": "nearest"},
                  "energy dispersion: kernel P(reco bin | true bin) or migration density",
-                 True, True),
+                 "Energy dispersion", nonnegative=True, finite=True),
         Variable("edisp_exposure", (("energy_true", IRF_SKY),), "number", "cm2 s",
-                 "sum_exposure", "exposure weighting the EDISP when stacking", True, True),
-        Variable("mask_safe", (("energy", SKY),), "bool", None, "or", "safe data range"),
-        Variable("mask_fit", (("energy", SKY),), "bool", None, "drop", "bins used in fits"),
-        Variable("counts_off", (("energy", SKY),), "number", "", "sum_masked",
-                 "counts in the OFF measurement", True, True, ONOFF_KINDS),
-        Variable("acceptance", (("energy", SKY),), "number", "", "onoff",
-                 "ON acceptance (alpha = acceptance / acceptance_off)", True, True, ONOFF_KINDS),
-        Variable("acceptance_off", (("energy", SKY),), "number", "", "onoff",
-                 "OFF acceptance", True, True, ONOFF_KINDS),
-        Variable("livetime", ((),), "number", "s", "sum", "observation livetime", True),
-        Variable("gti_start", ((GTI,),), "number", "s", "concat",
-                 "start of good-time intervals, seconds since MJDREFI+MJDREFF (attrs)"),
-        Variable("gti_stop", ((GTI,),), "number", "s", "concat", "stop of good-time intervals"),
+                 {"obs": "sum_masked", "region": "nearest"},
+                 "exposure weighting the EDISP when stacking", "EDISP exposure",
+                 nonnegative=True, finite=True),
+        Variable("mask_safe", (("energy", SKY),), "bool", None,
+                 dict.fromkeys(REDUCTIONS, "any"), "safe data range", "Safe data range"),
+        Variable("mask_fit", (("energy", SKY),), "bool", None,
+                 {"obs": "drop", "energy": "any", "pixels": "any", "region": "any"},
+                 "bins used in fits", "Fit mask"),
+        _counts_like("counts_off", "counts in the OFF measurement", "OFF counts"),
+        Variable("acceptance", (("energy", SKY),), "number", "",
+                 {"obs": "sum_masked", "energy": "sum_masked", "pixels": "mean",
+                  "region": "mean_masked"},
+                 "ON acceptance (alpha = acceptance / acceptance_off)", "ON acceptance",
+                 nonnegative=True, finite=True),
+        Variable("acceptance_off", (("energy", SKY),), "number", "",
+                 {"obs": "acceptance_off_stacked", "energy": "acceptance_off_merged",
+                  "pixels": "acceptance_off_merged", "region": "acceptance_off_merged"},
+                 "OFF acceptance", "OFF acceptance", nonnegative=True, finite=True),
+        Variable("livetime", ((),), "number", "s", {"obs": "sum_if_present"},
+                 "observation livetime", "Livetime", nonnegative=True),
+        Variable("gti_start", ((GTI,),), "number", "s", {"obs": "concat"},
+                 "start of good-time intervals, seconds since MJDREFI+MJDREFF (attrs)",
+                 "GTI start"),
+        Variable("gti_stop", ((GTI,),), "number", "s", {"obs": "concat"},
+                 "stop of good-time intervals", "GTI stop"),
     ]
-}
-
-REQUIRED = {
-    "map": ("counts", "exposure"),
-    "map_onoff": ("counts", "exposure", "counts_off", "acceptance", "acceptance_off"),
-    "spectrum": ("counts", "exposure"),
-    "spectrum_onoff": ("counts", "exposure", "counts_off", "acceptance", "acceptance_off"),
-    "flux_points": (),
 }
 
 #: SED quantities of flux points and their units (gammapy's defaults)
@@ -122,6 +171,62 @@ SED_TYPES = {
     "flux": "cm-2 s-1",
     "eflux": "erg cm-2 s-1",
     "likelihood": "",
+}
+
+_IRFS = ("psf", "psf_exposure", "edisp", "edisp_exposure")
+_RUN = ("mask_safe", "mask_fit", "livetime", "gti_start", "gti_stop")
+_ONOFF = ("counts", "exposure", "counts_off", "acceptance", "acceptance_off")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Declaration of one dataset kind (``attrs["dl4_kind"]``).
+
+    ``geometry``: ``"map"`` (a WCS pixel grid, or a region), ``"region"`` (an on-region,
+    no pixels) or ``"points"`` (flux points); ``onoff``: the background is measured in an
+    OFF region (WStat); ``ogip``: writable as OGIP PHA/ARF/RMF/BKG; ``region_kind``: the
+    kind a map of this kind reduces to in an on-region (``to_region``). ``required`` and
+    ``optional`` name the variables of :data:`VARIABLES` the kind holds (flux points hold
+    their SED columns instead, checked by their kind module).
+    """
+
+    name: str
+    statistic: str
+    geometry: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    onoff: bool = False
+    gammapy_class: str = ""
+    ogip: bool = False
+    region_kind: str | None = None
+    doc: str = ""
+    variables: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if self.geometry not in ("map", "region", "points"):
+            raise ValueError(f"kind {self.name!r}: geometry must be map, region or points")
+        object.__setattr__(self, "variables", frozenset(self.required + self.optional))
+
+
+#: the registered kinds by name (built-in ones below; :func:`xdl4.kinds.register` adds)
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in [
+        Kind("map", "cash", "map", ("counts", "exposure"), ("background", *_IRFS, *_RUN),
+             gammapy_class="MapDataset", region_kind="spectrum",
+             doc="counts cube with background (cash)"),
+        Kind("map_onoff", "wstat", "map", _ONOFF, (*_IRFS, *_RUN), onoff=True,
+             gammapy_class="MapDatasetOnOff", region_kind="spectrum_onoff",
+             doc="counts cube with OFF counts (wstat)"),
+        Kind("spectrum", "cash", "region", ("counts", "exposure"),
+             ("background", *_IRFS, *_RUN), gammapy_class="SpectrumDataset", ogip=True,
+             doc="region spectrum with background (cash); OGIP without its background"),
+        Kind("spectrum_onoff", "wstat", "region", _ONOFF, (*_IRFS, *_RUN), onoff=True,
+             gammapy_class="SpectrumDatasetOnOff", ogip=True,
+             doc="region spectrum with OFF counts (wstat), OGIP"),
+        Kind("flux_points", "chi2", "points", (), (), gammapy_class="FluxPointsDataset",
+             doc="flux points / light curves (chi2, distrib, profile)"),
+    ]
 }
 
 
@@ -140,16 +245,43 @@ def _expand(dims: tuple[str, ...], sky: tuple[str, ...], irf_skies, etrues) -> l
     return out
 
 
-def allowed_dims(var: Variable, ds: xr.Dataset) -> list[tuple[str, ...]]:
-    """All dimension tuples ``var`` may have in ``ds`` (an optional leading ``obs``)."""
-    sky = SKY_DIMS if "lat" in ds.dims else ()
-    irf_skies = [(f"{p}lat", f"{p}lon") for p in GRID_PREFIXES[1:] if f"{p}lat" in ds.dims]
+def allowed_dims(var: Variable, dims: Mapping) -> list[tuple[str, ...]]:
+    """All dimension tuples ``var`` may have in a dataset with ``dims`` (a ``Dataset`` or
+    its ``.dims``), each also with a leading ``obs``."""
+    sky = SKY_DIMS if "lat" in dims else ()
+    irf_skies = [(f"{p}lat", f"{p}lon") for p in GRID_PREFIXES[1:] if f"{p}lat" in dims]
     irf_skies = irf_skies or [sky]
     out = []
     for pattern in var.dims:
-        for dims in _expand(pattern, sky, irf_skies, ("energy_true", "irf_energy_true")):
-            out += [dims, (OBS,) + dims]
+        for d in _expand(pattern, sky, irf_skies, ("energy_true", "irf_energy_true")):
+            out += [d, (OBS,) + d]
     return out
+
+
+def canonical_dims(dims) -> tuple[str, ...]:
+    """``dims`` in the canonical order :data:`DIM_ORDER` (unknown dims last, in order).
+
+    >>> canonical_dims(("lon", "energy", "lat"))
+    ('energy', 'lat', 'lon')
+    """
+    rank = {d: i for i, d in enumerate(DIM_ORDER)}
+    return tuple(sorted(dims, key=lambda d: rank.get(d, len(rank))))
+
+
+def canonical(ds):
+    """``ds`` (Dataset or DataArray) with every variable's dims in the canonical order
+    (views, no copy when already ordered): what computations read by position.
+
+    >>> import xarray as xr, numpy as np
+    >>> canonical(xr.DataArray(np.zeros((2, 3)), dims=("lon", "lat"))).dims
+    ('lat', 'lon')
+    """
+    if hasattr(ds, "data_vars"):
+        if all(v.dims == canonical_dims(v.dims) for v in ds.variables.values()):
+            return ds
+        return ds.map(canonical, keep_attrs=True).assign_coords(
+            {k: canonical(v) for k, v in ds.coords.items() if v.ndim > 1})
+    return ds if ds.dims == canonical_dims(ds.dims) else ds.transpose(*canonical_dims(ds.dims))
 
 
 def parse_unit(value: str | None, what: str) -> u.UnitBase:
@@ -170,116 +302,3 @@ def _parse_unit(text: str) -> u.UnitBase:
         return u.Unit(text, format="fits")
     except ValueError:
         return u.Unit(text)
-
-
-def kind_of(ds: xr.Dataset) -> str:
-    kind = ds.attrs.get("dl4_kind")
-    if kind not in KINDS:
-        raise DL4ValidationError(
-            [f"attrs['dl4_kind'] is {kind!r}; expected one of {', '.join(KINDS)}"],
-            ds.attrs.get("name"),
-        )
-    return kind
-
-
-def _check_bounds(ds: xr.Dataset, dim: str, problems: list[str],
-                  contiguous: bool = True) -> None:
-    if dim not in ds.coords:
-        problems.append(f"dimension {dim!r} has no coordinate")
-        return
-    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
-    if bname not in ds.variables:
-        if dim in ENERGY_DIMS and dim != "irf_energy_true":
-            problems.append(f"energy axis {dim!r} has no bounds variable {bname!r}")
-        return
-    b = ds[bname]
-    if b.dims != (dim, BOUND) and b.dims != (OBS, dim, BOUND):
-        problems.append(f"bounds {bname!r} has dims {b.dims}; expected ({dim!r}, 'bound')")
-        return
-    lo, hi = np.asarray(b.isel({BOUND: 0})), np.asarray(b.isel({BOUND: 1}))
-    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
-        problems.append(f"{dim} bounds contain NaN or infinity")
-    elif np.any(hi <= lo) or np.any(lo[..., 1:] < lo[..., :-1]):
-        problems.append(f"{dim} bounds are not increasing (each bin needs lo < hi, "
-                        "bins in increasing order)")
-    elif contiguous and lo.shape[-1] > 1 and not np.allclose(lo[..., 1:], hi[..., :-1],
-                                                             rtol=1e-6, atol=0):
-        problems.append(f"{dim} bins are not contiguous")
-    if dim in ENERGY_DIMS:
-        try:
-            unit = parse_unit(b.attrs.get("units", ds[dim].attrs.get("units")), f"{dim} bounds")
-            if not unit.is_equivalent(u.TeV):
-                problems.append(f"{dim} bounds unit {unit} is not an energy")
-        except ValueError as err:
-            problems.append(str(err))
-
-
-def validate(ds: xr.Dataset) -> xr.Dataset:
-    """Check ``ds`` against the DL4 contract; raise :class:`DL4ValidationError` listing
-    every problem, or return ``ds`` unchanged.
-
-    >>> import xdl4
-    >>> ds = xdl4.examples.map_dataset()
-    >>> ds.dl4.validate() is ds
-    True
-    """
-    name = ds.attrs.get("name")
-    kind = kind_of(ds)
-    if kind == "flux_points":
-        from xdl4.kinds.flux_points import validate_flux_points
-
-        problems = validate_flux_points(ds)
-        if problems:
-            raise DL4ValidationError(problems, name)
-        return ds
-    problems: list[str] = []
-    for req in REQUIRED[kind]:
-        if req not in ds.data_vars:
-            problems.append(f"missing required variable {req!r} for kind {kind!r}")
-    for dim in BOUNDED_DIMS:
-        if dim in ds.dims:
-            _check_bounds(ds, dim, problems)
-    from xdl4.sky import check_sky
-
-    problems += check_sky(ds, kind)
-    for vname, var in VARIABLES.items():
-        if vname not in ds.data_vars:
-            continue
-        da = ds[vname]
-        if kind not in var.kinds:
-            problems.append(f"variable {vname!r} does not belong to kind {kind!r}")
-            continue
-        allowed = allowed_dims(var, ds)
-        if da.dims not in allowed:
-            problems.append(f"{vname} has dims {da.dims}; expected one of "
-                            f"{', '.join(map(str, allowed[::2]))}")
-            continue
-        if var.dtype == "bool":
-            if da.dtype != bool:
-                problems.append(f"{vname} must be boolean, got dtype {da.dtype}")
-            continue
-        if not (np.issubdtype(da.dtype, np.floating) or
-                (var.dtype == "number" and np.issubdtype(da.dtype, np.integer))):
-            problems.append(f"{vname} must be {'float' if var.dtype == 'float' else 'numeric'}, "
-                            f"got dtype {da.dtype}")
-            continue
-        if var.unit is not None:
-            try:
-                unit = parse_unit(da.attrs.get("units"), vname)
-                if not unit.is_equivalent(parse_unit(var.unit, vname)):
-                    problems.append(f"{vname} has unit {da.attrs.get('units')!r}, "
-                                    f"not convertible to {var.unit or 'dimensionless'!r}")
-            except ValueError as err:
-                problems.append(str(err))
-        if da.chunks is not None:  # never compute lazily loaded data during validation
-            continue
-        values = np.asarray(da.values)
-        if var.finite and np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
-            problems.append(f"{vname} contains NaN")
-        elif var.nonnegative and (values < 0).any():
-            problems.append(f"{vname} has negative values (min {values.min():g})")
-    if ("gti_start" in ds) != ("gti_stop" in ds):
-        problems.append("gti_start and gti_stop must both be present")
-    if problems:
-        raise DL4ValidationError(problems, name)
-    return ds

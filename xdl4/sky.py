@@ -27,7 +27,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, REGION, REGION_KINDS
+from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, REGION
 
 FRAMES = {"icrs": ("RA---", "DEC--"), "galactic": ("GLON-", "GLAT-")}
 
@@ -206,12 +206,14 @@ def nearest_index(p: float, n: int) -> int:
     return int(np.clip(math.ceil(p - 0.5), 0, n - 1))
 
 
-def check_sky(ds: xr.Dataset, kind: str) -> list[str]:
-    """Problems with the sky grid(s) of ``ds`` (see :func:`xdl4.schema.validate`)."""
+def check_sky(ds: xr.Dataset, geometry: str = "map") -> list[str]:
+    """Problems with the sky grid(s) of ``ds`` (see :func:`xdl4.validate`); ``geometry``
+    is the kind's (``"region"`` kinds have no pixel grid)."""
     problems = []
     has_wcs = "lat" in ds.dims or "lon" in ds.dims
-    if kind in REGION_KINDS and has_wcs:
-        problems.append(f"kind {kind!r} has a region, not a pixel grid: found lat/lon dims")
+    if geometry == "region" and has_wcs:
+        problems.append(f"kind {ds.attrs.get('dl4_kind')!r} has a region, not a pixel grid: "
+                        "found lat/lon dims")
     for prefix in GRID_PREFIXES:
         if f"{prefix}lat" not in ds.dims and f"{prefix}lon" not in ds.dims:
             continue

@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xdl4 import masks
 from xdl4.axes import as_quantity, edges
-from xdl4.resample import _MASKED_SUMS, resample_energy
-from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES, kind_of
+from xdl4.errors import GridError
+from xdl4.reduce import PixelBlocks, reduce
+from xdl4.resample import resample_energy
+from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES
 from xdl4.sky import WcsGrid, cutout_range
-from xdl4.stack import acceptance_off, alpha
 
 #: variables that live on the IRF grid (or on the data grid when there is no IRF grid)
 _IRF_VARS = tuple(n for n, v in VARIABLES.items() if any(IRF_SKY in d for d in v.dims))
@@ -34,7 +34,8 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
 
     Counts, background and counts_off become sums over safe pixels, masks are OR-ed,
     exposure and acceptance are block means, acceptance_off keeps the summed background
-    ``alpha x counts_off``. IRF maps are unchanged. The WCS is gammapy's: CDELT x factor,
+    ``alpha x counts_off`` (the ``pixels`` rules declared per variable). IRF maps are
+    unchanged. The WCS is gammapy's: CDELT x factor,
     CRPIX = (CRPIX - 0.5) / factor + 0.5. The grid must divide by ``factor``.
 
     >>> import xdl4
@@ -61,31 +62,10 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
     if grid.shape[0] % factor or grid.shape[1] % factor:
         raise ValueError(f"sky grid shape {grid.shape} (lat, lon) is not divisible by factor "
                          f"{factor}; pad the dataset first")
-    bare = ds.drop_vars(_grid_coord_names(ds, ""))
-    safe = masks.safe(bare)
-
-    def blocks(da: xr.DataArray):
-        return da.coarsen(lat=factor, lon=factor)
-
-    out = {}
-    for key, da in bare.data_vars.items():
-        if "lat" not in da.dims or key == "acceptance_off":
-            continue
-        if key in _MASKED_SUMS:
-            res = blocks(da.where(safe, 0)).sum()
-        elif da.dtype == bool:
-            res = blocks(da).any()
-        else:  # exposure, acceptance: block means
-            res = blocks(da).mean()
-        out[key] = res.astype(da.dtype) if da.dtype.kind in "fb" else res
-    if "acceptance_off" in ds:
-        bkg = blocks((alpha(bare) * bare["counts_off"]).where(safe, 0)).sum()
-        out["acceptance_off"] = acceptance_off(out["acceptance"], out["counts_off"], bkg)
-    for key, res in out.items():
-        out[key] = res.transpose(*bare[key].dims).assign_attrs(bare[key].attrs)
+    out = reduce(ds.drop_vars(_grid_coord_names(ds, "")), PixelBlocks(factor))
     new = WcsGrid.from_wcs(_scaled_wcs(grid, factor),
                            (grid.shape[0] // factor, grid.shape[1] // factor))
-    return _named(_replaced(bare, out, new.coords()), name)
+    return _named(out.assign_coords(new.coords()), name)
 
 
 def cutout(ds: xr.Dataset, position, width, mode: str = "trim",
@@ -141,8 +121,6 @@ def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
     (14, [7.5, 7.5])
     """
     _check_map(ds, "pad")
-    if kind_of(ds) == "map_onoff":
-        raise ValueError("pad is not defined for map_onoff datasets (gammapy 2.1 neither)")
     if mode not in ("constant", "edge"):
         raise ValueError(f"mode must be 'constant' or 'edge', got {mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width), 2)
@@ -158,10 +136,9 @@ def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
 
 
 def _check_map(ds: xr.Dataset, what: str) -> None:
-    kind = kind_of(ds)
-    if kind not in ("map", "map_onoff") or "lat" not in ds.dims:
-        raise ValueError(f"{what} needs a map dataset on a WCS pixel grid, not a {kind!r} "
-                         "dataset" + (" without one" if kind.startswith("map") else ""))
+    if "lat" not in ds.dims or "lon" not in ds.dims:
+        raise GridError(f"{what} needs a map dataset on a WCS pixel grid (lat/lon dims); "
+                        f"this {ds.attrs.get('dl4_kind')!r} dataset has none")
 
 
 def _named(ds: xr.Dataset, name: str | None) -> xr.Dataset:

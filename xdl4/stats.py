@@ -114,6 +114,51 @@ def wstat(n_on, n_off, alpha, mu_sig, mu_bkg=None) -> np.ndarray:
     return np.where(np.isnan(w) & ~np.isnan(mu_sig), np.inf, w)
 
 
+# -- the on/off exposure ratio ---------------------------------------------------------------
+
+#: what alpha is in a bin with ON acceptance but no OFF acceptance (acceptance_off = 0):
+#: ``"inf"`` in the likelihood (the alpha -> inf limit of the edge-case table: the ON
+#: background is free), ``"zero"`` in summaries, stacking and merging (no OFF background)
+NO_OFF = ("inf", "zero")
+
+
+def _where(cond, x, other):
+    """``x`` where ``cond`` else ``other``, for numpy arrays and xarray objects alike."""
+    return x.where(cond, other) if hasattr(x, "dims") else np.where(cond, x, other)
+
+
+def alpha(acceptance, acceptance_off, no_off: str = "zero"):
+    """The on/off exposure ratio ``acceptance / acceptance_off`` (numpy or xarray): 0
+    where there is no acceptance at all; where only the OFF acceptance is 0, ``no_off``
+    (:data:`NO_OFF`) decides.
+
+    >>> alpha(np.array([1.0, 1.0, 0.0]), np.array([4.0, 0.0, 0.0]), no_off="inf").tolist()
+    [0.25, inf, 0.0]
+    >>> alpha(np.array([1.0, 1.0, 0.0]), np.array([4.0, 0.0, 0.0])).tolist()
+    [0.25, 0.0, 0.0]
+    """
+    if no_off not in NO_OFF:
+        raise ValueError(f"no_off must be one of {NO_OFF}, got {no_off!r}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = acceptance / acceptance_off
+    keep = ~np.isnan(ratio) if no_off == "inf" else np.isfinite(ratio)
+    return _where(keep, ratio, 0.0)
+
+
+def merged_acceptance_off(acceptance, counts_off, off_background):
+    """The ``acceptance_off`` of merged on/off bins (or runs): the one whose alpha turns the
+    merged OFF counts into the merged OFF background ``sum(alpha x counts_off)``; 0 where
+    there is none (gammapy's rule when merging bins).
+
+    >>> merged_acceptance_off(np.array([2.0, 2.0]), np.array([10.0, 0.0]),
+    ...                       np.array([4.0, 0.0])).tolist()
+    [5.0, 0.0]
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = acceptance * counts_off / off_background
+    return _where(np.isfinite(out), out, 0.0)
+
+
 def cash_ts(n, b) -> np.ndarray:
     """TS of an excess over known background b: 2 [n ln(n/b) - (n - b)]."""
     n, b = np.asarray(n, float), np.asarray(b, float)
@@ -129,3 +174,63 @@ def wstat_ts(n_on, n_off, alpha) -> np.ndarray:
 
 def sqrt_ts(ts, excess) -> np.ndarray:
     return np.sign(excess) * np.sqrt(ts)
+
+
+# -- hot-path forms: the constant parts of a fit's statistic prepared once -----------------
+
+class PreparedCash:
+    """Cash summed over bins with counts ``n`` (the bins of a fit mask): the positive
+    counts and their indices kept, so that a call costs one log over those bins.
+
+    >>> s = PreparedCash(np.array([0.0, 2.0]))
+    >>> round(s(np.array([1.0, 2.0])), 12) == round(float(cash([0, 2], [1, 2]).sum()), 12)
+    True
+    """
+
+    def __init__(self, n: np.ndarray):
+        n = np.asarray(n, dtype=float)
+        self.positive = n > 0
+        self.n_positive = n[self.positive]
+
+    def __call__(self, mu: np.ndarray) -> float:
+        mu = np.maximum(mu, TRUNCATION)
+        return float(2.0 * (mu.sum() - np.dot(self.n_positive, np.log(mu[self.positive]))))
+
+
+class PreparedWStat:
+    """WStat summed over bins (``n_on``, ``n_off``, ``alpha`` of a fit mask, flat) in the
+    closed form of :func:`wstat` for alpha > 0, with every term that does not depend on the
+    signal computed once. A call returns None where the closed form does not apply (some
+    alpha not finite and positive, or a non-positive expectation): the caller then uses
+    :func:`wstat`, which handles every edge case.
+
+    >>> n_on, n_off, a = np.array([5.0, 0.0]), np.array([10.0, 3.0]), np.array([0.2, 0.2])
+    >>> s = PreparedWStat(n_on, n_off, a)
+    >>> mu = np.array([2.0, 0.5])
+    >>> bool(np.isclose(s(mu), wstat(n_on, n_off, a, mu).sum(), rtol=1e-12))
+    True
+    """
+
+    def __init__(self, n_on: np.ndarray, n_off: np.ndarray, alpha: np.ndarray):
+        a = np.asarray(alpha, dtype=float)
+        n_on, n_off = np.asarray(n_on, dtype=float), np.asarray(n_off, dtype=float)
+        on, off = np.flatnonzero(n_on > 0), np.flatnonzero(n_off > 0)
+        xlx = (n_on[on] * np.log(n_on[on])).sum() + (n_off[off] * np.log(n_off[off])).sum()
+        self.applies = bool(np.all((a > 0) & np.isfinite(a)))
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            self._terms = (a, 1 + a, a * (n_on + n_off), 4 * a * (1 + a) * n_off,
+                           0.5 / (a * (1 + a)), on, n_on[on], off, n_off[off],
+                           float(2 * (xlx - n_on.sum() - n_off.sum())))
+
+    def __call__(self, mu_sig: np.ndarray) -> float | None:
+        if not self.applies:
+            return None
+        a, a1, c0, d0, inv, on, n_on, off, n_off, const = self._terms
+        c = c0 - a1 * mu_sig
+        mu_b = (c + np.sqrt(c * c + d0 * mu_sig)) * inv
+        mu_on = mu_sig + a * mu_b
+        mu_on_pos, mu_b_pos = mu_on[on], mu_b[off]
+        if not (mu_on_pos.min(initial=1.0) > 0 and mu_b_pos.min(initial=1.0) > 0):
+            return None  # edge cases: the general formula decides
+        return float(2 * (mu_sig.sum() + a1 @ mu_b - n_on @ np.log(mu_on_pos)
+                          - n_off @ np.log(mu_b_pos)) + const)

@@ -1,8 +1,8 @@
 """Stack many runs from files in bounded memory, locally or on a dask cluster.
 
-Each run is read, turned into its partial terms (:func:`xdl4.stack.chunk`) and folded into
+Each run is read, turned into its partial terms (:func:`xdl4.reduce.chunk`) and folded into
 an accumulator (:func:`xdl4.stack.merge`); accumulators of the partitions are combined in a
-tree (``dask.bag.fold``), then :func:`xdl4.stack.finalize` builds the stacked dataset.
+tree (``dask.bag.fold``), then :func:`xdl4.reduce.finalize` builds the stacked dataset.
 At most a few runs and one accumulator per worker thread are in memory at any time,
 whatever the number of runs.
 
@@ -32,7 +32,9 @@ import xarray as xr
 
 from xdl4.errors import RunReadError, StackError
 from xdl4.io.util import check_overwrite
-from xdl4.stack import chunk, finalize, merge, with_background_model
+from xdl4.kinds.counts import with_background_model
+from xdl4.reduce import chunk, finalize
+from xdl4.stack import merge
 
 FORMATS = ("netcdf", "gadf")
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C/HDF5 libraries are not thread-safe

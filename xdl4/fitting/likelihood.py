@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xdl4.errors import FitError
-from xdl4.forward import Evaluator, as_models, vectorised_runs
-from xdl4.schema import ONOFF_KINDS, kind_of
+from xdl4 import kinds
+from xdl4.errors import DL4ValidationError, FitError
+from xdl4.models.routing import as_models
+from xdl4.validation import kind_record
 
 
 def _flatten(data: Any) -> list[xr.Dataset]:
@@ -24,8 +25,8 @@ def _flatten(data: Any) -> list[xr.Dataset]:
                 continue
             ds = node.to_dataset()
             try:
-                kind_of(ds)
-            except (ValueError, KeyError):
+                kind_record(ds)
+            except DL4ValidationError:
                 continue  # not a DL4 node (e.g. metadata)
             out.append(ds if ds.attrs.get("name") else ds.assign_attrs(name=node.name))
         return out
@@ -33,58 +34,6 @@ def _flatten(data: Any) -> list[xr.Dataset]:
         return [ds for item in data for ds in _flatten(item)]
     raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
                     f"{type(data).__name__}")
-
-
-class _Run(Evaluator):
-    """An Evaluator whose sources and background model are bound once (no per-call
-    filtering by name); on/off kinds get a WStat sum with the constant terms precomputed."""
-
-    def bind(self, label: str, sources: list, background: Any) -> None:
-        self.label, self._sources, self._background = label, sources, background
-        if self.kind in ONOFF_KINDS:
-            m = np.flatnonzero(self.mask.ravel())
-            a, n_on, n_off = (x.ravel()[m] for x in (self.alpha, self.counts, self.counts_off))
-            on, off = np.flatnonzero(n_on > 0), np.flatnonzero(n_off > 0)
-            xlx = (n_on[on] * np.log(n_on[on])).sum() + (n_off[off] * np.log(n_off[off])).sum()
-            with np.errstate(invalid="ignore", over="ignore"):  # inf alpha: no fast path
-                self._w = (m, a, 1 + a, a * (n_on + n_off), 4 * a * (1 + a) * n_off,
-                           0.5 / (a * (1 + a)), on, n_on[on], off, n_off[off],
-                           float(2 * (xlx - n_on.sum() - n_off.sum())))
-            self._fast_ok = bool(np.all((a > 0) & np.isfinite(a)))
-
-    def sources(self, models, names=None) -> list:
-        return [m for m in self._sources if names is None or m.name in names]
-
-    def background_model(self, models):
-        return self._background
-
-    def stat_sum(self, models=None) -> float:
-        if self.kind not in ONOFF_KINDS or not self._fast_ok:
-            return super().stat_sum(models)
-        # WStat for alpha > 0: the closed form of xdl4.stats.wstat, constants precomputed
-        m, a, a1, c0, d0, inv, on, n_on, off, n_off, const = self._w
-        sig = self.npred_signal(models).ravel()[m]
-        c = c0 - a1 * sig
-        mu_b = (c + np.sqrt(c * c + d0 * sig)) * inv
-        mu_on = sig + a * mu_b
-        mu_on_pos, mu_b_pos = mu_on[on], mu_b[off]
-        if not (mu_on_pos.min(initial=1.0) > 0 and mu_b_pos.min(initial=1.0) > 0):
-            return super().stat_sum(models)  # edge cases: the general formula decides
-        return float(2 * (sig.sum() + a1 @ mu_b - n_on @ np.log(mu_on_pos)
-                          - n_off @ np.log(mu_b_pos)) + const)
-
-
-class _FluxPoints:
-    """A flux-points dataset: its statistic prepared once (the SED does not change)."""
-
-    def __init__(self, ds: xr.Dataset, label: str, sources: list) -> None:
-        from xdl4.kinds.flux_points import FluxPointsEvaluator
-
-        self.label, self.name, self._sources = label, label, sources
-        self._evaluator = FluxPointsEvaluator(ds)
-
-    def stat_sum(self, models=None) -> float:
-        return self._evaluator.stat_sum(self._sources)
 
 
 def _nan_npred(term) -> bool:
@@ -118,36 +67,13 @@ class Likelihood:
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise FitError(f"dataset names must be unique for a joint fit; repeated: {dup}")
-        bkg = {m.dataset_name: m for m in self.models if hasattr(m, "dataset_name")}
-        srcs = [m for m in self.models if not hasattr(m, "dataset_name")]
-        for m in srcs:
+        for m in self.models:
             if isinstance(m, TemplateNPredModel):
                 raise NotImplementedError(f"model {m.name!r}: TemplateNPredModel is not fitted")
-        used: set[str] = set()
         self.terms: list = []
         for ds, name in zip(datasets, names, strict=True):
-            if kind_of(ds) == "flux_points":
-                mine = [m for m in srcs if m.datasets_names is None or name in m.datasets_names]
-                self.terms.append(_FluxPoints(ds, name, mine))
-                used.update(m.name for m in mine)
-                continue
-            runs = [(ds, name)] if "obs" not in ds.dims else [
-                (ds.isel(obs=i), str(ds["obs"].values[i]) if "obs" in ds.coords
-                 else f"{name}[{i}]") for i in range(ds.sizes["obs"])]
-            if len(runs) > 1 and vectorised_runs(ds) and not any(
-                    label in bkg for _, label in runs):
-                runs = [(ds, name)]  # all runs in one vectorised evaluation
-            for run, label in runs:
-                labels = {name, label}
-                mine = [m for m in srcs if m.datasets_names is None
-                        or labels & set(m.datasets_names)]
-                back = bkg.get(label, bkg.get(name))
-                term = _Run(run)
-                term.bind(label, mine, back)
-                self.terms.append(term)
-                used.update(m.name for m in mine)
-                if back is not None:
-                    used.add(back.name)
+            self.terms += kinds.of(ds).call("likelihood_terms", ds, name, self.models)
+        used = {m.name for term in self.terms for m in term.bound_models()}
         unused = [m.name for m in self.models if m.name not in used]
         if unused:
             raise FitError(f"model(s) {unused} apply to no dataset (datasets: {names}); "

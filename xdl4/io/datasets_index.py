@@ -11,9 +11,9 @@ import xarray as xr
 import yaml
 
 from xdl4.io.util import atomic_write, check_overwrite
+from xdl4.schema import Kind
+from xdl4.validation import kind_record
 
-TYPES = {"map": "MapDataset", "map_onoff": "MapDatasetOnOff", "spectrum": "SpectrumDataset",
-         "spectrum_onoff": "SpectrumDatasetOnOff", "flux_points": "FluxPointsDataset"}
 YAML_STYLE = {"sort_keys": False, "indent": 4, "width": 80, "default_flow_style": False}
 
 
@@ -50,10 +50,10 @@ def open_datasets(path: str | os.PathLike) -> xr.DataTree:
     return xr.DataTree.from_dict({f"/{n}": ds for n, ds in nodes.items()})
 
 
-def dataset_filename(name: str, kind: str) -> str:
-    """gammapy's file name for a dataset in an index (formats.md 5.1)."""
+def dataset_filename(name: str, record: Kind) -> str:
+    """gammapy's file name for a dataset of kind ``record`` in an index (formats.md 5.1)."""
     name = name.replace(" ", "_")
-    return f"pha_obs{name}.fits" if kind == "spectrum_onoff" else f"{name}.fits"
+    return f"pha_obs{name}.fits" if record.ogip and record.onoff else f"{name}.fits"
 
 
 def write_datasets(tree: xr.DataTree, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -69,10 +69,10 @@ def write_datasets(tree: xr.DataTree, path: str | os.PathLike, overwrite: bool =
             continue
         ds = node.to_dataset()
         name = str(ds.attrs.get("name") or node.name)
-        kind = ds.attrs["dl4_kind"]
-        filename = dataset_filename(name, kind)
+        record = kind_record(ds)
+        filename = dataset_filename(name, record)
         check_overwrite(path.parent / filename, overwrite)
-        entries.append({"name": name, "type": TYPES[kind], "filename": filename})
+        entries.append({"name": name, "type": record.gammapy_class, "filename": filename})
         items.append((ds.assign_attrs(name=name), path.parent / filename))
     for ds, fpath in items:
         to_gadf(ds, fpath, overwrite=overwrite)

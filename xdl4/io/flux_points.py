@@ -28,8 +28,9 @@ from astropy.table import Table
 from xdl4.axes import time_coords
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
+from xdl4.kinds import validate
 from xdl4.kinds.flux_points import REQUIRED, TIME, point_dims
-from xdl4.schema import BOUND, parse_unit, validate
+from xdl4.schema import BOUND, parse_unit
 
 PER_DATASET = ("counts", "npred", "npred_excess")
 ENERGY_COLS = ("e_ref", "e_min", "e_max")

@@ -21,7 +21,9 @@ from astropy.io import fits
 
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import Axis, fail
-from xdl4.schema import REGION, validate
+from xdl4.kinds import validate
+from xdl4.schema import REGION
+from xdl4.validation import kind_record
 
 #: HDU name -> variable, in gammapy 2.1's writing order (on/off extras come after GTI)
 HDU_VARS = {"COUNTS": "counts", "EXPOSURE": "exposure", "BACKGROUND": "background",
@@ -327,8 +329,7 @@ def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
     to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
     ``overwrite``."""
-    kind = validate(ds).attrs["dl4_kind"]
-    if kind == "flux_points":
+    if kind_record(validate(ds)).geometry == "points":
         from xdl4.io.flux_points import to_flux_points_fits
 
         return to_flux_points_fits(ds, path, overwrite=overwrite)

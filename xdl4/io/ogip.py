@@ -21,10 +21,13 @@ from astropy import units as u
 from astropy.io import fits
 
 from xdl4.axes import axis_coords
+from xdl4.errors import KindError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.io.util import check_overwrite
-from xdl4.schema import REGION, validate
+from xdl4.kinds import validate
+from xdl4.schema import REGION
+from xdl4.validation import kind_record
 
 OGIP_KEYS = re.compile(
     r"^(TELESCOP|INSTRUME|FILTER|EXPOSURE|CORRFILE|CORRSCAL|ANCRFILE|BACKFILE|RESPFILE|"
@@ -356,18 +359,19 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     """Write a spectrum dataset as OGIP: ``X.fits`` (PHA), ``X_arf.fits``, ``X_bkg.fits``
     (on/off) and ``X_rmf.fits`` (if edisp), companion names relative in the headers.
     Every file is written atomically; nothing is overwritten unless ``overwrite``."""
-    kind = validate(ds).attrs["dl4_kind"]
-    if kind not in ("spectrum", "spectrum_onoff"):
-        raise ValueError(f"OGIP holds region spectra; got kind {kind!r} (use to_spectrum)")
+    record = kind_record(validate(ds))
+    if not record.ogip:
+        raise KindError(f"to_ogip is not defined for {record.name} datasets (OGIP holds "
+                        "region spectra: reduce a map with ds.dl4.to_region first)")
     if "livetime" not in ds:
         raise ValueError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
-    if kind == "spectrum" and "background" in ds:
+    if not record.onoff and "background" in ds:
         raise ValueError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
                          "spectrum's background would be lost; write it with to_gadf or "
                          "to_netcdf (or drop the background first)")
     path = Path(path)
     paths = {"pha": path, **companion_paths(path)}
-    if kind != "spectrum_onoff":
+    if not record.onoff:
         paths.pop("bkg")
     if "edisp" not in ds:
         paths.pop("rmf")
@@ -379,7 +383,7 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     if REGION in ds.coords and "region" in ds[REGION].attrs:
         region = [fu.region_hdu("REGION", ds[REGION].attrs)]
         fu.stamp(region[0].header, ds.attrs)
-    onoff = kind == "spectrum_onoff"
+    onoff = record.onoff
     pha = [prim, _pha_hdu(ds, "counts", "acceptance" if onoff else None, names, False),
            _ebounds_hdu(ds), *region]
     if "gti_start" in ds:

@@ -18,7 +18,10 @@ import numpy as np
 import xarray as xr
 
 from xdl4.axes import axis_coords, time_coords
-from xdl4.schema import SED_TYPES, parse_unit
+from xdl4.kinds.base import register, validate
+from xdl4.models.routing import ModelsLike, Routed, sources_for
+from xdl4.schema import KINDS, SED_TYPES, parse_unit
+from xdl4.validation import check_bounds
 
 REQUIRED = {
     "dnde": ("dnde",),
@@ -92,12 +95,10 @@ def _time_problems(ds: xr.Dataset) -> list[str]:
     from astropy import units as u
     from astropy.time import Time
 
-    from xdl4.schema import _check_bounds
-
     if "time_bounds" not in ds.variables:
         return ["light-curve time axis has no bounds variable 'time_bounds'"]
     problems: list[str] = []
-    _check_bounds(ds, TIME, problems, contiguous=False)
+    check_bounds(ds, TIME, problems, contiguous=False)
     attrs = {**ds[TIME].attrs, **ds["time_bounds"].attrs}
     try:
         if not parse_unit(attrs.get("units", "d"), "time bounds").is_equivalent(u.s):
@@ -132,8 +133,6 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
     >>> dict(lc.dnde.sizes)
     {'time': 2, 'energy': 1}
     """
-    from xdl4.schema import validate
-
     coords: dict = {}
     if energy_edges is not None:
         coords = axis_coords(np.asarray(energy_edges, float), "energy", "TeV")
@@ -218,7 +217,7 @@ def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
     source's temporal model scales it by its mean over the dataset's GTIs, if any (as
     gammapy; without GTIs temporal models are ignored). For a light curve, shape (time,
     energy) and the mean is taken per time bin: over the bin, or over the GTIs in it."""
-    return _model_dnde(_e_ref(ds), ds.attrs.get("name"), models, _Times(ds))
+    return _model_dnde(_e_ref(ds), sources_for(models, {ds.attrs.get("name")}), _Times(ds))
 
 
 class _Times:
@@ -231,7 +230,7 @@ class _Times:
 
     def gti(self):
         if self._gti is None:
-            from xdl4.models.temporal import good_times, time_bin_intervals
+            from xdl4.gti import good_times, time_bin_intervals
 
             gti = good_times(self.ds)
             if TIME in self.ds.dims:
@@ -253,15 +252,10 @@ class _Times:
         return np.reshape(temporal_norm(model, gti, name, "time bin"), (-1, 1))
 
 
-def _model_dnde(e_ref: np.ndarray, name: str | None, models, times: _Times) -> np.ndarray:
-    from xdl4.forward import as_models
-
+def _model_dnde(e_ref: np.ndarray, sources: list, times: _Times) -> np.ndarray:
+    """The summed dN/dE of ``sources`` at ``e_ref``, scaled by their temporal models."""
     total = np.zeros(times.shape)
-    for m in as_models(models):
-        if not hasattr(m, "spectral_key") or hasattr(m, "dataset_name"):
-            continue
-        if m.datasets_names is not None and name not in m.datasets_names:
-            continue
+    for m in sources:
         dnde = m.spectral.evaluate_numpy(e_ref)
         if getattr(m, "temporal", None) is not None:
             dnde = dnde * times.norm(m.temporal, m.name)
@@ -269,7 +263,7 @@ def _model_dnde(e_ref: np.ndarray, name: str | None, models, times: _Times) -> n
     return total
 
 
-class FluxPointsEvaluator:
+class FluxPointsEvaluator(Routed):
     """The statistic of a flux-points dataset, with everything that does not depend on
     the models (SED in dnde, masks, likelihood-scan interpolants) prepared once: the hot
     path of flux-point fits. ``stat_type``: ``chi2`` (default), ``distrib`` (asymmetric
@@ -280,7 +274,7 @@ class FluxPointsEvaluator:
         if self.stat_type not in ("chi2", "distrib", "profile"):
             raise ValueError(f"unknown flux-points stat_type {self.stat_type!r}; "
                              "use chi2, distrib or profile")
-        self.name = ds.attrs.get("name")
+        self.name = self.label = ds.attrs.get("name")
         self.e_ref = _e_ref(ds)
         self.times = _Times(ds)
         self.sed = sed = sed_dnde(ds)
@@ -307,7 +301,7 @@ class FluxPointsEvaluator:
         """Per-point statistic, NaN where masked."""
         from scipy.special import erfc
 
-        m = _model_dnde(self.e_ref, self.name, models, self.times)
+        m = _model_dnde(self.e_ref, self.sources(models), self.times)
         d = self.sed["dnde"]
         with np.errstate(divide="ignore", invalid="ignore"):
             if self.stat_type == "chi2":
@@ -325,7 +319,7 @@ class FluxPointsEvaluator:
                 stat = stat.reshape(m.shape)
         return np.where(self.mask, stat, np.nan)
 
-    def stat_sum(self, models) -> float:
+    def stat_sum(self, models=None) -> float:
         return float(np.nansum(self.stat_values(models)))
 
 
@@ -375,3 +369,36 @@ def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
         raise ValueError(f"flux-point residuals method must be diff or diff/model, not {method}")
     is_ul = _array(ds, "is_ul", bool) if "is_ul" in ds else np.zeros(m.shape, bool)
     return _point_array(ds, np.where(is_ul, np.nan, res), "residuals")
+
+
+def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike) -> list:
+    """The flux points' statistic, prepared once and bound to the sources that apply."""
+    term = FluxPointsEvaluator(ds)
+    term.bind(name, sources_for(models, {name}))
+    return [term]
+
+
+def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
+    """Flux points: their number (energy x time bins for a light curve), upper limits, SED
+    type, fit bins (and stat_sum).
+
+    >>> info(create_flux_points([1, 2, 4], dnde=[1e-11, 2e-12]))["n_points"]
+    2
+    """
+    out = {"name": ds.attrs.get("name", ""), "sed_type": ds.attrs.get("sed_type"),
+           "n_points": int(np.prod([ds.sizes[d] for d in point_dims(ds)])),
+           "n_ul": int(np.asarray(ds["is_ul"].values, bool).sum()) if "is_ul" in ds else 0,
+           "stat_type": ds.attrs.get("stat_type", KINDS["flux_points"].statistic)}
+    if TIME in ds.dims:
+        out["n_time_bins"] = int(ds.sizes[TIME])
+    if models is not None:
+        stat = stat_array(ds, models)
+        out["n_fit_bins"] = int(np.isfinite(stat.values).sum())
+        out["stat_sum"] = float(np.nansum(stat.values))
+    return out
+
+
+register(KINDS["flux_points"], {
+    "problems": validate_flux_points, "info": info, "stat_array": stat_array,
+    "stat_sum": stat_sum, "residuals": residuals, "likelihood_terms": likelihood_terms,
+})

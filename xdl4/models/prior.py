@@ -29,27 +29,27 @@ PRIOR_PARAMETERS: dict[str, dict[str, float]] = {
 
 def prior_parameters(prior: dict) -> tuple[str, dict[str, float], float]:
     """(type, {parameter: value}, weight) of a prior dict; a clear error for bad ones."""
-    kind = prior.get("type") if isinstance(prior, dict) else None
-    if kind not in PRIOR_PARAMETERS:
-        raise ValueError(f"unknown prior type {kind!r}: expected one of {list(PRIOR_PARAMETERS)}")
-    values = dict(PRIOR_PARAMETERS[kind])
+    prior_type = prior.get("type") if isinstance(prior, dict) else None
+    if prior_type not in PRIOR_PARAMETERS:
+        raise ValueError(f"unknown prior type {prior_type!r}: expected one of {list(PRIOR_PARAMETERS)}")
+    values = dict(PRIOR_PARAMETERS[prior_type])
     for par in prior.get("parameters") or []:
         if par.get("name") not in values:
-            raise ValueError(f"{kind}: unknown parameter {par.get('name')!r} "
+            raise ValueError(f"{prior_type}: unknown parameter {par.get('name')!r} "
                              f"(expected {list(values)})")
         values[par["name"]] = float(par["value"])
-    return kind, values, float(prior.get("weight", 1.0))
+    return prior_type, values, float(prior.get("weight", 1.0))
 
 
 def prior_stat(prior: dict, value: float) -> float:
     """``weight x (-2 ln pdf(value))``; ``inf`` outside a uniform prior's support."""
-    kind, p, weight = prior_parameters(prior)
-    if kind == "GaussianPrior":
+    prior_type, p, weight = prior_parameters(prior)
+    if prior_type == "GaussianPrior":
         stat = ((value - p["mu"]) / p["sigma"]) ** 2 + math.log(2 * math.pi * p["sigma"] ** 2)
-    elif kind == "UniformPrior":
+    elif prior_type == "UniformPrior":
         inside = p["min"] <= value <= p["max"]
         stat = 2 * math.log(p["max"] - p["min"]) if inside else math.inf
-    elif kind == "LogUniformPrior":
+    elif prior_type == "LogUniformPrior":
         inside = p["min"] <= value <= p["max"]
         stat = 2 * (math.log(value) + math.log(math.log(p["max"] / p["min"]))) if inside \
             else math.inf
@@ -66,5 +66,5 @@ def prior_bounds(prior: dict | None) -> tuple[float, float] | None:
     ``Parameter.min`` / ``max``), else None."""
     if prior is None:
         return None
-    kind, p, _ = prior_parameters(prior)
-    return (p["min"], p["max"]) if kind in ("UniformPrior", "LogUniformPrior") else None
+    prior_type, p, _ = prior_parameters(prior)
+    return (p["min"], p["max"]) if prior_type in ("UniformPrior", "LogUniformPrior") else None

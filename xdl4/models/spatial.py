@@ -485,10 +485,10 @@ class TemplateSpatialModel(SpatialModel):
                    filename=str(filename), **kwargs)
 
     def _energy_pix(self, energy_tev: Any) -> np.ndarray:
-        coords, kind, interp = self.energy_axis
+        coords, node_type, interp = self.energy_axis
         e = np.asarray(energy_tev, dtype=float)
         scale = np.log if interp == "log" else (np.sqrt if interp == "sqrt" else (lambda x: x))
-        ref = np.arange(coords.size) - (0.5 if kind == "edges" else 0.0)
+        ref = np.arange(coords.size) - (0.5 if node_type == "edges" else 0.0)
         x, xp = scale(e), scale(coords)
         i = np.clip(np.searchsorted(xp, x) - 1, 0, xp.size - 2)
         return ref[i] + (x - xp[i]) / (xp[i + 1] - xp[i]) * (ref[i + 1] - ref[i])

@@ -24,15 +24,14 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import astropy.units as u
 import numpy as np
-import xarray as xr
 from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
-from xdl4.axes import reference_time
+from xdl4.gti import GoodTimes, _duration, _jd
 
 from .core import Model, par
 from .spatial import resolve_path
@@ -40,8 +39,7 @@ from .spatial import resolve_path
 __all__ = [
     "TemporalModel", "ConstantTemporalModel", "LinearTemporalModel", "ExpDecayTemporalModel",
     "GaussianTemporalModel", "GeneralizedGaussianTemporalModel", "PowerLawTemporalModel",
-    "SineTemporalModel", "LightCurveTemplateTemporalModel", "GoodTimes", "good_times",
-    "temporal_norm", "time_bin_intervals",
+    "SineTemporalModel", "LightCurveTemplateTemporalModel", "temporal_norm",
 ]
 
 #: 2000-01-01 00:00 (utc) in MJD: gammapy's default ``t_ref``
@@ -54,25 +52,11 @@ def _t_ref(frozen: bool) -> Any:
     return par("t_ref", T_REF_DEFAULT, "d", frozen=frozen)
 
 
-def _jd(t: Time) -> tuple[np.ndarray, np.ndarray]:
-    """Two-part JD of `t` in the scale astropy subtracts times in (t's own; TAI for UTC)."""
-    w = t if t.scale in TIME_DELTA_SCALES else t.tai  # astropy caches the conversion
-    return w.jd1, w.jd2
-
-
 @lru_cache(maxsize=256)
 def _ref_jd(mjd: float, scale: str, work: str) -> tuple[float, float]:
     """Two-part JD in scale `work` of the MJD `mjd` read in `scale`."""
     r = getattr(Time(mjd, format="mjd", scale=scale), work)
     return float(r.jd1), float(r.jd2)
-
-
-def _duration(t_min: Time, t_max: Time) -> np.ndarray:
-    """t_max - t_min in days, as astropy's Time - Time (cheap: no TimeDelta)."""
-    if t_max.scale != t_min.scale:
-        t_max = getattr(t_max, t_min.scale)
-    (a1, a2), (b1, b2) = _jd(t_min), _jd(t_max)
-    return (b1 - a1) + (b2 - a2)
 
 
 def _as_time(t: Any, scale: str) -> Time:
@@ -377,44 +361,7 @@ class LightCurveTemplateTemporalModel(TemporalModel):
         return cls(scale=str(data.get("scale", "utc")), **keys, **params)
 
 
-# ---- GTIs and the temporal norm -----------------------------------------------------------
-class GoodTimes(NamedTuple):
-    """A dataset's GTIs: start/stop Times of the valid intervals and, for datasets with an
-    ``obs`` dimension, the run index of each interval (``run`` None: a single run)."""
-
-    start: Time
-    stop: Time
-    run: np.ndarray | None
-    n_runs: int
-
-
-def good_times(ds: xr.Dataset) -> GoodTimes | None:
-    """The GTIs of a dataset as gammapy builds them (MJDREFI + MJDREFF in TIMESYS, plus the
-    seconds of ``gti_start``/``gti_stop``); None without GTI. NaN padding is dropped.
-
-    >>> import xdl4
-    >>> gti = good_times(xdl4.examples.spectrum_dataset())
-    >>> gti.start.scale, (gti.stop - gti.start).to_value("h")
-    ('utc', array([1.]))
-    """
-    if "gti_start" not in ds or "gti_stop" not in ds:
-        return None
-    start, stop = ds["gti_start"], ds["gti_stop"]
-    runs = "obs" in start.dims
-    if runs:
-        start, stop = start.transpose("obs", ...), stop.transpose("obs", ...)
-    attrs = start.attrs
-    unit = attrs.get("units") or "s"
-    if attrs.get("fits_tunit") == "" and attrs.get("timeunit"):
-        unit = attrs["timeunit"]  # no column unit: TIMEUNIT applies (gammapy)
-    ref = reference_time(attrs, default_mjdrefi=51544)  # gammapy's GTI default
-    a, b = np.asarray(start.values, dtype=float), np.asarray(stop.values, dtype=float)
-    ok = np.isfinite(a) & np.isfinite(b)
-    run = np.nonzero(ok)[0] if runs else None
-    return GoodTimes(ref + u.Quantity(a[ok], unit), ref + u.Quantity(b[ok], unit), run,
-                     a.shape[0] if runs else 1)
-
-
+# ---- the temporal norm over good-time intervals -------------------------------------------
 def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
                   group: str = "run") -> float | np.ndarray:
     """Mean of the light curve over the GTIs (gammapy's ``sum(model.integral(start,
@@ -422,6 +369,7 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
     of `time_bin_intervals`, ``group`` names them in errors). Constant: 1 (GTIs not needed).
 
     >>> import xdl4
+    >>> from xdl4.gti import good_times
     >>> gti = good_times(xdl4.examples.spectrum_dataset())
     >>> round(temporal_norm(ExpDecayTemporalModel(t0=1.0), gti), 6)  # GTI: 1 h from t_ref
     0.979453
@@ -446,27 +394,3 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
         raise ValueError(f"{what}: {group}(s) {np.flatnonzero(total <= 0).tolist()} "
                          "have no GTI")
     return np.bincount(gti.run, integrals, gti.n_runs) / total
-
-
-def time_bin_intervals(t_min: Time, t_max: Time, gti: GoodTimes | None) -> GoodTimes:
-    """The intervals a light curve's temporal model is averaged over in each time bin, as
-    gammapy 2.1 does: the bins themselves without GTIs, else the GTIs overlapping each bin
-    (start <= bin stop and stop > bin start) clipped to it. ``run`` is the bin index.
-
-    >>> t = Time([55197.0, 55198.0], format="mjd", scale="tt")
-    >>> g = GoodTimes(Time([55196.5], format="mjd", scale="tt"), t[1:] + 0.5 * u.d, None, 1)
-    >>> iv = time_bin_intervals(t, t + 1 * u.d, g)
-    >>> iv.start.mjd.tolist(), iv.stop.mjd.tolist(), iv.run.tolist()
-    ([55197.0, 55198.0], [55198.0, 55198.5], [0, 1])
-    """
-    n = len(t_min)
-    if gti is None:
-        return GoodTimes(t_min, t_max, np.arange(n), n)
-    overlap = (_duration(t_max[:, None], gti.start[None, :]) <= 0) & \
-        (_duration(t_min[:, None], gti.stop[None, :]) > 0)
-    i, j = np.nonzero(overlap)
-    start, stop = gti.start[j], gti.stop[j]
-    lo, hi = getattr(t_min[i], start.scale), getattr(t_max[i], stop.scale)
-    early, late = _duration(lo, start) < 0, _duration(hi, stop) > 0
-    start[early], stop[late] = lo[early], hi[late]
-    return GoodTimes(start, stop, i, n)

@@ -1,0 +1,128 @@
+"""Checking a dataset against the DL4 contract declared in :mod:`xdl4.schema`.
+
+:func:`xdl4.validate` (``ds.dl4.validate()``) runs the checks of the dataset's kind: for
+the kinds that hold :data:`~xdl4.schema.VARIABLES` the generic :func:`variable_problems`
+below, plus whatever the kind's module adds (flux points check their SED columns).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from astropy import units as u
+
+from xdl4.errors import DL4ValidationError
+from xdl4.schema import (
+    BOUND,
+    BOUNDED_DIMS,
+    ENERGY_DIMS,
+    KINDS,
+    OBS,
+    VARIABLES,
+    Kind,
+    allowed_dims,
+    parse_unit,
+)
+from xdl4.sky import check_sky
+
+
+def kind_record(ds: xr.Dataset) -> Kind:
+    """The :class:`~xdl4.schema.Kind` named by ``attrs["dl4_kind"]``; a
+    :class:`~xdl4.errors.DL4ValidationError` if it names no registered kind.
+
+    >>> import xdl4
+    >>> kind_record(xdl4.examples.map_dataset()).statistic
+    'cash'
+    """
+    kind = ds.attrs.get("dl4_kind")
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise DL4ValidationError(
+            [f"attrs['dl4_kind'] is {kind!r}; expected one of {', '.join(KINDS)}"],
+            ds.attrs.get("name"),
+        )
+    return KINDS[kind]
+
+
+def check_bounds(ds: xr.Dataset, dim: str, problems: list[str],
+                  contiguous: bool = True) -> None:
+    if dim not in ds.coords:
+        problems.append(f"dimension {dim!r} has no coordinate")
+        return
+    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
+    if bname not in ds.variables:
+        if dim in ENERGY_DIMS and dim != "irf_energy_true":
+            problems.append(f"energy axis {dim!r} has no bounds variable {bname!r}")
+        return
+    b = ds[bname]
+    if b.dims != (dim, BOUND) and b.dims != (OBS, dim, BOUND):
+        problems.append(f"bounds {bname!r} has dims {b.dims}; expected ({dim!r}, 'bound')")
+        return
+    lo, hi = np.asarray(b.isel({BOUND: 0})), np.asarray(b.isel({BOUND: 1}))
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        problems.append(f"{dim} bounds contain NaN or infinity")
+    elif np.any(hi <= lo) or np.any(lo[..., 1:] < lo[..., :-1]):
+        problems.append(f"{dim} bounds are not increasing (each bin needs lo < hi, "
+                        "bins in increasing order)")
+    elif contiguous and lo.shape[-1] > 1 and not np.allclose(lo[..., 1:], hi[..., :-1],
+                                                             rtol=1e-6, atol=0):
+        problems.append(f"{dim} bins are not contiguous")
+    if dim in ENERGY_DIMS:
+        try:
+            unit = parse_unit(b.attrs.get("units", ds[dim].attrs.get("units")), f"{dim} bounds")
+            if not unit.is_equivalent(u.TeV):
+                problems.append(f"{dim} bounds unit {unit} is not an energy")
+        except ValueError as err:
+            problems.append(str(err))
+
+
+def variable_problems(ds: xr.Dataset, kind: Kind) -> list[str]:
+    """Every problem of ``ds`` with the variables, axes and sky grid of ``kind``: required
+    variables, bounds of binned axes, sky grids, and for each declared variable its dims,
+    dtype, unit and values (NaN, negatives; lazy arrays are not computed)."""
+    problems: list[str] = []
+    for req in kind.required:
+        if req not in ds.data_vars:
+            problems.append(f"missing required variable {req!r} for kind {kind.name!r}")
+    for dim in BOUNDED_DIMS:
+        if dim in ds.dims:
+            check_bounds(ds, dim, problems)
+    problems += check_sky(ds, kind.geometry)
+    for vname, var in VARIABLES.items():
+        if vname not in ds.data_vars:
+            continue
+        da = ds[vname]
+        if vname not in kind.variables:
+            problems.append(f"variable {vname!r} does not belong to kind {kind.name!r}")
+            continue
+        allowed = allowed_dims(var, ds.dims)
+        if da.dims not in allowed:
+            problems.append(f"{vname} has dims {da.dims}; expected one of "
+                            f"{', '.join(map(str, allowed[::2]))}")
+            continue
+        if var.dtype == "bool":
+            if da.dtype != bool:
+                problems.append(f"{vname} must be boolean, got dtype {da.dtype}")
+            continue
+        if not (np.issubdtype(da.dtype, np.floating) or
+                (var.dtype == "number" and np.issubdtype(da.dtype, np.integer))):
+            problems.append(f"{vname} must be {'float' if var.dtype == 'float' else 'numeric'}, "
+                            f"got dtype {da.dtype}")
+            continue
+        if var.unit is not None:
+            try:
+                unit = parse_unit(da.attrs.get("units"), vname)
+                if not unit.is_equivalent(parse_unit(var.unit, vname)):
+                    problems.append(f"{vname} has unit {da.attrs.get('units')!r}, "
+                                    f"not convertible to {var.unit or 'dimensionless'!r}")
+            except ValueError as err:
+                problems.append(str(err))
+        if da.chunks is not None:  # never compute lazily loaded data during validation
+            continue
+        values = np.asarray(da.values)
+        if var.finite and np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
+            problems.append(f"{vname} contains NaN")
+        elif var.nonnegative and (values < 0).any():
+            problems.append(f"{vname} has negative values (min {values.min():g})")
+    if ("gti_start" in ds) != ("gti_stop" in ds):
+        problems.append("gti_start and gti_stop must both be present")
+    return problems
