@@ -31,7 +31,8 @@ def prior_parameters(prior: dict) -> tuple[str, dict[str, float], float]:
     """(type, {parameter: value}, weight) of a prior dict; a clear error for bad ones."""
     prior_type = prior.get("type") if isinstance(prior, dict) else None
     if prior_type not in PRIOR_PARAMETERS:
-        raise ValueError(f"unknown prior type {prior_type!r}: expected one of {list(PRIOR_PARAMETERS)}")
+        raise ValueError(f"unknown prior type {prior_type!r}: expected one of "
+                         f"{list(PRIOR_PARAMETERS)}")
     values = dict(PRIOR_PARAMETERS[prior_type])
     for par in prior.get("parameters") or []:
         if par.get("name") not in values:
