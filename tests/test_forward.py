@@ -89,7 +89,7 @@ def test_fermi_psf_truncation_convention(data_dir, monkeypatch):
 
 
 def _icrs_to_galactic(pos):
-    from xdl4.models.geometry import convert_lonlat
+    from xdl4.skymath import convert_lonlat
 
     lon, lat = convert_lonlat(*pos, "icrs", "galactic")
     return float(lon), float(lat)

@@ -27,7 +27,7 @@ from xdl4.models import (
     SkyModel,
     read_models,
 )
-from xdl4.models.geometry import pixel_solid_angle, pixel_solid_angle_exact
+from xdl4.skymath import pixel_solid_angle, pixel_solid_angle_exact
 
 EXAMPLES = [
     "gammapy/map_dataset_models.yaml",
@@ -205,14 +205,14 @@ def test_gaussian_closed_form_and_lonlat():
     norm = 1 / (4 * math.pi * a * (1 - math.exp(-1 / a)))
     lon = np.array([83.6, 83.9, 83.6])
     lat = np.array([22.0, 22.0, 22.5])
-    from xdl4.models.geometry import angular_separation
+    from xdl4.skymath import angular_separation
 
     sep = angular_separation(*np.radians([83.6, 22.0]), np.radians(lon), np.radians(lat))
     np.testing.assert_allclose(m(lon, lat), norm * np.exp(-0.5 * (1 - np.cos(sep)) / a),
                                rtol=1e-9)
     assert m(lon * u.deg, lat * u.deg).unit == u.Unit("sr-1")
     # the same point given in galactic coordinates
-    from xdl4.models.geometry import convert_lonlat
+    from xdl4.skymath import convert_lonlat
 
     glon, glat = convert_lonlat(lon, lat, "icrs", "galactic")
     np.testing.assert_allclose(m.evaluate_lonlat(glon, glat, "galactic"), m(lon, lat),

@@ -89,3 +89,31 @@ def test_hypothesis_round_trip(tmp_path_factory, e_reco, e_true, proj, frame, nx
     xr.testing.assert_identical(ds, back)
     back.dl4.validate()
     assert xdl4.WcsGrid.from_dataset(back) == grid
+
+
+@pytest.mark.parametrize("kind", ["map", "map_onoff", "spectrum", "spectrum_onoff",
+                                  "flux_points"])
+def test_plain_xarray_open_is_xdl4_open(examples, kind, tmp_path):
+    """A plain ``xr.open_dataset`` of an xdl4 NetCDF file is the dataset xdl4 reads: CF
+    bounds inherit their coordinate's units, grids are named by ``grid_mapping``."""
+    path = tmp_path / f"{kind}.nc"
+    examples[kind].dl4.to_netcdf(path)
+    with xr.open_dataset(path) as plain:
+        xr.testing.assert_identical(plain.load(), xdl4.open_dataset(path).load())
+        plain.dl4.validate()
+        for name, var in plain.data_vars.items():
+            if "lat" in var.dims:
+                assert var.attrs["grid_mapping"] == "spatial_ref", name
+            elif "irf_lat" in var.dims:
+                assert var.attrs["grid_mapping"] == "irf_spatial_ref", name
+            else:
+                assert "grid_mapping" not in var.attrs, name
+
+
+def test_grid_of_follows_the_dims_when_the_attribute_is_stale():
+    from xdl4.sky import grid_of
+
+    ds = xdl4.examples.map_dataset()
+    moved = ds.edisp.rename(irf_lat="lat", irf_lon="lon")  # attrs still name irf_spatial_ref
+    assert grid_of(ds.edisp) == "irf_" and grid_of(moved) == ""
+    assert grid_of(ds.edisp.isel(irf_lat=0, irf_lon=0)) is None

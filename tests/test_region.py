@@ -204,7 +204,7 @@ def test_map_onoff_matches_gammapy(maps, point, where):
 def test_region_frame_and_pixels(maps):
     ds = maps["map"]
     galactic = xdl4.Region.parse(CENTRE)
-    from xdl4.models.geometry import convert_lonlat
+    from xdl4.skymath import convert_lonlat
 
     lon, lat = convert_lonlat(*galactic.center, "icrs", "galactic")
     spec = to_region(ds, f"galactic;circle({float(lon)},{float(lat)},0.25)")

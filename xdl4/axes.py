@@ -49,7 +49,8 @@ def axis_coords(edges, dim: str, unit: str | None = None, interp: str | None = N
     attrs = {"units": unit, "bounds": bname, "interp": interp}
     return {
         dim: xr.Variable(dim, centre, attrs),
-        bname: xr.Variable((dim, BOUND), np.stack([lo, hi], axis=1), {"units": unit}),
+        # CF bounds inherit the units of their coordinate (as xarray writes and reads them)
+        bname: xr.Variable((dim, BOUND), np.stack([lo, hi], axis=1)),
     }
 
 
@@ -78,7 +79,8 @@ def time_coords(time_min, time_max, unit: str = "d", mjdrefi: int = 0, mjdreff: 
     attrs = {"units": unit, "mjdrefi": mjdrefi, "mjdreff": mjdreff, "timesys": timesys}
     return {
         "time": xr.Variable("time", 0.5 * (lo + hi), {**attrs, "bounds": "time_bounds"}),
-        "time_bounds": xr.Variable(("time", BOUND), np.stack([lo, hi], axis=1), attrs),
+        "time_bounds": xr.Variable(("time", BOUND), np.stack([lo, hi], axis=1),
+                                   {k: v for k, v in attrs.items() if k != "units"}),
     }
 
 

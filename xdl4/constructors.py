@@ -10,7 +10,7 @@ from xdl4.axes import axis_coords
 from xdl4.errors import KindError
 from xdl4.kinds import validate
 from xdl4.schema import GTI, KINDS, REGION, VARIABLES, allowed_dims
-from xdl4.sky import Region, WcsGrid
+from xdl4.sky import Region, WcsGrid, tag_grids
 
 DEFAULT_RAD_EDGES = np.linspace(0.0, 0.66, 67)
 DEFAULT_UNITS = {"exposure": "m2 s", "psf_exposure": "m2 s", "edisp_exposure": "m2 s",
@@ -145,8 +145,8 @@ def create(
             ds[vname].attrs.update(dict(zip(("mjdrefi", "mjdreff", "timesys"), gti_reference,
                                             strict=True)))
     if "edisp" not in data and "energy" in ds["edisp"].dims:
-        ds["edisp"] = ds["edisp"] + _diagonal_kernel(ds)
-    return validate(ds)
+        ds["edisp"] = (ds["edisp"] + _diagonal_kernel(ds)).assign_attrs(ds["edisp"].attrs)
+    return validate(tag_grids(ds))
 
 
 def _tev(edges):

@@ -19,9 +19,8 @@ from scipy.special import ndtr
 
 from xdl4.constructors import create
 from xdl4.kinds.flux_points import create_flux_points
-from xdl4.models.geometry import pixel_solid_angle_exact
 from xdl4.sky import Region, WcsGrid
-from xdl4.skymath import separation
+from xdl4.skymath import pixel_solid_angle_exact, separation
 
 CENTER = (83.63, 22.01)
 POINTING = (83.63, 21.51)

@@ -33,8 +33,8 @@ from xdl4.axes import edges
 from xdl4.edisp import migra_to_kernel, overlap_kernel
 from xdl4.models.routing import ModelsLike, Routed
 from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
-from xdl4.schema import GRID_PREFIXES, REGION, canonical, parse_unit
-from xdl4.sky import Region, WcsGrid, nearest_index
+from xdl4.schema import REGION, canonical, parse_unit
+from xdl4.sky import Region, WcsGrid, grid_of, nearest_index
 
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
@@ -71,7 +71,7 @@ def _flux_unit_factor(spectral: str, spatial: str) -> float:
 
 
 def _convert_position(model, frame: str) -> tuple[float, float]:
-    from xdl4.models.geometry import convert_lonlat
+    from xdl4.skymath import convert_lonlat
 
     lon, lat = convert_lonlat(*model.spatial.position, model.spatial.frame, frame)
     return float(lon), float(lat)
@@ -118,10 +118,8 @@ class Evaluator(Routed):
 
     # -- IRFs --------------------------------------------------------------------------
     def _irf_pixel_grid(self, ds: xr.Dataset, da: xr.DataArray) -> WcsGrid | None:
-        for prefix in GRID_PREFIXES:
-            if f"{prefix}lat" in da.dims:
-                return WcsGrid.from_dataset(ds, prefix)
-        return None
+        prefix = grid_of(da)
+        return None if prefix is None else WcsGrid.from_dataset(ds, prefix)
 
     def _prepare_psf(self, ds: xr.Dataset) -> None:
         self.psf_axis = None

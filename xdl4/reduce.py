@@ -33,6 +33,7 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.errors import DL4ValidationError
 from xdl4.schema import GRID_PREFIXES, GTI, META_PREFIX, META_ROW, OBS, VARIABLES, parse_unit
+from xdl4.sky import grid_of, tag_grids
 from xdl4.stats import alpha, merged_acceptance_off
 from xdl4.validation import kind_record
 
@@ -66,8 +67,9 @@ class Weights:
         self.safe = masks.safe(ds).reset_coords(drop=True)
 
     def __call__(self, name: str) -> xr.DataArray:
-        dims = self.ds.variables[name].dims
-        grid = next((p for p in GRID_PREFIXES[1:] if f"{p}lat" in dims), None)  # an IRF grid
+        var = self.ds.variables[name]
+        dims = var.dims
+        grid = grid_of(var) or None  # an IRF grid ("" the data grid: None)
         irf = _IRF_SAMPLING.get(name, "nearest") if grid else None
         key = ("energy" in dims, irf, grid, "lat" in dims)
         if key not in self._cache:
@@ -311,7 +313,7 @@ def _chunk_nearest(ds: xr.Dataset, name: str, ctx: Context) -> dict:
     from xdl4.sky import WcsGrid, nearest_index
 
     da = ds.variables[name]
-    prefix = next((p for p in GRID_PREFIXES if f"{p}lat" in da.dims), None)
+    prefix = grid_of(da)
     if prefix is None:
         return {name: da}
     grid = WcsGrid.from_dataset(ctx.weights.ds, prefix)
@@ -474,7 +476,7 @@ def reduce(ds: xr.Dataset, reducer: Reducer) -> xr.Dataset:
     data = {n: (_like_dtype(out[n], ds[n]) if n in out else kept[n]) for n in ds.data_vars
             if n in out or n in kept}
     coords = {n: c for n, c in ds.coords.items() if not reducer.touches(c.dims)}
-    return xr.Dataset(data, attrs=ds.attrs).assign_coords(coords)
+    return tag_grids(xr.Dataset(data, attrs=ds.attrs).assign_coords(coords))
 
 
 def _like_dtype(value: xr.DataArray, original: xr.DataArray) -> xr.DataArray:

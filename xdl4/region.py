@@ -66,7 +66,7 @@ def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool
     if containment_correction:
         out["exposure"] = (out["exposure"] * xr.DataArray(
             psf_containment(ds, region), dims="energy_true")).assign_attrs(
-            ds["exposure"].attrs)
+            out["exposure"].attrs)
     header = fits.Header.fromstring(grid.header, sep="\n")
     header["WCSSHAPE"] = f"({grid.shape[1]},{grid.shape[0]})"
     out = out.assign_coords({REGION: region.to_coord(header.tostring(sep="\n"))})
@@ -128,7 +128,7 @@ def _check_uniform(ds: xr.Dataset, inside: xr.DataArray) -> None:
 
 
 def _in_frame(lon, lat, src: str, dst: str):
-    from xdl4.models.geometry import convert_lonlat
+    from xdl4.skymath import convert_lonlat
 
     return convert_lonlat(lon, lat, src, dst)
 

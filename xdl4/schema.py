@@ -230,6 +230,26 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def variables_table() -> str:
+    """The markdown table of :data:`VARIABLES` shown in ``docs/data-model.md`` (a test
+    checks that the page holds it): dims, dtype, unit, the reduction per family, meaning.
+
+    >>> variables_table().splitlines()[0].startswith("| variable | dims |")
+    True
+    """
+    head = ["variable", "dims", "dtype", "unit", *REDUCTIONS, "kinds", "meaning"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    dtypes = {"float": "float", "number": "float or int", "bool": "bool"}
+    for v in VARIABLES.values():
+        dims = " or ".join("(" + ", ".join(d) + ")" for d in v.dims)
+        kinds = ", ".join(k.name for k in KINDS.values() if v.name in k.variables)
+        unit = "—" if v.unit is None else (v.unit or "1")
+        rows.append("| " + " | ".join([f"`{v.name}`", dims, dtypes[v.dtype], unit,
+                                       *(v.reduce.get(f, "kept") for f in REDUCTIONS),
+                                       kinds, v.doc.replace("|", "\\|")]) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def _expand(dims: tuple[str, ...], sky: tuple[str, ...], irf_skies, etrues) -> list[tuple]:
     out: list[tuple] = [()]
     for d in dims:

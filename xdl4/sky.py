@@ -27,6 +27,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from xdl4.errors import GridError
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, REGION
 
 FRAMES = {"icrs": ("RA---", "DEC--"), "galactic": ("GLON-", "GLAT-")}
@@ -155,8 +156,16 @@ class WcsGrid:
         """The grid of ``ds`` (cut-outs included: CRPIX follows the pixel coordinates)."""
         ref = f"{prefix}{GRID_MAPPING}"
         if ref not in ds.coords:
-            raise ValueError(f"dataset has no {ref!r} grid-mapping coordinate")
-        header = ds[ref].attrs["wcs_header"]
+            raise GridError(f"dataset has no {ref!r} grid-mapping coordinate (no "
+                            f"{prefix or 'data '}sky grid)")
+        header = ds[ref].attrs.get("wcs_header")
+        if header is None:
+            raise GridError(
+                f"the grid-mapping coordinate {ref!r} lost its 'wcs_header' attribute (an "
+                "xarray operation dropped attributes, e.g. xr.where or arithmetic on "
+                "coordinates); restore it with ds.assign_coords("
+                f"{ref}=original[{ref!r}]) or compute under "
+                "xr.set_options(keep_attrs=True)")
         x0, y0 = (int(ds[f"{prefix}{a}_pixel"].values[0]) for a in ("lon", "lat"))
         shape = (ds.sizes[f"{prefix}lat"], ds.sizes[f"{prefix}lon"])
         if x0 or y0:
@@ -204,6 +213,40 @@ def nearest_index(p: float, n: int) -> int:
     (1, 2, 0)
     """
     return int(np.clip(math.ceil(p - 0.5), 0, n - 1))
+
+
+def grid_of(var: xr.DataArray | xr.Variable) -> str | None:
+    """The pixel grid ``var`` lives on, as the prefix of its dims and grid-mapping
+    coordinate (``""`` data grid, ``"irf_"``, ``"psf_"``), or None (no pixel grid). Read
+    from its CF ``grid_mapping`` attribute (or encoding) when that names a grid whose
+    dims it has; a stale attribute (the variable moved by plain xarray code) yields to the
+    dims.
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.map_dataset()
+    >>> ds.counts.attrs["grid_mapping"], grid_of(ds.counts), grid_of(ds.edisp)
+    ('spatial_ref', '', 'irf_')
+    """
+    name = str(var.attrs.get("grid_mapping") or var.encoding.get("grid_mapping") or "")
+    prefix = name[: -len(GRID_MAPPING)] if name.endswith(GRID_MAPPING) else None
+    if prefix in GRID_PREFIXES and {f"{prefix}lat", f"{prefix}lon"} <= set(var.dims):
+        return prefix
+    return next((p for p in GRID_PREFIXES if f"{p}lat" in var.dims), None)
+
+
+def tag_grids(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with each variable's CF ``grid_mapping`` attribute naming the grid-mapping
+    coordinate of the pixel grid it lives on (and removed where it has none). A shallow
+    copy; variables already tagged right are left as they are."""
+    changed = {}
+    for name, var in ds.data_vars.items():
+        prefix = next((p for p in GRID_PREFIXES if f"{p}lat" in var.dims), None)
+        want = None if prefix is None else f"{prefix}{GRID_MAPPING}"
+        if var.attrs.get("grid_mapping") != want:
+            attrs = {k: v for k, v in var.attrs.items() if k != "grid_mapping"}
+            changed[name] = var.variable.copy(deep=False)
+            changed[name].attrs = attrs if want is None else {**attrs, "grid_mapping": want}
+    return ds.assign(changed) if changed else ds
 
 
 def check_sky(ds: xr.Dataset, geometry: str = "map") -> list[str]:
@@ -363,7 +406,7 @@ class Region:
         ...     g, *np.mgrid[:10, :10][::-1]).sum())
         12
         """
-        from xdl4.models.geometry import convert_lonlat
+        from xdl4.skymath import convert_lonlat
 
         x, y = np.asarray(x, float), np.asarray(y, float)
         if self.radius is not None:

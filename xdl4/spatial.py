@@ -21,7 +21,7 @@ from xdl4.errors import GridError
 from xdl4.reduce import PixelBlocks, reduce
 from xdl4.resample import resample_energy
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES
-from xdl4.sky import WcsGrid, cutout_range
+from xdl4.sky import WcsGrid, cutout_range, tag_grids
 
 #: variables that live on the IRF grid (or on the data grid when there is no IRF grid)
 _IRF_VARS = tuple(n for n, v in VARIABLES.items() if any(IRF_SKY in d for d in v.dims))
@@ -164,8 +164,8 @@ def _irfs_on_own_grid(ds: xr.Dataset) -> xr.Dataset:
     rename = {"lat": "irf_lat", "lon": "irf_lon"}
     irfs = {n: xr.Variable([rename.get(str(d), d) for d in ds[n].dims], ds[n].data,
                            ds[n].attrs) for n in moved}
-    return ds.drop_vars(moved).assign(irfs).assign_coords(
-        WcsGrid.from_dataset(ds).coords("irf_"))
+    return tag_grids(ds.drop_vars(moved).assign(irfs).assign_coords(
+        WcsGrid.from_dataset(ds).coords("irf_")))
 
 
 def _replaced(bare: xr.Dataset, new: dict, coords: dict) -> xr.Dataset:

@@ -114,11 +114,12 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
     if "e_min" in names and "e_max" in names:
         lo, unit = col("e_min")
         hi, _ = col("e_max")
-        ref = col("e_ref")[0] if "e_ref" in names else np.sqrt(lo * hi)
-        coords["energy"] = xr.Variable("energy", ref, {"units": unit,
+        ref, ref_unit = col("e_ref") if "e_ref" in names else (np.sqrt(lo * hi), unit)
+        coords["energy"] = xr.Variable("energy", ref, {"units": ref_unit,
                                                        "bounds": "energy_bounds"})
+        # CF bounds inherit their coordinate's units unless they differ
         coords["energy_bounds"] = xr.Variable(("energy", BOUND), np.stack([lo, hi], 1),
-                                              {"units": unit})
+                                              {"units": unit} if unit != ref_unit else {})
         if "e_ref" not in names:
             attrs["fits_no_e_ref"] = 1
     elif "e_ref" in names:

@@ -23,6 +23,7 @@ from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import Axis, fail
 from xdl4.kinds import validate
 from xdl4.schema import REGION
+from xdl4.sky import tag_grids
 from xdl4.validation import kind_record
 
 #: HDU name -> variable, in gammapy 2.1's writing order (on/off extras come after GTI)
@@ -220,7 +221,7 @@ def read_gadf(path: str | os.PathLike) -> xr.Dataset:
         r.data["fits_background"] = r.data.pop("background")
     if unread:
         attrs["fits_unread_hdus"] = ",".join(unread)
-    return xr.Dataset(r.data, coords=r.coords, attrs={"dl4_kind": kind, **attrs})
+    return tag_grids(xr.Dataset(r.data, coords=r.coords, attrs={"dl4_kind": kind, **attrs}))
 
 
 # --------------------------------------------------------------------------------------

@@ -32,11 +32,9 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
         names = obj.attrs.pop("_xdl4_bool_attrs", None)
         for k in names.split(",") if names else []:
             obj.attrs[k] = bool(obj.attrs[k])
+    # CF bounds inherit their parent's units (xarray writes them without): read as
+    # xr.open_dataset reads them, every reader of bounds falls back to the parent's units
     bounds = [v for v in ds.variables if v.endswith("_bounds") and BOUND in ds[v].dims]
-    for name in bounds:  # xarray's CF decoding moves a bounds' units into its encoding
-        units = ds[name].encoding.pop("units", ds[name[: -len("_bounds")]].attrs.get("units"))
-        if "units" not in ds[name].attrs and units is not None:
-            ds[name].attrs["units"] = units
     ds = ds.set_coords([b for b in bounds if b in ds.data_vars])
     # coordinates are small metadata: keep them in memory so planning never touches dask
     lazy = {c: ds[c].variable.load() for c in ds.coords if ds[c].chunks is not None}

@@ -21,7 +21,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from xdl4.axes import axis_coords
-from xdl4.errors import KindError
+from xdl4.errors import FormatError, KindError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.io.util import check_overwrite
@@ -364,9 +364,9 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
         raise KindError(f"to_ogip is not defined for {record.name} datasets (OGIP holds "
                         "region spectra: reduce a map with ds.dl4.to_region first)")
     if "livetime" not in ds:
-        raise ValueError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
+        raise FormatError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
     if not record.onoff and "background" in ds:
-        raise ValueError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
+        raise FormatError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
                          "spectrum's background would be lost; write it with to_gadf or "
                          "to_netcdf (or drop the background first)")
     path = Path(path)

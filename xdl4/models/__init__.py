@@ -5,9 +5,10 @@ Hot paths (numpy only, current parameter values read as floats):
 ``SpatialModel.evaluate_lonlat(lon_deg, lat_deg, frame)``, ``FoVBackgroundModel.evaluate_bins``.
 """
 
+from xdl4.skymath import pixel_solid_angle, pixel_solid_angle_exact
+
 from .container import Models, read_models
 from .core import REGISTRY, get_model_class
-from .geometry import pixel_solid_angle, pixel_solid_angle_exact
 from .parameter import ModelsParameters, Parameter, Parameters
 from .sky import (
     FoVBackgroundModel,

@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy.wcs import WCS
 
+from xdl4.skymath import pixel_grid
+
 from .core import Model, get_model_class
-from .geometry import pixel_grid
 from .parameter import Parameter, Parameters
 from .spatial import SpatialModel, resolve_path, spatial_from_dict
 from .spectral import PowerLawNormSpectralModel, SpectralModel, spectral_from_dict

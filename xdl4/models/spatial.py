@@ -21,8 +21,7 @@ from astropy.wcs import WCS
 from scipy.integrate import quad
 from scipy.special import erf, gamma
 
-from .core import Model, apply_numeric, get_model_class, par
-from .geometry import (
+from xdl4.skymath import (
     _normalise_frame,
     convert_lonlat,
     frame_rotation,
@@ -32,6 +31,8 @@ from .geometry import (
     wcs_frame,
     xyz_to_lonlat,
 )
+
+from .core import Model, apply_numeric, get_model_class, par
 
 __all__ = [
     "SpatialModel", "PointSpatialModel", "GaussianSpatialModel",

@@ -1,0 +1,139 @@
+"""The package's shape: no import cycle, no upward import across the layers of
+docs/architecture.md, a public surface that resolves, the data-model page generated from
+the registry."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import xdl4
+from xdl4.schema import variables_table
+
+PACKAGE = Path(xdl4.__file__).parent
+DOCS = PACKAGE.parent / "docs"
+
+#: the layers of docs/architecture.md, lowest first; a module imports only from its own
+#: layer or below ("beside" modules may import anything, nothing imports them)
+LAYERS = {
+    "contract": ["errors", "schema", "axes", "skymath"],
+    "grids": ["sky", "gti", "masks", "validation"],
+    "core": ["stats", "psf", "edisp", "models", "forward", "reduce", "stack", "resample",
+             "spatial", "region"],
+    "kinds": ["kinds"],
+    "fit": ["fitting", "estimators", "plot"],
+    "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing",
+               "__init__"],
+}
+RANK = {top: i for i, tops in enumerate(LAYERS.values()) for top in tops}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_nodes(tree: ast.Module):
+    """Import nodes, skipping ``if TYPE_CHECKING:`` blocks (not executed)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)]
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        deps = set()
+        for node in _runtime_nodes(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    pkg = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                    base = ".".join(pkg[:len(pkg) - node.level + 1] + ([base] if base else []))
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                           for a in node.names]
+            deps |= {t for t in targets if t in modules and t != name}
+        graph[name] = deps
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycle():
+    assert _cycles(import_graph()) == []
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 else "__init__"
+    return RANK[top]
+
+
+def test_no_upward_import():
+    graph = import_graph()
+    beside = RANK["io"]
+    bad = [f"{m} -> {d}" for m, deps in graph.items() for d in deps
+           if _layer(m) < beside and (_layer(d) > _layer(m) or _layer(d) == beside)]
+    assert not bad, "\n".join(sorted(bad))
+
+
+def test_every_module_has_a_layer():
+    for name in import_graph():
+        _layer(name)  # KeyError: a new top-level module needs a layer here and in the docs
+
+
+@pytest.mark.parametrize("name", xdl4.__all__)
+def test_public_names_resolve(name):
+    assert getattr(xdl4, name) is not None
+
+
+def test_missing_name_raises():
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        xdl4.nonexistent  # noqa: B018
+
+
+def test_all_lists_every_lazy_name():
+    from xdl4 import _LAZY, _SUBMODULES
+
+    assert set(xdl4.__all__) == {*_LAZY, *_SUBMODULES, "open_dataset"}
+
+
+def test_py_typed_ships():
+    assert (PACKAGE / "py.typed").exists()
+
+
+def test_data_model_variable_table_is_the_registry():
+    """docs/data-model.md holds the table that ``xdl4.schema.variables_table()`` makes."""
+    assert variables_table() in (DOCS / "data-model.md").read_text()
