@@ -329,7 +329,7 @@ class Evaluator(Routed):
         return convolve(padded, kern), big
 
     # -- totals --------------------------------------------------------------------------
-    def npred_signal(self, models, names=None) -> np.ndarray:
+    def npred_signal(self, models: ModelsLike, names=None) -> np.ndarray:
         out = np.zeros(self.counts.shape)
         for model in self.sources(models, names):
             npred, box = self.npred_source(model)

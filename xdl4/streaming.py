@@ -33,6 +33,7 @@ import xarray as xr
 from xdl4.errors import RunReadError, StackError
 from xdl4.io.util import check_overwrite
 from xdl4.kinds.counts import with_background_model
+from xdl4.models.routing import ModelsLike
 from xdl4.reduce import chunk, finalize
 from xdl4.stack import merge
 
@@ -40,7 +41,7 @@ FORMATS = ("netcdf", "gadf")
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C/HDF5 libraries are not thread-safe
 
 
-def run_terms(path: str | os.PathLike, chunks=None, models=None) -> xr.Dataset:
+def run_terms(path: str | os.PathLike, chunks=None, models: ModelsLike = None) -> xr.Dataset:
     """The partial terms of the run in ``path``, in memory (read lazily with ``chunks``);
     with ``models`` its FoV background model is baked in first (as gammapy stacks)."""
     import xdl4

@@ -11,7 +11,7 @@ import xarray as xr
 
 from xdl4 import kinds
 from xdl4.errors import DL4ValidationError, FitError
-from xdl4.models.routing import as_models
+from xdl4.models.routing import ModelsLike, as_models
 from xdl4.validation import kind_record
 
 
@@ -56,7 +56,7 @@ class Likelihood:
     (0.0, 2)
     """
 
-    def __init__(self, data: Any, models: Any) -> None:
+    def __init__(self, data: Any, models: ModelsLike) -> None:
         from xdl4.models import Models, TemplateNPredModel
 
         self.models = models if isinstance(models, Models) else Models(as_models(models))
@@ -109,7 +109,7 @@ class Likelihood:
         return {t.label: float(t.stat_sum(self.models)) for t in self.terms}
 
 
-def _likelihood(data: Any, models: Any) -> Likelihood:
+def _likelihood(data: Any, models: ModelsLike) -> Likelihood:
     """A new Likelihood, or ``data`` itself when it is one (built for the same models)."""
     if not isinstance(data, Likelihood):
         return Likelihood(data, models)

@@ -11,6 +11,7 @@ import numpy as np
 from xdl4.fitting.likelihood import Likelihood, _likelihood
 from xdl4.fitting.parameters import _Free
 from xdl4.fitting.result import FitResult
+from xdl4.models.routing import ModelsLike
 
 
 def _minuit(lik: Likelihood, free: _Free, strategy: int, tol: float):
@@ -54,7 +55,7 @@ def _reason(fmin) -> str:
     return "; ".join(why)
 
 
-def _covariance_table(models, free: _Free, cov_free: np.ndarray) -> np.ndarray:
+def _covariance_table(models: ModelsLike, free: _Free, cov_free: np.ndarray) -> np.ndarray:
     """Covariance over all parameter entries (linked entries share rows; frozen: 0)."""
     entries = [p for _, p in models.parameters.items()]
     index = {id(p): i for i, p in enumerate(free.params)}
@@ -65,7 +66,7 @@ def _covariance_table(models, free: _Free, cov_free: np.ndarray) -> np.ndarray:
     return out
 
 
-def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = True,
+def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: bool = True,
         minos: bool | Sequence[str] = False, sigma: float = 1.0, strategy: int = 0,
         tol: float = 0.1, ncall: int | None = None) -> FitResult:
     """Fit ``models`` to ``data`` (dataset, list, DataTree, or a dataset with ``obs``).

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from xdl4.errors import FitError
+from xdl4.models.routing import ModelsLike
 
 _T: dict[str, tuple[Callable, Callable, Callable]] = {  # T, T^-1, dT/dv
     "lin": (lambda v: v, lambda y: y, lambda v: 1.0),
@@ -30,7 +31,7 @@ def _is_angle(unit: str) -> bool:
 class _Free:
     """The free parameters of a fit and their factor <-> value mapping (fixed per fit)."""
 
-    def __init__(self, models) -> None:
+    def __init__(self, models: ModelsLike) -> None:
         free = [(lab, p) for lab, p in models.parameters.unique() if not p.frozen]
         if not free:
             raise FitError("no free parameter")

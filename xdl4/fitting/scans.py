@@ -12,12 +12,13 @@ import xarray as xr
 from xdl4.fitting.likelihood import Likelihood, _likelihood
 from xdl4.fitting.minuit import _cl, _minuit, fit
 from xdl4.fitting.parameters import _Free
+from xdl4.models.routing import ModelsLike
 
 
 class _Saved:
     """Restore values and frozen flags of all parameters on exit."""
 
-    def __init__(self, models) -> None:
+    def __init__(self, models: ModelsLike) -> None:
         self.models = models
 
     def __enter__(self) -> _Saved:
@@ -39,9 +40,9 @@ def _hesse_error(lik: Likelihood, label: str) -> float:
     return err
 
 
-def stat_profile(data: Any, models: Any, parameter: str, values: Sequence[float] | None = None,
-                 *, reoptimize: bool = False, n_values: int = 11, n_sigma: float = 2.0,
-                 **fit_options) -> xr.Dataset:
+def stat_profile(data: Any, models: ModelsLike, parameter: str,
+                 values: Sequence[float] | None = None, *, reoptimize: bool = False,
+                 n_values: int = 11, n_sigma: float = 2.0, **fit_options) -> xr.Dataset:
     """Statistic along one parameter: a slice (others fixed) or, with ``reoptimize``, the
     profile (others re-fitted at each value, warm-started). Default ``values``: ``n_values``
     over value +- ``n_sigma`` x error (HESSE error when none is set), log-spaced for
@@ -97,7 +98,7 @@ def stat_profile(data: Any, models: Any, parameter: str, values: Sequence[float]
                              "reoptimize": int(reoptimize)})
 
 
-def confidence(data: Any, models: Any, parameters: str | Sequence[str], sigma: float = 1.0,
+def confidence(data: Any, models: ModelsLike, parameters: str | Sequence[str], sigma: float = 1.0,
                **fit_options) -> xr.Dataset:
     """Asymmetric MINOS errors at ``sigma`` (1-parameter confidence level 2 Phi(sigma) - 1)
     after a fresh MIGRAD. Models are restored afterwards.
@@ -127,7 +128,7 @@ def confidence(data: Any, models: Any, parameters: str | Sequence[str], sigma: f
     return out
 
 
-def stat_contour(data: Any, models: Any, x: str, y: str, sigma: float = 1.0,
+def stat_contour(data: Any, models: ModelsLike, x: str, y: str, sigma: float = 1.0,
                  npoints: int = 20, **fit_options) -> xr.Dataset:
     """Points of the ``sigma`` contour of two parameters (MINOS contour after a fresh
     MIGRAD), at the 2-parameter confidence level ``cl = 2 Phi(sigma) - 1`` (68.27% for

@@ -212,7 +212,7 @@ def _e_ref(ds: xr.Dataset) -> np.ndarray:
         ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
 
 
-def model_dnde(ds: xr.Dataset, models) -> np.ndarray:
+def model_dnde(ds: xr.Dataset, models: ModelsLike) -> np.ndarray:
     """Sum of the models' dN/dE at each point's reference energy (cm-2 s-1 TeV-1); a
     source's temporal model scales it by its mean over the dataset's GTIs, if any (as
     gammapy; without GTIs temporal models are ignored). For a light curve, shape (time,
@@ -297,7 +297,7 @@ class FluxPointsEvaluator(Routed):
                 mask &= _array(ds, name, bool).reshape(mask.shape)
         self.mask = mask
 
-    def stat_values(self, models) -> np.ndarray:
+    def stat_values(self, models: ModelsLike) -> np.ndarray:
         """Per-point statistic, NaN where masked."""
         from scipy.special import erfc
 
@@ -319,7 +319,7 @@ class FluxPointsEvaluator(Routed):
                 stat = stat.reshape(m.shape)
         return np.where(self.mask, stat, np.nan)
 
-    def stat_sum(self, models=None) -> float:
+    def stat_sum(self, models: ModelsLike = None) -> float:
         return float(np.nansum(self.stat_values(models)))
 
 
@@ -349,16 +349,16 @@ def _point_array(ds: xr.Dataset, values: np.ndarray, name: str) -> xr.DataArray:
     return xr.DataArray(values, dims=dims, coords={d: ds[d] for d in dims}, name=name)
 
 
-def stat_array(ds: xr.Dataset, models, stat_type: str | None = None) -> xr.DataArray:
+def stat_array(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None) -> xr.DataArray:
     """Per-point statistic (see :class:`FluxPointsEvaluator`); masked points are NaN."""
     return _point_array(ds, FluxPointsEvaluator(ds, stat_type).stat_values(models), "stat")
 
 
-def stat_sum(ds: xr.Dataset, models, stat_type: str | None = None) -> float:
+def stat_sum(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None) -> float:
     return FluxPointsEvaluator(ds, stat_type).stat_sum(models)
 
 
-def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
+def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.DataArray:
     """dnde - model (``diff``) or (dnde - model) / model (``diff/model``); NaN at ULs."""
     sed = sed_dnde(ds)
     m = model_dnde(ds, models)
