@@ -43,6 +43,7 @@ _LAZY = {
     "confidence": "xdl4.fitting",
     "Models": "xdl4.models",
     "WcsGrid": "xdl4.sky",
+    "plot": "xdl4.plot",
 }
 
 
