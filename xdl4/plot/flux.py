@@ -192,6 +192,7 @@ def lightcurve(fp: xr.Dataset, sed_type=None, ax=None, **kwargs):
                 **kwargs)
     scale = str(fp["time"].attrs.get("timesys", start.scale)).upper()
     ax.set_xlabel(f"Time [MJD, {scale}]")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
     ax.set_ylabel(sed_label(sed_type, p["unit"]))
     if np.nanmin(np.where(p["is_ul"], p["ul"], p["value"])) > 0:
         ax.set_yscale("log")

@@ -59,9 +59,8 @@ def stacking(runs: xr.Dataset, models, fig=None):
     their ratio below. Returns the Figure."""
     s = stacking_numbers(runs, models)
     n = len(s["kernels"])
-    fig = _style.get_fig(fig, (3.2 * (n + 1) + 0.8, 8))
-    gs = fig.add_gridspec(3, n + 1, height_ratios=(1.25, 1.1, 0.45), hspace=0.45,
-                          wspace=0.35)
+    fig = _style.get_fig(fig, (3.3 * (n + 1) + 1.0, 8.5))
+    gs = fig.add_gridspec(3, n + 1, height_ratios=(1.3, 1.2, 0.45))
     et, er = s["true_edges"], s["reco_edges"]
     vmax = max(float(np.max(k)) for k in s["kernels"] + [s["stacked_kernel"]])
     mesh = None
@@ -71,9 +70,8 @@ def stacking(runs: xr.Dataset, models, fig=None):
         mesh = ax.pcolormesh(et, er, np.ma.masked_where(kernel <= 0, kernel).T,
                              cmap="viridis", vmin=0, vmax=vmax, shading="flat")
         _style.energy_axis(ax, true=True)
-        _style.energy_axis(ax, which="y")
-        if j:
-            ax.set_ylabel("")
+        ax.set_yscale("log")
+        ax.set_ylabel("" if j else "Reconstructed energy [TeV]")
         ax.set_title(f"EDISP, {title}", fontsize="medium")
     fig.colorbar(mesh, ax=fig.axes[:n + 1], label="Probability per reco bin", shrink=0.9)
     ax = fig.add_subplot(gs[1, :])
@@ -101,6 +99,7 @@ def stacking(runs: xr.Dataset, models, fig=None):
     finite = ratio[np.isfinite(ratio)]
     lim = max(1e-6, 1.5 * float(np.max(np.abs(finite)))) if finite.size else 1.0
     rax.set_ylim(-lim, lim)
+    rax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
     _style.energy_axis(rax)
     rax.set_ylabel("stacked / sum − 1")
     return fig
