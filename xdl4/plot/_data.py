@@ -16,7 +16,7 @@ from xdl4.forward import Evaluator, as_models
 from xdl4.kinds.flux_points import sed_dnde
 from xdl4.psf import containment_radius
 from xdl4.schema import ONOFF_KINDS, kind_of, parse_unit
-from xdl4.sky import Region, WcsGrid
+from xdl4.sky import Region, WcsGrid, nearest_index
 
 __all__ = ["Evaluator", "KindError", "ONOFF_KINDS", "Region", "WcsGrid", "as_models",
            "edges", "kind_of", "masks", "parse_unit", "stats", "time_edges"]
@@ -321,7 +321,7 @@ def exposure_at(ds: xr.Dataset, pos=None) -> dict:
     if "lat" in exposure.dims:
         x, y = grid(ds).world_to_pixel(lon, lat)
         ny, nx = grid(ds).shape
-        ix, iy = int(np.clip(np.rint(x), 0, nx - 1)), int(np.clip(np.rint(y), 0, ny - 1))
+        ix, iy = nearest_index(float(x), nx), nearest_index(float(y), ny)
         exposure = exposure.isel(lat=iy, lon=ix)
     livetime = float(ds["livetime"]) * parse_unit(ds["livetime"].attrs.get("units", "s"),
                                                   "livetime").to("s") \

@@ -45,14 +45,14 @@ def spectrum(model, energy_bounds=(0.1, 100.0), result=None, covariance=None,
         data = propagate(model, energies, sed_type, result, covariance, n_sigma)
     unit = data["value"].attrs["units"]
     ax = _style.get_ax(ax)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     kwargs.setdefault("label", getattr(model, "name", None) or type(model).__name__)
     (line,) = ax.plot(energies, data["value"].values, **kwargs)
     if band and np.any(data["error"].values > 0):
         ax.fill_between(energies, data["lower"].values, data["upper"].values,
                         color=line.get_color(), alpha=0.25, lw=0,
                         label=f"{n_sigma:g}σ band")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
     ax.set_xlabel("Energy [TeV]" if sed_type in ("dnde", "e2dnde") else
                   "Lower energy E [TeV]")
     text = sed_label(sed_type, unit)
