@@ -51,8 +51,8 @@ def spectrum(model, energy_bounds=(0.1, 100.0), result=None, covariance=None,
     (line,) = ax.plot(energies, data["value"].values, **kwargs)
     if band and np.any(data["error"].values > 0):
         ax.fill_between(energies, data["lower"].values, data["upper"].values,
-                        color=line.get_color(), alpha=0.25, lw=0,
-                        label=f"{n_sigma:g}σ band")
+                        color=line.get_color(), alpha=0.25, lw=0)
+        line.set_label(f"{line.get_label()} ({n_sigma:g}σ band)")
     ax.set_xlabel("Energy [TeV]" if sed_type in ("dnde", "e2dnde") else
                   "Lower energy E [TeV]")
     text = sed_label(sed_type, unit)

@@ -77,8 +77,8 @@ def stacking(runs: xr.Dataset, models, fig=None):
     ax = fig.add_subplot(gs[1, :])
     what = "Predicted signal counts" if s["onoff"] else "Predicted counts"
     for label, values in zip(s["labels"], s["npred"], strict=True):
-        ax.stairs(values, er, lw=1, ls="--", label=label)
-    ax.stairs(s["npred_sum"], er, color="k", lw=2, label="sum of runs")
+        ax.stairs(values, er, baseline=None, lw=1, ls="--", label=label)
+    ax.stairs(s["npred_sum"], er, color="k", baseline=None, lw=2, label="sum of runs")
     centre = np.sqrt(er[:-1] * er[1:])
     ax.plot(centre, s["npred_stacked"], "o", color="tab:red", ms=5, label="stacked dataset")
     ax.set_xscale("log")

@@ -15,12 +15,13 @@ def counts(ds: xr.Dataset, ax=None, models=None, region=None):
     s = _data.counts_spectrum(ds, models, region)
     ax = _style.get_ax(ax)
     e = s["edges"]
-    ax.stairs(s["counts"], e, color="k", lw=1.5, label="Counts")
+    line = {"baseline": None, "lw": 1.2}
+    ax.stairs(s["counts"], e, color="k", **{**line, "lw": 1.5}, label="Counts")
     if _data.kind_of(ds) in _data.ONOFF_KINDS:
-        ax.stairs(s["background"], e, color="tab:blue", lw=1.2, label="α × OFF counts")
+        ax.stairs(s["background"], e, color="tab:blue", **line, label="α × OFF counts")
     elif "background" in ds or models is not None:
-        ax.stairs(s["background"], e, color="tab:blue", lw=1.2, label="Background")
-    ax.stairs(s["excess"], e, color="tab:red", lw=1.2, ls="--", label="Excess")
+        ax.stairs(s["background"], e, color="tab:blue", **line, label="Background")
+    ax.stairs(s["excess"], e, color="tab:red", ls="--", **line, label="Excess")
     _style.shade_masks(ax, e, s["mask_safe"], s["mask_fit"] if "mask_fit" in ds else None)
     _style.energy_axis(ax)
     pos = np.concatenate([s["counts"], s["background"]])
@@ -80,7 +81,8 @@ def excess_vs_signal(ds: xr.Dataset, models, ax=None, region=None):
     ax.errorbar(centre[safe], s["excess"][safe], yerr=s["excess_err"][safe],
                 xerr=[(centre - e[:-1])[safe], (e[1:] - centre)[safe]], fmt="o", ms=4,
                 color="k", label="Excess counts")
-    ax.stairs(s["npred_signal"], e, color="tab:red", lw=1.5, label="Predicted signal counts")
+    ax.stairs(s["npred_signal"], e, color="tab:red", baseline=None, lw=1.5,
+              label="Predicted signal counts")
     _style.shade_masks(ax, e, safe, s["mask_fit"] if "mask_fit" in ds else None)
     ax.set_xscale("log")
     ax.set_xlim(e[0], e[-1])
