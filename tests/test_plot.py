@@ -252,6 +252,24 @@ def test_residuals_map(kinds, kind):
     assert "TeV" in spec_ax.get_xlabel() and "√model" in spec_ax.get_ylabel()
 
 
+def test_smoothed_residual_map_is_a_significance():
+    """Smoothed (data - model) / sqrt(model) of a Poisson realisation of the model has
+    unit variance, whatever the smoothing."""
+    ds = xdl4.examples.map_dataset(0, width=3.0, binsz=0.05)
+    models = _models("map")
+    fake = ds.dl4.fake(models, seed=2)
+    for smooth in (0.1, 0.2):
+        fig = fake.dl4.plot.residuals(models, smooth=smooth)
+        values = fig.axes[0].images[0].get_array()
+        inner = np.asarray(values[15:45, 15:45])  # away from the map edges
+        assert 0.75 < np.nanstd(inner) < 1.25, (smooth, np.nanstd(inner))
+        plt.close(fig)
+    perfect = ds.assign(counts=ds.dl4.npred(models))
+    fig = perfect.dl4.plot.residuals(models)
+    np.testing.assert_allclose(np.nan_to_num(fig.axes[0].images[0].get_array()), 0,
+                               atol=1e-9)
+
+
 @pytest.mark.parametrize("kind", ["spectrum", "spectrum_onoff"])
 def test_residuals_and_fit_spectrum(kinds, kind):
     ds = kinds[kind]

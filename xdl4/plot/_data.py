@@ -164,13 +164,34 @@ def top_hat_mean(image: np.ndarray, radius_deg: float | None, g: WcsGrid) -> np.
         return top_hat_sum(image, radius_deg, g) / top_hat_sum(ones, radius_deg, g)
 
 
-def gauss_smooth(image: np.ndarray, sigma_deg: float | None, g: WcsGrid) -> np.ndarray:
-    if not sigma_deg:
-        return np.asarray(image, float)
-    from scipy.ndimage import gaussian_filter
-
+def gauss_kernel(sigma_deg: float, g: WcsGrid) -> np.ndarray:
+    """Gaussian kernel of ``sigma_deg`` on the pixel grid (to 4 sigma), sum 1."""
     sx, sy = (sigma_deg / b for b in g.binsz)
-    return gaussian_filter(np.asarray(image, float), (sy, sx), mode="constant")
+    nx, ny = int(np.ceil(4 * sx)), int(np.ceil(4 * sy))
+    y, x = np.mgrid[-ny:ny + 1, -nx:nx + 1]
+    k = np.exp(-0.5 * ((x / sx) ** 2 + (y / sy) ** 2))
+    return k / k.sum()
+
+
+def smoothed_residuals(counts: np.ndarray, npred: np.ndarray, sigma_deg: float | None,
+                       g: WcsGrid, method: str) -> np.ndarray:
+    """Residuals of Gaussian-smoothed (``sigma_deg``) counts and npred images. diff and
+    diff/model compare the smoothed images; diff/sqrt(model) is the significance of the
+    smoothed difference, sum w (n - mu) / sqrt(sum w^2 mu) (Poisson variance mu per
+    pixel), so it is of unit variance whatever the smoothing (gammapy divides by the
+    square root of the smoothed model instead, which shrinks with the kernel)."""
+    if not sigma_deg:
+        return residual_values(counts, npred, method)
+    from scipy.ndimage import convolve
+
+    k = gauss_kernel(sigma_deg, g)
+    c = convolve(np.asarray(counts, float), k, mode="constant")
+    m = convolve(np.asarray(npred, float), k, mode="constant")
+    if method != "diff/sqrt(model)":
+        return residual_values(c, m, method)
+    var = convolve(np.asarray(npred, float), k**2, mode="constant")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (c - m) / np.sqrt(var)
 
 
 def excess_and_ts(ds: xr.Dataset, sel: np.ndarray, radius: float | None, models=None

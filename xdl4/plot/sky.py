@@ -108,16 +108,16 @@ def _title(name: str, erange: str | None, smooth: float | None) -> str:
 
 def spatial_residuals(ds: xr.Dataset, models, method: str = "diff/sqrt(model)",
                       smooth: float | None = 0.1, ax=None, region=None, **kwargs):
-    """gammapy's spatial residuals: counts and npred in the fit mask, summed over energy,
-    Gaussian-smoothed (sigma ``smooth`` deg), then compared by ``method``; NaN where no
-    bin is fitted. The region (if any) is outlined. Returns the WCSAxes."""
+    """Spatial residuals: counts and npred in the fit mask, summed over energy,
+    Gaussian-smoothed (sigma ``smooth`` deg), compared by ``method`` (diff/sqrt(model):
+    the significance of the smoothed difference, see
+    :func:`xdl4.plot._data.smoothed_residuals`); NaN where no bin is fitted. The region
+    (if any) is outlined. Returns the WCSAxes."""
     g = _data.grid(ds)
     fit = _data.masks.fit(ds)
     counts = ds["counts"].where(fit, 0).sum("energy").transpose("lat", "lon").values
     npred = ds.dl4.npred(models).where(fit, 0).sum("energy").transpose("lat", "lon").values
-    c = _data.gauss_smooth(counts, smooth, g)
-    m = _data.gauss_smooth(npred, smooth, g)
-    res = _data.residual_values(c, m, method)
+    res = _data.smoothed_residuals(counts, npred, smooth, g, method)
     any_fit = _data.masks.image(fit).transpose("lat", "lon").values if "lat" in fit.dims \
         else np.ones(g.shape, bool)
     res = np.where(any_fit, res, np.nan)
