@@ -101,7 +101,10 @@ def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float |
     method = method or "diff/sqrt(model)"
     ds = _one(ds, "residuals")
     if not _is_map(ds):
-        return spectral_residuals(ds, models, method, ax)
+        ax = spectral_residuals(ds, models, method, ax)
+        ax.set_title(f"{ds.attrs.get('name', '')}: spectral residuals".lstrip(": "),
+                     fontsize="medium")
+        return ax
     from ._style import get_fig, sky_axes
     from .sky import spatial_residuals
 
