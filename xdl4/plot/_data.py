@@ -13,7 +13,7 @@ from xdl4 import masks, stats
 from xdl4.axes import as_quantity, edges, time_edges
 from xdl4.errors import KindError
 from xdl4.forward import Evaluator, as_models
-from xdl4.kinds.flux_points import sed_dnde
+from xdl4.kinds.flux_points import point_dims, sed_dnde
 from xdl4.psf import containment_radius
 from xdl4.schema import ONOFF_KINDS, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
@@ -121,10 +121,7 @@ def background(ds: xr.Dataset, models=None) -> xr.DataArray:
     """Background counts: ``npred_background(models)`` (cash kinds, the variable when no
     model), ``alpha x counts_off`` for on/off kinds (the data's OFF estimate)."""
     if kind_of(ds) in ONOFF_KINDS:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            alpha = (ds["acceptance"] / ds["acceptance_off"]).where(
-                ds["acceptance_off"] > 0, 0.0)
-        return (alpha * ds["counts_off"]).rename("background")
+        return (alpha(ds) * ds["counts_off"]).rename("background")
     if models is not None:
         return ds.dl4.npred_background(models).rename("background")
     if "background" in ds:
@@ -132,7 +129,8 @@ def background(ds: xr.Dataset, models=None) -> xr.DataArray:
     return xr.zeros_like(ds["counts"], dtype=float).rename("background")
 
 
-def alpha(ds: xr.DataArray) -> xr.DataArray:
+def alpha(ds: xr.Dataset) -> xr.DataArray:
+    """acceptance / acceptance_off, 0 where there is no OFF acceptance."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return (ds["acceptance"] / ds["acceptance_off"]).where(ds["acceptance_off"] > 0, 0.0)
 
@@ -388,17 +386,13 @@ def flux_points(fp: xr.Dataset, sed_type: str) -> dict:
     err = sed["dnde_err"]
     errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], err)
     errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], err)
-    is_ul = (np.asarray(fp["is_ul"].transpose(*_point_dims(fp)).values, bool)
+    is_ul = (np.asarray(fp["is_ul"].transpose(*point_dims(fp)).values, bool)
              if "is_ul" in fp else np.zeros(sed["dnde"].shape, bool))
     return {"value": sed["dnde"] * f, "errn": errn * f, "errp": errp * f,
             "ul": sed["dnde_ul"] * f, "is_ul": is_ul, "e_ref": e_ref,
             "e_lo": lo if lo is not None else np.full_like(e_ref, np.nan),
             "e_hi": hi if hi is not None else np.full_like(e_ref, np.nan),
             "factor": f, "unit": SED_UNITS[sed_type]}
-
-
-def _point_dims(fp: xr.Dataset) -> tuple[str, ...]:
-    return ("time", "energy") if "time" in fp.dims else ("energy",)
 
 
 def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
