@@ -153,7 +153,7 @@ def test_image_longitude_left_for_any_grid(kinds):
         ax = ds.dl4.plot.image()
         _assert_lon_left(ax, grid)
         np.testing.assert_array_equal(ax.images[0].get_array(), ds.counts[0].values)
-    assert ax.coords[0].get_axislabel() == "Galactic longitude (galactic) [deg]"
+    assert ax.coords[0].get_axislabel() == "Galactic longitude [deg]"
 
 
 def _disk_sum(image, r_pix, iy, ix):

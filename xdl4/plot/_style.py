@@ -147,8 +147,8 @@ def sky_axes(g, ax=None, fig=None, subplot=(1, 1, 1)):
         fig = fig or new_figure((6.4, 5.2))
         out = fig.add_subplot(*subplot, projection=g.wcs)
     lon_name, lat_name = FRAME_NAMES.get(g.frame, ("Longitude", "Latitude"))
-    frame = "ICRS" if g.frame == "icrs" else g.frame
-    out.coords[0].set_axislabel(f"{lon_name} ({frame}) [deg]")
+    frame = " (ICRS)" if g.frame == "icrs" else ""
+    out.coords[0].set_axislabel(f"{lon_name}{frame} [deg]")
     out.coords[1].set_axislabel(f"{lat_name} [deg]")
     for c in out.coords:
         c.set_major_formatter("d.d")
