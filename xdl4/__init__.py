@@ -41,10 +41,10 @@ _LAZY = {
                      "FitError"], "xdl4.errors"),
 }
 #: public submodules, imported on first use
-_SUBMODULES = ("examples", "kinds", "models", "testing")
+_SUBMODULES = ("examples", "kinds", "models", "plot", "testing")
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from xdl4 import examples, kinds, models, testing
+    from xdl4 import examples, kinds, models, plot, testing
     from xdl4.constructors import create
     from xdl4.errors import (
         DL4Error,
@@ -96,6 +96,6 @@ __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test che
     "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
     "create_flux_points", "examples", "fit", "kinds", "models", "open_dataset",
-    "open_datasets", "read_models", "stack_files", "stat_contour", "stat_profile",
+    "open_datasets", "plot", "read_models", "stack_files", "stat_contour", "stat_profile",
     "testing", "validate", "write_datasets",
 ]

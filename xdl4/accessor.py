@@ -187,6 +187,16 @@ class DL4Accessor:
         ``to_spectrum_dataset`` rules, see :func:`xdl4.region.to_region`)."""
         return self._call("to_region", region, containment_correction, name)
 
+    # -- plots (matplotlib imported when a plot is drawn) ---------------------------
+    @property
+    def plot(self):
+        """Plots of this dataset: ``ds.dl4.plot.peek()``, ``.image(...)``, ``.residuals(
+        models)``, ``.fit(models)``, ``.masks()``, ``.psf()``, ``.edisp()``,
+        ``.exposure()``, ``.sed()``, ``.stacking(models)`` (see :mod:`xdl4.plot`)."""
+        from xdl4.plot import DatasetPlots
+
+        return DatasetPlots(self._ds)
+
     # -- I/O -----------------------------------------------------------------------
     def to_netcdf(self, path: str | os.PathLike, overwrite: bool = False, **kwargs) -> None:
         """Write NetCDF atomically; refuses to replace a file unless ``overwrite``."""

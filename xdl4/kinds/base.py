@@ -56,9 +56,13 @@ OPERATIONS: dict[str, str] = {
 class KindBehaviour:
     """A kind's record and its registered operations."""
 
-    def __init__(self, record: Kind, operations: Mapping[str, Callable]):
+    def __init__(self, record: Kind, operations: Mapping[str, Callable],
+                 plots: Mapping[str, tuple[str, ...]] | None = None):
         self.record = record
         self.operations: dict[str, Callable] = dict(operations)
+        #: the plots of :mod:`xdl4.plot` that apply (``"plots"``) and the panels ``peek``
+        #: draws (``"peek"``): names, the plot package holds the drawing
+        self.plots: dict[str, tuple[str, ...]] = {"plots": (), "peek": (), **(plots or {})}
 
     @property
     def name(self) -> str:
@@ -96,9 +100,11 @@ _REGISTRY: dict[str, KindBehaviour] = {}
 
 
 def register(record: Kind, operations: Mapping[str, Callable], *,
+             plots: Mapping[str, tuple[str, ...]] | None = None,
              replace: bool = False) -> KindBehaviour:
-    """Register a kind: its record (added to :data:`xdl4.schema.KINDS`) and its operations
-    (names of :data:`OPERATIONS`, or new ones). ``replace`` allows re-registering a name.
+    """Register a kind: its record (added to :data:`xdl4.schema.KINDS`), its operations
+    (names of :data:`OPERATIONS`, or new ones) and the plots of :mod:`xdl4.plot` that apply
+    (``{"plots": names, "peek": panel names}``). ``replace`` allows re-registering a name.
 
     >>> from xdl4.schema import Kind
     >>> toy = register(Kind("toy", "cash", "region", ("counts",)),
@@ -112,7 +118,7 @@ def register(record: Kind, operations: Mapping[str, Callable], *,
         raise KindError(f"kind {record.name!r} is registered already (replace=True to "
                         "replace it)")
     KINDS[record.name] = record
-    behaviour = _REGISTRY[record.name] = KindBehaviour(record, operations)
+    behaviour = _REGISTRY[record.name] = KindBehaviour(record, operations, plots)
     return behaviour
 
 

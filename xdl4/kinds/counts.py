@@ -374,10 +374,22 @@ _OPERATIONS = {
 }
 _PIXELS = {"downsample": downsample, "cutout": cutout}
 
-register(KINDS["map"], {**_OPERATIONS, **_PIXELS, "pad": pad, "to_region": _to_region})
-register(KINDS["map_onoff"], {**_OPERATIONS, **_PIXELS, "to_region": _to_region})
-register(KINDS["spectrum"], _OPERATIONS)
-register(KINDS["spectrum_onoff"], _OPERATIONS)
+#: the plots of xdl4.plot that apply to each geometry, and the panels peek draws
+_MAP_PLOTS = {"plots": ("image", "peek", "residuals", "masks", "psf", "edisp", "exposure",
+                        "stacking"),
+              "peek": ("counts_image", "background_image", "excess_image", "exposure_image",
+                       "psf_containment", "edisp_matrix")}
+_SPECTRUM_PLOTS = {"plots": ("peek", "residuals", "fit", "masks", "psf", "edisp", "exposure",
+                             "stacking"),
+                   "peek": ("counts_spectrum", "exposure_spectrum", "edisp_matrix")}
+
+register(KINDS["map"], {**_OPERATIONS, **_PIXELS, "pad": pad, "to_region": _to_region},
+         plots=_MAP_PLOTS)
+register(KINDS["map_onoff"], {**_OPERATIONS, **_PIXELS, "to_region": _to_region},
+         plots=_MAP_PLOTS)
+register(KINDS["spectrum"], _OPERATIONS, plots=_SPECTRUM_PLOTS)
+register(KINDS["spectrum_onoff"], _OPERATIONS, plots={
+    **_SPECTRUM_PLOTS, "plots": tuple(p for p in _SPECTRUM_PLOTS["plots"] if p != "psf")})
 
 __all__ = ["CashEvaluator", "EVALUATORS", "WStatEvaluator", "evaluator", "fake", "info",
            "likelihood_terms", "npred", "npred_background", "npred_signal", "residuals",

@@ -401,4 +401,4 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
 register(KINDS["flux_points"], {
     "problems": validate_flux_points, "info": info, "stat_array": stat_array,
     "stat_sum": stat_sum, "residuals": residuals, "likelihood_terms": likelihood_terms,
-})
+}, plots={"plots": ("peek", "residuals", "fit", "sed"), "peek": ("sed",)})

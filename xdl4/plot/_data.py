@@ -1,0 +1,438 @@
+"""The numbers the plots draw (numpy, no matplotlib), and the ONE place where the plot
+package imports xdl4's internals: when the evaluator, the flux-point helpers or the mask
+helper move, only the imports below change."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import xarray as xr
+
+from xdl4 import masks, stats
+from xdl4.axes import as_quantity, edges, time_edges
+from xdl4.errors import KindError
+from xdl4.forward import Evaluator
+from xdl4.kinds.flux_points import point_dims, sed_dnde
+from xdl4.models.routing import as_models
+from xdl4.psf import containment_radius
+from xdl4.schema import parse_unit
+from xdl4.sky import Region, WcsGrid, nearest_index
+from xdl4.validation import kind_record
+
+__all__ = ["Evaluator", "KindError", "Region", "WcsGrid", "as_models", "edges", "is_onoff",
+           "kind_of", "masks", "parse_unit", "stats", "time_edges"]
+
+
+def kind_of(ds: xr.Dataset) -> str:
+    """The name of the kind of ``ds``."""
+    return kind_record(ds).name
+
+
+def is_onoff(ds: xr.Dataset) -> bool:
+    """Whether the background of ``ds`` is measured in an OFF region (its kind's record)."""
+    return kind_record(ds).onoff
+
+
+# -- axes and positions --------------------------------------------------------------------
+
+def tev_edges(ds: xr.Dataset, dim: str = "energy") -> np.ndarray:
+    return edges(ds, dim).to_value("TeV")
+
+
+def tev(da: xr.DataArray) -> np.ndarray:
+    """Values of an energy coordinate in TeV."""
+    unit = parse_unit(da.attrs.get("units", "TeV"), da.name or "energy")
+    return np.asarray(da.values, float) * unit.to("TeV")
+
+
+def unit_of(da: xr.DataArray, default: str = "") -> str:
+    return str(da.attrs.get("units", default) or "")
+
+
+def grid(ds: xr.Dataset) -> WcsGrid:
+    if "lat" not in ds.dims:
+        raise KindError(f"this {kind_of(ds)} dataset has no pixel grid (lat/lon)")
+    return WcsGrid.from_dataset(ds)
+
+
+def position(ds: xr.Dataset, pos=None) -> tuple[float, float] | tuple[None, None]:
+    """(lon, lat) deg in the data frame: ``pos`` ((lon, lat) in that frame, or a SkyCoord),
+    by default the map centre or the region centre; (None, None) for a region-less set."""
+    if pos is None:
+        if "lat" in ds.dims:
+            return grid(ds).center
+        region = Region.from_dataset(ds)
+        return region.center if region is not None else (None, None)
+    if hasattr(pos, "frame") and hasattr(pos, "transform_to"):
+        frame = grid(ds).frame if "lat" in ds.dims else Region.from_dataset(ds).frame
+        c = pos.transform_to(frame)
+        sph = c.represent_as("unitspherical")
+        return float(sph.lon.deg), float(sph.lat.deg)
+    lon, lat = pos
+    return float(lon), float(lat)
+
+
+def one_run(ds: xr.Dataset, what: str) -> xr.Dataset:
+    if "obs" in ds.dims:
+        raise ValueError(f"plot.{what} draws one dataset; this one has {ds.sizes['obs']} runs "
+                         "along 'obs': select one (ds.isel(obs=i)), stack them "
+                         "(ds.dl4.stack()) or draw plot.stacking")
+    return ds
+
+
+# -- reco-energy reductions ---------------------------------------------------------------
+
+def energy_selection(ds: xr.Dataset, energy=None, dim: str = "energy"
+                     ) -> tuple[np.ndarray, str]:
+    """(boolean bins of ``dim``, a label). ``energy``: None (all), one energy (the bin
+    holding it) or (min, max) (bins overlapping the range), TeV numbers, Quantities or
+    strings."""
+    e = tev_edges(ds, dim)
+    n = e.size - 1
+    if energy is None:
+        return np.ones(n, bool), f"{fmt_energy(e[0])}–{fmt_energy(e[-1])} TeV"
+    if isinstance(energy, tuple | list) and len(energy) == 2:
+        lo, hi = (float(as_quantity(x).to_value("TeV")) for x in energy)
+        sel = (e[1:] > lo) & (e[:-1] < hi)
+    else:
+        x = float(as_quantity(energy).to_value("TeV"))
+        i = int(np.searchsorted(e, x, side="right")) - 1
+        if not 0 <= i < n:
+            raise ValueError(f"energy {x:g} TeV is outside the {dim} axis "
+                             f"({e[0]:g}–{e[-1]:g} TeV)")
+        sel = np.arange(n) == i
+    if not sel.any():
+        raise ValueError(f"no {dim} bin in {energy!r}")
+    idx = np.flatnonzero(sel)
+    return sel, f"{fmt_energy(e[idx[0]])}–{fmt_energy(e[idx[-1] + 1])} TeV"
+
+
+def fmt_energy(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def summed(da: xr.DataArray, ds: xr.Dataset, sel: np.ndarray, safe: bool = True
+           ) -> xr.DataArray:
+    """``da`` summed over the selected reco-energy bins (safe bins only)."""
+    if "energy" not in da.dims:
+        return da
+    w = xr.DataArray(sel, dims="energy")
+    if safe:
+        w = w & masks.safe(ds)
+    return da.where(w, 0).sum("energy")
+
+
+def any_safe(ds: xr.Dataset, sel: np.ndarray) -> xr.DataArray:
+    """(lat, lon) True where a selected reco-energy bin is safe."""
+    safe = masks.safe(ds) & xr.DataArray(sel, dims="energy")
+    return safe.any("energy").transpose("lat", "lon") if "energy" in safe.dims else safe
+
+
+def background(ds: xr.Dataset, models=None) -> xr.DataArray:
+    """Background counts: ``npred_background(models)`` (cash kinds, the variable when no
+    model), ``alpha x counts_off`` for on/off kinds (the data's OFF estimate)."""
+    if is_onoff(ds):
+        return (alpha(ds) * ds["counts_off"]).rename("background")
+    if models is not None:
+        return ds.dl4.npred_background(models).rename("background")
+    if "background" in ds:
+        return ds["background"]
+    return xr.zeros_like(ds["counts"], dtype=float).rename("background")
+
+
+def alpha(ds: xr.Dataset) -> xr.DataArray:
+    """acceptance / acceptance_off, 0 where there is no OFF acceptance."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (ds["acceptance"] / ds["acceptance_off"]).where(ds["acceptance_off"] > 0, 0.0)
+
+
+# -- sky images ----------------------------------------------------------------------------
+
+def disk_kernel(radius_deg: float, g: WcsGrid) -> np.ndarray:
+    """Top-hat kernel of ``radius_deg`` (pixel centres inside; at least the centre)."""
+    bx, by = g.binsz
+    nx, ny = int(np.ceil(radius_deg / bx)), int(np.ceil(radius_deg / by))
+    y, x = np.mgrid[-ny:ny + 1, -nx:nx + 1]
+    return ((x * bx) ** 2 + (y * by) ** 2 <= radius_deg**2).astype(float)
+
+
+def top_hat_sum(image: np.ndarray, radius_deg: float | None, g: WcsGrid) -> np.ndarray:
+    """Sum of ``image`` within ``radius_deg`` of each pixel (0 outside the map)."""
+    if not radius_deg:
+        return np.asarray(image, float)
+    from scipy.ndimage import convolve
+
+    return convolve(np.asarray(image, float), disk_kernel(radius_deg, g), mode="constant")
+
+
+def top_hat_mean(image: np.ndarray, radius_deg: float | None, g: WcsGrid) -> np.ndarray:
+    if not radius_deg:
+        return np.asarray(image, float)
+    ones = np.ones_like(image, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return top_hat_sum(image, radius_deg, g) / top_hat_sum(ones, radius_deg, g)
+
+
+def gauss_kernel(sigma_deg: float, g: WcsGrid) -> np.ndarray:
+    """Gaussian kernel of ``sigma_deg`` on the pixel grid (to 4 sigma), sum 1."""
+    sx, sy = (sigma_deg / b for b in g.binsz)
+    nx, ny = int(np.ceil(4 * sx)), int(np.ceil(4 * sy))
+    y, x = np.mgrid[-ny:ny + 1, -nx:nx + 1]
+    k = np.exp(-0.5 * ((x / sx) ** 2 + (y / sy) ** 2))
+    return k / k.sum()
+
+
+def smoothed_residuals(counts: np.ndarray, npred: np.ndarray, sigma_deg: float | None,
+                       g: WcsGrid, method: str) -> np.ndarray:
+    """Residuals of Gaussian-smoothed (``sigma_deg``) counts and npred images. diff and
+    diff/model compare the smoothed images; diff/sqrt(model) is the significance of the
+    smoothed difference, sum w (n - mu) / sqrt(sum w^2 mu) (Poisson variance mu per
+    pixel), so it is of unit variance whatever the smoothing (gammapy divides by the
+    square root of the smoothed model instead, which shrinks with the kernel)."""
+    if not sigma_deg:
+        return residual_values(counts, npred, method)
+    from scipy.ndimage import convolve
+
+    k = gauss_kernel(sigma_deg, g)
+    c = convolve(np.asarray(counts, float), k, mode="constant")
+    m = convolve(np.asarray(npred, float), k, mode="constant")
+    if method != "diff/sqrt(model)":
+        return residual_values(c, m, method)
+    var = convolve(np.asarray(npred, float), k**2, mode="constant")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (c - m) / np.sqrt(var)
+
+
+def excess_and_ts(ds: xr.Dataset, sel: np.ndarray, radius: float | None, models=None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(excess, sqrt_ts) images in a top-hat of ``radius`` deg over the selected safe
+    bins: cash TS of the counts over the background (model) for cash kinds, Li & Ma (the
+    wstat TS) of ON over alpha x OFF for on/off kinds, alpha the OFF-weighted mean."""
+    g = grid(ds)
+    n = top_hat_sum(summed(ds["counts"], ds, sel).values, radius, g)
+    b = top_hat_sum(summed(background(ds, models), ds, sel).values, radius, g)
+    excess = n - b
+    if is_onoff(ds):
+        n_off = top_hat_sum(summed(ds["counts_off"], ds, sel).values, radius, g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(n_off > 0, b / n_off, 0.0)
+        ts = stats.wstat_ts(n, n_off, a)
+    else:
+        ts = np.where(b > 0, stats.cash_ts(n, b), 0.0)
+    return excess, stats.sqrt_ts(ts, excess)
+
+
+def region_pixels(ds: xr.Dataset, region) -> np.ndarray:
+    """Boolean (lat, lon) image of the pixels of ``region`` (None: all)."""
+    g = grid(ds)
+    if region is None:
+        return np.ones(g.shape, bool)
+    if isinstance(region, str):
+        region = Region.parse(region)
+    y, x = np.mgrid[:g.shape[0], :g.shape[1]]
+    inside = region.contains_pixels(g, x, y)
+    if not inside.any():
+        raise ValueError(f"region {region} holds no pixel centre of the map")
+    return inside
+
+
+# -- spectra -------------------------------------------------------------------------------
+
+def counts_spectrum(ds: xr.Dataset, models=None, region=None) -> dict[str, np.ndarray]:
+    """Per reco-energy bin (summed over ``region``'s pixels for maps): counts,
+    background, excess and its error (cash: sqrt(n); on/off: sqrt(n + alpha^2 n_off)),
+    and, with ``models``, npred and npred_signal."""
+    def reduce(da):
+        da = da.transpose("energy", ...)
+        if "lat" in da.dims:
+            return np.asarray(da.where(xr.DataArray(inside, dims=("lat", "lon")), 0)
+                              .sum(("lat", "lon")).values, float)
+        return np.asarray(da.values, float)
+
+    inside = region_pixels(ds, region) if "lat" in ds.dims else None
+    out = {"counts": reduce(ds["counts"]), "background": reduce(background(ds, models))}
+    out["excess"] = out["counts"] - out["background"]
+    if is_onoff(ds):
+        n_off = reduce(ds["counts_off"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = np.where(n_off > 0, out["background"] / n_off, 0.0)
+        out["counts_off"] = n_off
+        out["excess_err"] = np.sqrt(out["counts"] + a**2 * n_off)
+    else:
+        out["excess_err"] = np.sqrt(out["counts"])
+    if models is not None:
+        out["npred"] = reduce(ds.dl4.npred(models))
+        out["npred_signal"] = reduce(ds.dl4.npred_signal(models))
+    out["mask_safe"] = _any_sky(masks.safe(ds), inside)
+    out["mask_fit"] = _any_sky(masks.fit(ds), inside)
+    out["edges"] = tev_edges(ds)
+    return out
+
+
+def _any_sky(mask: xr.DataArray, inside) -> np.ndarray:
+    mask = mask.transpose("energy", ...) if "energy" in mask.dims else mask
+    if "lat" in mask.dims:
+        mask = mask.where(xr.DataArray(inside, dims=("lat", "lon")), False).any(("lat", "lon"))
+    return np.broadcast_to(np.asarray(mask.values, bool), (mask.sizes.get("energy", 1),))
+
+
+def residual_values(data: np.ndarray, model: np.ndarray, method: str) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "diff":
+            return data - model
+        if method == "diff/model":
+            return (data - model) / model
+        if method == "diff/sqrt(model)":
+            return (data - model) / np.sqrt(model)
+    raise ValueError(f"residual method must be diff, diff/model or diff/sqrt(model), "
+                     f"not {method!r}")
+
+
+# -- IRFs ----------------------------------------------------------------------------------
+
+def psf_at(ds: xr.Dataset, pos=None) -> dict[str, np.ndarray]:
+    """PSF profiles at a position on the PSF's own energy nodes: ``energy`` (TeV),
+    ``axis`` (energy_true or energy), ``rad`` (deg), ``profiles`` (sr-1)."""
+    if "psf" not in ds:
+        raise ValueError(f"this {kind_of(ds)} dataset has no psf variable")
+    ev = Evaluator(ds)
+    lon, lat = position(ds, pos)
+    prof = ev.psf_profiles(lon if lon is not None else 0.0, lat if lat is not None else 0.0,
+                           at_nodes=True)
+    axis = ds["psf"].dims[0]
+    return {"energy": tev(ds[axis]), "axis": axis, "rad": ev.rad_nodes, "profiles": prof,
+            "position": (lon, lat)}
+
+
+def containment_radii(psf: dict, fractions) -> np.ndarray:
+    """(n_fraction, n_energy) radii in deg."""
+    return np.stack([containment_radius(psf["profiles"], psf["rad"], f) for f in fractions])
+
+
+def edisp_at(ds: xr.Dataset, pos=None) -> dict[str, np.ndarray]:
+    """The EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position, with the
+    true and reco edges (TeV); the overlap kernel when the dataset has no edisp."""
+    lon, lat = position(ds, pos) if "lat" in ds.dims else (None, None)
+    ev = Evaluator(ds)
+    matrix = ev.edisp_matrix(lon, lat)
+    return {"matrix": matrix, "true_edges": ev.e_true, "reco_edges": ev.e_reco,
+            "position": (lon, lat)}
+
+
+#: kernel rows holding less than this share of their true bin's events in the reco axis
+#: get no bias or resolution (the distribution is cut by the axis)
+EDISP_MIN_CONTAINED = 0.9
+
+
+def bias_resolution(edisp: dict) -> dict[str, np.ndarray]:
+    """Moments of ln(E_reco / E_true) of each kernel row, the reco bins at their log
+    centres (as gammapy's kernel bias and resolution): ``bias`` = exp(mean) - 1,
+    ``resolution`` = standard deviation (relative), ``binning`` = half the log width of
+    the reco bins (moments smaller than it are not resolved by the reco binning). NaN
+    for rows with less than 90 % of their events inside the reco axis."""
+    m, et, er = edisp["matrix"], edisp["true_edges"], edisp["reco_edges"]
+    ln_true = np.log(np.sqrt(et[:-1] * et[1:]))
+    ln_reco = np.log(np.sqrt(er[:-1] * er[1:]))
+    norm = m.sum(axis=1)
+    ok = norm >= EDISP_MIN_CONTAINED
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (m * ln_reco).sum(axis=1) / norm
+        var = (m * (ln_reco[None] - mean[:, None]) ** 2).sum(axis=1) / norm
+    return {"bias": np.where(ok, np.expm1(mean - ln_true), np.nan),
+            "resolution": np.where(ok, np.sqrt(np.clip(var, 0, None)), np.nan),
+            "binning": 0.5 * float(np.mean(np.diff(np.log(er))))}
+
+
+def exposure_at(ds: xr.Dataset, pos=None) -> dict:
+    """Exposure per true-energy bin at the pixel nearest a position (maps) or of the
+    region: values in the variable's unit, ``edges`` (TeV), ``livetime`` (s) or None."""
+    exposure = ds["exposure"].transpose("energy_true", ...)
+    lon, lat = position(ds, pos) if "lat" in exposure.dims else (None, None)
+    if "lat" in exposure.dims:
+        x, y = grid(ds).world_to_pixel(lon, lat)
+        ny, nx = grid(ds).shape
+        ix, iy = nearest_index(float(x), nx), nearest_index(float(y), ny)
+        exposure = exposure.isel(lat=iy, lon=ix)
+    livetime = float(ds["livetime"]) * parse_unit(ds["livetime"].attrs.get("units", "s"),
+                                                  "livetime").to("s") \
+        if "livetime" in ds else None
+    return {"values": np.asarray(exposure.values, float), "unit": unit_of(ds["exposure"]),
+            "edges": tev_edges(ds, "energy_true"), "livetime": livetime,
+            "position": (lon, lat)}
+
+
+# -- flux points ---------------------------------------------------------------------------
+
+#: SED quantity = dnde x factor(e_ref, e_min, e_max), as gammapy converts flux points
+SED_UNITS = {"dnde": "cm-2 s-1 TeV-1", "e2dnde": "TeV cm-2 s-1", "flux": "cm-2 s-1",
+             "eflux": "TeV cm-2 s-1"}
+
+
+def sed_factor(sed_type: str, e_ref, lo, hi) -> np.ndarray:
+    if sed_type == "dnde":
+        return np.ones_like(e_ref)
+    if sed_type == "e2dnde":
+        return e_ref**2
+    if lo is None:
+        raise ValueError(f"sed_type {sed_type!r} needs the flux points' energy bounds")
+    if sed_type == "flux":
+        return e_ref**2 * (1 / lo - 1 / hi)
+    if sed_type == "eflux":
+        return e_ref**2 * np.log(hi / lo)
+    raise ValueError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
+
+
+def flux_points(fp: xr.Dataset, sed_type: str) -> dict:
+    """Flux points as ``sed_type`` (in :data:`SED_UNITS`): value, errn, errp, ul, is_ul on
+    (time, energy) or (energy,), with e_ref, e_lo, e_hi (TeV; NaN bounds if absent)."""
+    sed = sed_dnde(fp)
+    e_ref = tev(fp["energy"])
+    if "energy_bounds" in fp.coords:
+        b = np.asarray(fp["energy_bounds"].transpose("energy", ...).values, float) * \
+            parse_unit(fp["energy_bounds"].attrs.get("units", "TeV"), "energy").to("TeV")
+        lo, hi = b[:, 0], b[:, 1]
+    else:
+        lo = hi = None
+    f = sed_factor(sed_type, e_ref, lo, hi)
+    err = sed["dnde_err"]
+    errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], err)
+    errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], err)
+    is_ul = (np.asarray(fp["is_ul"].transpose(*point_dims(fp)).values, bool)
+             if "is_ul" in fp else np.zeros(sed["dnde"].shape, bool))
+    return {"value": sed["dnde"] * f, "errn": errn * f, "errp": errp * f,
+            "ul": sed["dnde_ul"] * f, "is_ul": is_ul, "e_ref": e_ref,
+            "e_lo": lo if lo is not None else np.full_like(e_ref, np.nan),
+            "e_hi": hi if hi is not None else np.full_like(e_ref, np.nan),
+            "factor": f, "unit": SED_UNITS[sed_type]}
+
+
+def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
+    """Per energy bin the scanned ``sed_type`` values and delta-stat (n_energy, n_scan),
+    or None without ``stat_scan``/``norm_scan`` (or for light curves)."""
+    if "stat_scan" not in fp or "norm_scan" not in fp or "time" in fp.dims:
+        return None
+    scan = np.asarray(fp["stat_scan"].transpose("energy", ...).values, float)
+    norms = np.broadcast_to(np.asarray(fp["norm_scan"].transpose("energy", ...).values,
+                                       float), scan.shape)
+    points = flux_points(fp, sed_type)
+    ref_q = _ref_dnde(fp) * points["factor"]  # norm x ref_dnde is the SED's dnde
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN scans stay NaN
+        delta = scan - np.nanmin(scan, axis=1, keepdims=True)
+    return {"values": norms * ref_q[:, None], "delta": delta, "e_lo": points["e_lo"],
+            "e_hi": points["e_hi"]}
+
+
+def _ref_dnde(fp: xr.Dataset) -> np.ndarray:
+    if "ref_dnde" not in fp:
+        raise ValueError("likelihood profiles need ref_dnde")
+    da = fp["ref_dnde"]
+    return np.asarray(da.values, float) * parse_unit(da.attrs.get("units"), "ref_dnde").to(
+        SED_UNITS["dnde"])
+
+
+def source_models(models) -> list:
+    """The sky models (no background models) of ``models``."""
+    return [m for m in as_models(models)
+            if hasattr(m, "spectral_key") and not hasattr(m, "dataset_name")]
