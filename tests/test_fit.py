@@ -16,6 +16,7 @@ from xdl4.models import (
     read_models,
 )
 from xdl4.testing import reference_case
+from xdl4.validation import with_name
 
 
 @pytest.fixture()
@@ -106,7 +107,7 @@ def test_datasets_names_restricts_and_unmatched_model_raises(examples):
 
 def test_linked_parameter_is_one_fit_parameter(examples):
     on = examples["spectrum_onoff"]
-    other = on.assign_attrs(name="second")
+    other = with_name(on, "second")
     a = SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="a", datasets_names=["second"])
     b = SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="b",
                  datasets_names=[on.attrs["name"]])
@@ -123,10 +124,9 @@ def test_obs_dimension_list_and_datatree_agree(onoff):
     second = onoff.assign(counts=onoff["counts"] * 0 + np.maximum(onoff["counts"] - 3, 0))
     stacked = xr.concat([onoff, second], dim="obs").assign_coords(obs=["r1", "r2"])
     r_obs = xdl4.fit(stacked, pl_models())
-    r_list = xdl4.fit([onoff.assign_attrs(name="r1"), second.assign_attrs(name="r2")],
+    r_list = xdl4.fit([with_name(onoff, "r1"), with_name(second, "r2")],
                       pl_models())
-    tree = xr.DataTree.from_dict({"/r1": onoff, "/r2": second.assign_attrs(name="r2")})
-    tree["r1"].attrs["name"] = "r1"
+    tree = xr.DataTree.from_dict({"/r1": with_name(onoff, "r1"), "/r2": with_name(second, "r2")})
     r_tree = xdl4.fit(tree, pl_models())
     for r in (r_list, r_tree):
         assert math.isclose(r.total_stat, r_obs.total_stat, rel_tol=1e-9)

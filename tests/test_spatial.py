@@ -253,7 +253,7 @@ def test_downsample_preserves_masked_totals(factor, seed):
 @settings(max_examples=20, deadline=None)
 @given(lon=st.floats(82.9, 84.4), lat=st.floats(21.3, 22.7), width=st.floats(0.05, 1.6))
 def test_cutout_stacks_back_onto_its_parent(lon, lat, width):
-    parent = xdl4.examples.map_dataset(0, width=1.5, binsz=0.1)
+    parent = xdl4.examples.map_dataset(0, width=1.5, binsz=0.1).drop_vars("obs")  # no label
     cut = spatial.cutout(parent, (lon, lat), width)
     xdl4.validate(cut)
     empty = parent.assign(mask_safe=xr.zeros_like(parent.mask_safe))

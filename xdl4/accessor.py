@@ -55,7 +55,21 @@ class DL4Accessor:
 
     @property
     def name(self) -> str:
-        return self._ds.attrs.get("name", "")
+        """The dataset's name (a run's: its ``obs`` label, see
+        :func:`xdl4.validation.dataset_name`)."""
+        from xdl4.validation import dataset_name
+
+        return dataset_name(self._ds)
+
+    @name.setter
+    def name(self, name: str) -> None:
+        """Rename in place: ``attrs["name"]`` and the run label (scalar ``obs``)."""
+        from xdl4.validation import with_name
+
+        renamed = with_name(self._ds, name)
+        self._ds.attrs["name"] = renamed.attrs["name"]
+        if "obs" in renamed.coords and "obs" not in self._ds.dims:
+            self._ds.coords["obs"] = renamed.coords["obs"]
 
     def validate(self) -> xr.Dataset:
         """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds."""

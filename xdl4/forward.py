@@ -35,6 +35,7 @@ from xdl4.models.routing import ModelsLike, Routed
 from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
 from xdl4.schema import REGION, canonical, parse_unit
 from xdl4.sky import Region, WcsGrid, grid_of, nearest_index
+from xdl4.validation import dataset_name
 
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
@@ -94,7 +95,7 @@ class Evaluator(Routed):
                              "region datasets without a PSF; use ds.isel(obs=i)")
         self.lead = ("obs",) if "obs" in ds.dims else ()
         self.ds = ds
-        self.name = self.label = ds.attrs.get("name", "")
+        self.name = self.label = dataset_name(ds)
         self.e_true = edges(ds, "energy_true").to_value("TeV")
         self.e_reco = edges(ds, "energy").to_value("TeV")
         self.e_reco_center = values_in(ds["energy"], "TeV", "energy")

@@ -417,9 +417,13 @@ def chunk(ds: xr.Dataset, reducer: Reducer | str = "obs") -> Terms:
 def grid_coords(ds: xr.Dataset, reducer: Reducer | str = "obs") -> xr.Coordinates:
     """Coordinates of ``ds`` that survive the reduction (none along what is reduced, GTI
     or meta rows), with their indexes (reused as they are, not rebuilt)."""
-    reduced = set(OverRuns(reducer).dims if isinstance(reducer, str) else reducer.dims)
+    reducer = OverRuns(reducer) if isinstance(reducer, str) else reducer
+    reduced = set(reducer.dims)
     drop = [n for n, v in ds.variables.items()
             if n in ds.data_vars or (reduced | {GTI, META_ROW}) & set(v.dims)]
+    if reducer.family == "obs":  # a stack is no run: no run label, no run metadata
+        drop += [n for n, v in ds.coords.items() if v.ndim == 0 and (
+            n == reducer.dim or str(n).startswith(META_PREFIX))]
     return ds.drop_vars(drop).coords
 
 

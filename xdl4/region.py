@@ -30,7 +30,7 @@ from xdl4.errors import GridError
 from xdl4.reduce import RegionPixels, reduce
 from xdl4.schema import REGION
 from xdl4.sky import Region, WcsGrid, nearest_index
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record, with_name
 
 SKY = ("lat", "lon")
 
@@ -70,8 +70,8 @@ def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool
     header = fits.Header.fromstring(grid.header, sep="\n")
     header["WCSSHAPE"] = f"({grid.shape[1]},{grid.shape[0]})"
     out = out.assign_coords({REGION: region.to_coord(header.tostring(sep="\n"))})
-    return out.assign_attrs(dl4_kind=kind, name=ds.attrs.get("name", "") if name is None
-                            else str(name))
+    return with_name(out.assign_attrs(dl4_kind=kind), dataset_name(ds) if name is None
+                     else name)
 
 
 def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:

@@ -22,6 +22,7 @@ from xdl4.reduce import PixelBlocks, reduce
 from xdl4.resample import resample_energy
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES
 from xdl4.sky import WcsGrid, cutout_range, tag_grids
+from xdl4.validation import with_name
 
 #: variables that live on the IRF grid (or on the data grid when there is no IRF grid)
 _IRF_VARS = tuple(n for n, v in VARIABLES.items() if any(IRF_SKY in d for d in v.dims))
@@ -142,7 +143,7 @@ def _check_map(ds: xr.Dataset, what: str) -> None:
 
 
 def _named(ds: xr.Dataset, name: str | None) -> xr.Dataset:
-    return ds.assign_attrs(name=name) if name is not None else ds
+    return with_name(ds, name)
 
 
 def _prefixes(ds: xr.Dataset) -> list[str]:

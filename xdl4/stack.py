@@ -32,6 +32,7 @@ from xdl4.errors import StackError
 from xdl4.reduce import COMBINE, OPTIONAL, Terms, chunk, combine, finalize, grid_coords
 from xdl4.schema import BOUNDED_DIMS, GRID_MAPPING, GRID_PREFIXES, GTI, META_ROW, OBS, parse_unit
 from xdl4.sky import Region, WcsGrid
+from xdl4.validation import dataset_name
 
 #: the same combine steps on two operands (the fold of ``stack_files``, pairwise stacking)
 _PAIR_OPS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -199,6 +200,7 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
         if dim in ds.dims or dim in other.dims:
             raise StackError(f"pairwise stacking takes single runs; reduce {dim!r} first")
         out = finalize(merge(chunk(ds, dim), chunk(other, dim)), ds)
+        name = dataset_name(ds) if name is None else name
     else:
         if dim not in ds.dims:
             raise StackError(f"dataset has no {dim!r} dimension to stack over")
@@ -227,8 +229,7 @@ def to_masked(ds: xr.Dataset, name: str | None = None) -> xr.Dataset:
     >>> bool((to_masked(ds).counts == ds.counts.where(ds.mask_safe, 0)).all())
     True
     """
-    out = finalize(chunk(ds), ds)
-    return out.assign_attrs(name=name) if name is not None else out
+    return finalize(chunk(ds), ds).assign_attrs(name=dataset_name(ds) if name is None else name)
 
 
 def empty_like(ds: xr.Dataset, name: str = "stacked") -> xr.Dataset:
@@ -240,7 +241,8 @@ def empty_like(ds: xr.Dataset, name: str = "stacked") -> xr.Dataset:
     >>> bool(stack(empty_like(ds), ds).counts.equals(to_masked(ds).counts))
     True
     """
-    drop = [v for v in ds.variables if GTI in ds[v].dims or META_ROW in ds[v].dims]
+    drop = [v for v in ds.variables if GTI in ds[v].dims or META_ROW in ds[v].dims
+            or v == OBS]
     out = xr.zeros_like(ds.drop_vars(drop))
     out = out.assign_coords({c: ds[c] for c in out.coords})
     if "mask_safe" not in out:

@@ -45,7 +45,9 @@ def reference_case(data_dir: str | os.PathLike, key: str):
     if base == "fermi_3fhl_crab":
         folder = data / "fermi-3fhl-crab"
         ds = xdl4.open_dataset(folder / "Fermi-LAT-3FHL_data_Fermi-LAT.fits")
-        ds.attrs["name"] = "Fermi-LAT"  # the name its datasets YAML index gives
+        from xdl4.validation import with_name
+
+        ds = with_name(ds, "Fermi-LAT")  # the name its datasets YAML index gives
         return ds, xdl4.read_models(folder / "Fermi-LAT-3FHL_models.yaml")
     g = data / "gammapy"
     models = xdl4.read_models(g / "map_dataset_models.yaml")

@@ -1,4 +1,9 @@
-"""Checking a dataset against the DL4 contract declared in :mod:`xdl4.schema`.
+"""A dataset's identity (its kind, its name) and checking it against the DL4 contract
+declared in :mod:`xdl4.schema`.
+
+A dataset's name is ``attrs["name"]``; a run also carries it as its scalar ``obs``
+coordinate, so that ``xr.concat(runs, "obs")`` labels the runs and ``runs.sel(obs=name)``
+gives back a dataset named after that run (:func:`dataset_name`, :func:`with_name`).
 
 :func:`xdl4.validate` (``ds.dl4.validate()``) runs the checks of the dataset's kind: for
 the kinds that hold :data:`~xdl4.schema.VARIABLES` the generic :func:`variable_problems`
@@ -41,6 +46,54 @@ def kind_record(ds: xr.Dataset) -> Kind:
             ds.attrs.get("name"),
         )
     return KINDS[kind]
+
+
+def dataset_name(ds: xr.Dataset) -> str:
+    """The name of ``ds``: its scalar ``obs`` coordinate (a run, e.g. selected from many
+    with ``runs.sel(obs=...)``), else ``attrs["name"]`` ("" without).
+
+    >>> import xdl4
+    >>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).pipe(with_name, f"run{i}")
+    ...                   for i in range(2)], "obs")
+    >>> dataset_name(runs.sel(obs="run1")), runs.obs.values.tolist()
+    ('run1', ['run0', 'run1'])
+    """
+    label = ds.coords.get(OBS)
+    if label is not None and label.ndim == 0:
+        return str(label.values)
+    return str(ds.attrs.get("name", ""))
+
+
+def with_name(ds: xr.Dataset, name: str | None) -> xr.Dataset:
+    """``ds`` named ``name`` (``attrs["name"]``, and its scalar ``obs`` label if it has
+    one); unchanged for ``name=None``."""
+    if name is None:
+        return ds
+    ds = ds.assign_attrs(name=str(name))
+    label = ds.coords.get(OBS)
+    if label is not None and label.ndim == 0:
+        ds = ds.assign_coords({OBS: label.copy(data=str(name))})
+    return ds
+
+
+def run_labels(ds: xr.Dataset) -> list[str]:
+    """The labels of the runs along ``obs``: the ``obs`` coordinate when it holds unique
+    names, else ``name[i]``."""
+    n = ds.sizes[OBS]
+    if OBS in ds.coords:
+        labels = [str(v) for v in ds[OBS].values]
+        if len(set(labels)) == n:
+            return labels
+    name = str(ds.attrs.get("name", ""))
+    return [f"{name}[{i}]" for i in range(n)]
+
+
+def as_run(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` labelled as a run: its name also as the scalar ``obs`` coordinate (what
+    ``xr.concat(runs, "obs")`` turns into the run labels); unchanged with ``obs`` dims."""
+    if OBS in ds.dims:
+        return ds
+    return ds.assign_coords({OBS: xr.Variable((), str(ds.attrs.get("name", "")))})
 
 
 def check_bounds(ds: xr.Dataset, dim: str, problems: list[str],

@@ -12,7 +12,7 @@ import xarray as xr
 from xdl4 import kinds
 from xdl4.errors import DL4ValidationError, FitError
 from xdl4.models.routing import ModelsLike, as_models
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record, with_name
 
 
 def _flatten(data: Any) -> list[xr.Dataset]:
@@ -28,7 +28,7 @@ def _flatten(data: Any) -> list[xr.Dataset]:
                 kind_record(ds)
             except DL4ValidationError:
                 continue  # not a DL4 node (e.g. metadata)
-            out.append(ds if ds.attrs.get("name") else ds.assign_attrs(name=node.name))
+            out.append(ds if dataset_name(ds) else with_name(ds, node.name))
         return out
     if isinstance(data, Iterable) and not isinstance(data, str | bytes):
         return [ds for item in data for ds in _flatten(item)]
@@ -63,7 +63,7 @@ class Likelihood:
         datasets = _flatten(data)
         if not datasets:
             raise FitError("no dataset to fit")
-        names = [str(ds.attrs.get("name", "")) for ds in datasets]
+        names = [dataset_name(ds) for ds in datasets]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise FitError(f"dataset names must be unique for a joint fit; repeated: {dup}")

@@ -12,7 +12,7 @@ import yaml
 
 from xdl4.io.util import atomic_write, check_overwrite
 from xdl4.schema import Kind
-from xdl4.validation import kind_record
+from xdl4.validation import kind_record, with_name
 
 YAML_STYLE = {"sort_keys": False, "indent": 4, "width": 80, "default_flow_style": False}
 
@@ -43,7 +43,7 @@ def open_datasets(path: str | os.PathLike) -> xr.DataTree:
         if name in nodes:
             raise ValueError(f"{path.name}: dataset name {name!r} appears twice")
         ds = open_dataset(_resolve(path.parent, str(entry["filename"])))
-        ds.attrs["name"] = name
+        ds = with_name(ds, name)
         if entry.get("type") == "SpectrumDatasetOnOff" and "mask_fit" in ds:
             ds = ds.drop_vars("mask_fit")  # as gammapy: not part of SpectrumDatasetOnOff I/O
         nodes[name] = ds

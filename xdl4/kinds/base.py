@@ -28,7 +28,7 @@ import xarray as xr
 
 from xdl4.errors import DL4ValidationError, KindError
 from xdl4.schema import KINDS, Kind
-from xdl4.validation import kind_record, variable_problems
+from xdl4.validation import dataset_name, kind_record, variable_problems
 
 #: the operations a kind may define, and what each does (the accessor's methods)
 OPERATIONS: dict[str, str] = {
@@ -89,7 +89,7 @@ class KindBehaviour:
     def validate(self, ds: xr.Dataset) -> xr.Dataset:
         problems = self.problems(ds)
         if problems:
-            raise DL4ValidationError(problems, ds.attrs.get("name"))
+            raise DL4ValidationError(problems, dataset_name(ds))
         return ds
 
     def __repr__(self) -> str:

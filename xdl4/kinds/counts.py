@@ -45,7 +45,7 @@ from xdl4.stats import (
     wstat_background,
     wstat_ts,
 )
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record, run_labels
 
 # -- the statistic strategies ---------------------------------------------------------------
 
@@ -212,6 +212,8 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
     dims = canonical_dims(ds["counts"].dims)
     dims = dims if size is None else ("obs",) + dims
     out = ds.copy()  # only counts (and counts_off) get the ``obs`` dimension
+    if size is not None and "obs" in out.coords:  # the run label: realisations are runs
+        out = out.drop_vars("obs")
     if isinstance(ev, WStatEvaluator):
         bkg = ev.npred_background(models, sig) if npred_background is None else \
             np.asarray(npred_background.transpose(*canonical_dims(npred_background.dims))
@@ -243,16 +245,11 @@ def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.Da
     return diff.where(masks.fit(ds)).rename("residuals")
 
 
-def run_label(ds: xr.Dataset, i: int, name: str) -> str:
-    """The label of run ``i`` of a dataset with ``obs`` runs (its ``obs`` coordinate)."""
-    return str(ds["obs"].values[i]) if "obs" in ds.coords else f"{name}[{i}]"
-
-
 def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike) -> list[Evaluator]:
     """One bound evaluator per run (all runs at once for region runs without a PSF and
     without FoV background models of their own)."""
     runs = [(ds, name)] if "obs" not in ds.dims else [
-        (ds.isel(obs=i), run_label(ds, i, name)) for i in range(ds.sizes["obs"])]
+        (ds.isel(obs=i), label) for i, label in enumerate(run_labels(ds))]
     if len(runs) > 1 and vectorises_runs(ds) and not any(
             background_for(models, label) for _, label in runs):
         runs = [(ds, name)]
@@ -280,7 +277,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
     """
     record = kind_record(ds)
     mask = masks.safe(ds)
-    out: dict = {"name": ds.attrs.get("name", ""), "counts": _sum(ds["counts"], mask)}
+    out: dict = {"name": dataset_name(ds), "counts": _sum(ds["counts"], mask)}
     if record.onoff:
         n_off = _sum(ds["counts_off"], mask)
         bkg = _sum(alpha(ds["acceptance"], ds["acceptance_off"]) * ds["counts_off"], mask)

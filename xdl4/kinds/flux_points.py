@@ -21,7 +21,7 @@ from xdl4.axes import axis_coords, time_coords
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
 from xdl4.schema import KINDS, SED_TYPES, parse_unit
-from xdl4.validation import check_bounds
+from xdl4.validation import check_bounds, dataset_name
 
 REQUIRED = {
     "dnde": ("dnde",),
@@ -217,7 +217,7 @@ def model_dnde(ds: xr.Dataset, models: ModelsLike) -> np.ndarray:
     source's temporal model scales it by its mean over the dataset's GTIs, if any (as
     gammapy; without GTIs temporal models are ignored). For a light curve, shape (time,
     energy) and the mean is taken per time bin: over the bin, or over the GTIs in it."""
-    return _model_dnde(_e_ref(ds), sources_for(models, {ds.attrs.get("name")}), _Times(ds))
+    return _model_dnde(_e_ref(ds), sources_for(models, {dataset_name(ds)}), _Times(ds))
 
 
 class _Times:
@@ -274,7 +274,7 @@ class FluxPointsEvaluator(Routed):
         if self.stat_type not in ("chi2", "distrib", "profile"):
             raise ValueError(f"unknown flux-points stat_type {self.stat_type!r}; "
                              "use chi2, distrib or profile")
-        self.name = self.label = ds.attrs.get("name")
+        self.name = self.label = dataset_name(ds)
         self.e_ref = _e_ref(ds)
         self.times = _Times(ds)
         self.sed = sed = sed_dnde(ds)
@@ -385,7 +385,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
     >>> info(create_flux_points([1, 2, 4], dnde=[1e-11, 2e-12]))["n_points"]
     2
     """
-    out = {"name": ds.attrs.get("name", ""), "sed_type": ds.attrs.get("sed_type"),
+    out = {"name": dataset_name(ds), "sed_type": ds.attrs.get("sed_type"),
            "n_points": int(np.prod([ds.sizes[d] for d in point_dims(ds)])),
            "n_ul": int(np.asarray(ds["is_ul"].values, bool).sum()) if "is_ul" in ds else 0,
            "stat_type": ds.attrs.get("stat_type", KINDS["flux_points"].statistic)}
