@@ -22,7 +22,7 @@ LAYERS = {
              "spatial", "region"],
     "kinds": ["kinds"],
     "fit": ["fitting", "estimators", "plot"],
-    "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing",
+    "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing", "runs",
                "__init__"],
 }
 RANK = {top: i for i, tops in enumerate(LAYERS.values()) for top in tops}

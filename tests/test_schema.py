@@ -45,7 +45,7 @@ BAD = {
     "unit not parsable": (
         lambda: _set(_map(), "exposure", lambda d: d.assign_attrs(units="furlongs")),
         "cannot parse unit 'furlongs'"),
-    "mask not boolean": (lambda: _set(_map(), "mask_safe", lambda d: d.astype(float)),
+    "mask not boolean": (lambda: _set(_map(), "mask_safe", lambda d: d.astype(float) * 0.5),
                          "mask_safe must be boolean"),
     "mismatched sky grid": (
         lambda: _map().assign_coords(lon=_map().lon + 0.3),

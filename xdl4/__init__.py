@@ -85,10 +85,32 @@ def __dir__():
 
 def open_dataset(path, chunks=None, **kwargs):
     """Open any DL4 file (NetCDF, GADF map/region dataset, OGIP PHA, flux points) as an
-    ``xarray.Dataset``; lazily (dask) with ``chunks``."""
-    from xdl4.io.backends import open_dataset as _open
+    ``xarray.Dataset``; lazily (dask) with ``chunks``. A list of files or a glob pattern
+    (``"runs/run*.fits.gz"``) opens the runs as one dataset along ``obs``, labelled by
+    their names (:func:`xdl4.validation.concat_runs`).
 
-    return _open(path, chunks=chunks, **kwargs)
+    >>> import os, tempfile, xdl4
+    >>> folder = tempfile.mkdtemp()
+    >>> for i in range(2):
+    ...     xdl4.examples.spectrum_dataset(i).dl4.renamed(f"run{i}").dl4.to_netcdf(
+    ...         os.path.join(folder, f"run{i}.nc"))
+    >>> xdl4.open_dataset(os.path.join(folder, "run*.nc")).obs.values.tolist()
+    ['run0', 'run1']
+    """
+    import glob
+    import os
+
+    from xdl4.io.backends import open_dataset as _open
+    from xdl4.validation import as_run, concat_runs
+
+    if isinstance(path, str | os.PathLike) and glob.has_magic(os.fspath(path)):
+        pattern, path = os.fspath(path), sorted(glob.glob(os.fspath(path)))
+        if not path:
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+    if isinstance(path, list | tuple):
+        return concat_runs([_open(p, chunks=chunks, **kwargs) for p in path])
+    ds = _open(path, chunks=chunks, **kwargs)
+    return ds if "obs" in ds.dims else as_run(ds)
 
 
 __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test checks)

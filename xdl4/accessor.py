@@ -32,7 +32,11 @@ class DL4Accessor:
     """
 
     def __init__(self, ds: xr.Dataset):
-        self._ds = ds
+        from xdl4.masks import restore_masks
+        from xdl4.sky import restore_grids
+
+        # what plain xarray code erases: grid attributes (xr.where), mask dtypes (where)
+        self._ds = restore_masks(restore_grids(ds))
 
     @property
     def behaviour(self) -> KindBehaviour:
@@ -43,6 +47,13 @@ class DL4Accessor:
 
     def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         return self.behaviour.call(operation, self._ds, *args, **kwargs)
+
+    def _counts(self, what: str) -> None:
+        """KindError unless this kind holds counts (what ``what`` is computed from)."""
+        if "counts" not in self.behaviour.record.variables:
+            from xdl4.errors import KindError
+
+            raise KindError(f"{what} is not defined for {self.kind} datasets")
 
     # -- description ---------------------------------------------------------------
     @property
@@ -75,9 +86,81 @@ class DL4Accessor:
         """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds."""
         return self.behaviour.validate(self._ds)
 
-    def info(self, models: ModelsLike = None) -> dict:
-        """gammapy's info_dict fields (with ``models``: npred, stat_sum too)."""
+    def info(self, models: ModelsLike = None) -> dict | xr.Dataset:
+        """gammapy's info_dict fields; for runs along ``obs`` one row per run (the
+        :meth:`info_table`)."""
+        if "obs" in self._ds.dims:
+            return self.info_table(models=models)
         return self._call("info", models)
+
+    def info_table(self, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:
+        """gammapy's ``info_table``: info fields per run (``cumulative``: of the runs
+        stacked up to each one) as a Dataset over ``obs``; ``.to_dataframe()`` for a
+        table (see :func:`xdl4.runs.info_table`)."""
+        from xdl4.runs import info_table
+
+        self._counts("info_table")
+        return info_table(self._ds, cumulative, models)
+
+    def renamed(self, name: str) -> xr.Dataset:
+        """This dataset named ``name``, labelled as a run (``attrs["name"]`` and the scalar
+        ``obs`` coordinate that ``xr.concat(runs, "obs")`` turns into run labels)."""
+        from xdl4.validation import as_run, with_name
+
+        return with_name(as_run(self._ds) if "obs" not in self._ds.dims else self._ds, name)
+
+    def energy_range(self, mask: str | None = None) -> xr.Dataset:
+        """Reco-energy range (``energy_min``, ``energy_max``) of all bins, or of the
+        ``"safe"`` / ``"fit"`` bins; per run along ``obs``."""
+        from xdl4.runs import energy_range
+
+        self._counts("energy_range")
+        return energy_range(self._ds, mask)
+
+    @property
+    def energy_range_safe(self) -> xr.Dataset:
+        """Reco-energy range of the safe bins (per run along ``obs``)."""
+        return self.energy_range("safe")
+
+    @property
+    def energy_range_fit(self) -> xr.Dataset:
+        """Reco-energy range of the fit bins, mask_safe & mask_fit (per run)."""
+        return self.energy_range("fit")
+
+    def select_time(self, time_min=None, time_max=None) -> xr.Dataset:
+        """The runs whose GTIs overlap [time_min, time_max) (Times or MJD)."""
+        from xdl4.runs import select_time
+
+        self._counts("select_time")
+        return select_time(self._ds, time_min, time_max)
+
+    @property
+    def excess(self) -> xr.DataArray:
+        """counts - background (cash: the background variable; on/off: alpha x counts_off),
+        per bin, as gammapy's ``excess``."""
+        self._counts("excess")
+        return (self._ds["counts"] - self.background).rename("excess")
+
+    @property
+    def background(self) -> xr.DataArray:
+        """The background per bin without models (on/off: alpha x counts_off)."""
+        self._counts("background")
+        if self.behaviour.record.onoff:
+            return (self.alpha * self._ds["counts_off"]).rename("background")
+        if "background" not in self._ds:
+            return xr.zeros_like(self._ds["counts"]).rename("background")
+        return self._ds["background"]
+
+    @property
+    def alpha(self) -> xr.DataArray:
+        """The on/off exposure ratio acceptance / acceptance_off (0 without OFF
+        acceptance; on/off kinds only)."""
+        from xdl4.errors import KindError
+        from xdl4.stats import alpha
+
+        if not self.behaviour.record.onoff:
+            raise KindError(f"alpha is not defined for {self.kind} datasets")
+        return alpha(self._ds["acceptance"], self._ds["acceptance_off"]).rename("alpha")
 
     @property
     def energy_edges(self) -> u.Quantity:
@@ -162,10 +245,18 @@ class DL4Accessor:
 
     # -- stacking and reshaping ------------------------------------------------------------
     def stack(self, other: xr.Dataset | None = None, dim: str = "obs",
-              name: str | None = None, models: ModelsLike = None) -> xr.Dataset:
+              name: str | None = None, models: ModelsLike = None,
+              groupby: str | xr.DataArray | None = None) -> xr.Dataset:
         """Stack ``other`` onto this dataset (gammapy's rules, both masked), or without
         ``other`` reduce the runs along ``dim`` (lazy on dask arrays); ``models``: FoV
-        background models baked into the backgrounds first, as gammapy does."""
+        background models baked into the backgrounds first, as gammapy does.
+        ``groupby`` (a coordinate along ``obs`` or labels): one stack per group along
+        ``obs``, ready for a joint fit (:func:`xdl4.runs.stack_groups`)."""
+        if groupby is not None:
+            from xdl4.runs import stack_groups
+
+            self.behaviour.get("stack")  # KindError for kinds that do not stack
+            return stack_groups(self._ds, groupby, models)
         return self._call("stack", other, dim=dim, name=name, models=models)
 
     def to_masked(self, name: str | None = None) -> xr.Dataset:

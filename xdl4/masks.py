@@ -66,3 +66,23 @@ def _stencil(data: WcsGrid, irf: WcsGrid, method: str) -> list:
         raise ValueError(f"method must be 'nearest' or 'linear', not {method!r}")
     return [(ix, iy, (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & w)
             for ix, iy, w in stencil]
+
+
+def restore_masks(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with masks that plain xarray code turned into floats (``ds.where(cond)``:
+    1.0 / 0.0, and NaN where it took bins or runs out) boolean again, NaN counting as
+    False; unchanged when the masks are boolean or hold other values (refused by
+    validation). The accessor applies it to every dataset it is given.
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.spectrum_dataset()
+    >>> restore_masks(ds.where(ds.livetime > 0)).mask_safe.dtype
+    dtype('bool')
+    """
+    fixed = {}
+    for name in ("mask_safe", "mask_fit"):
+        if name in ds and ds[name].dtype.kind == "f" and ds[name].chunks is None:
+            values = ds[name].values
+            if np.all(np.isnan(values) | (values == 0) | (values == 1)):
+                fixed[name] = ds[name].copy(data=values == 1)
+    return ds.assign(fixed) if fixed else ds

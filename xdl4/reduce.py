@@ -411,7 +411,20 @@ def chunk(ds: xr.Dataset, reducer: Reducer | str = "obs") -> Terms:
             term = getattr(term, "variable", term).copy(deep=False)  # bare: coords of ds below
             term.attrs.update({RULE: rule, COMBINE: agg.combine, OPTIONAL: int(agg.optional)})
             terms[tname] = term
+    if reducer.family == "obs":
+        terms.update(_run_metadata_rows(ds, reducer.dim))
     return xr.Dataset(terms, coords=grid_coords(ds, reducer), attrs=ds.attrs)
+
+
+def _run_metadata_rows(ds: xr.Dataset, dim: str) -> dict[str, xr.Variable]:
+    """The per-run metadata coordinates (``meta_*``, scalar for a run or along ``dim``)
+    as rows of the stacked dataset's meta table (``meta_*`` on ``meta_row``)."""
+    agg = AGGREGATIONS["meta_table"]
+    attrs = {RULE: "meta_table", COMBINE: agg.combine, OPTIONAL: int(agg.optional)}
+    return {str(name): xr.Variable(META_ROW, np.atleast_1d(coord.values),
+                                   {**coord.attrs, **attrs})
+            for name, coord in ds.coords.items()
+            if str(name).startswith(META_PREFIX) and set(coord.dims) <= {dim}}
 
 
 def grid_coords(ds: xr.Dataset, reducer: Reducer | str = "obs") -> xr.Coordinates:
@@ -460,12 +473,15 @@ def finalize(terms: Terms, template: xr.Dataset | None = None) -> xr.Dataset:
 
 
 def _compact(ds: xr.Dataset) -> xr.Dataset:
-    """Drop the NaN padding of GTI rows when data are in memory; lazy results keep a
-    static size (padding rows are NaN)."""
+    """Drop the NaN padding of GTI rows when data are in memory (lazy results keep a
+    static size: padding rows are NaN); GTI and meta-table rows numbered (an index, so
+    that stacks of different numbers of runs align: ``groupby(...).map(stack)``)."""
     if "gti_start" in ds:
         if ds["gti_start"].chunks is None:
             ds = ds.isel({GTI: np.isfinite(ds["gti_start"].values)})
         ds = ds.assign_coords({GTI: np.arange(ds.sizes[GTI])})
+    if META_ROW in ds.dims:
+        ds = ds.assign_coords({META_ROW: np.arange(ds.sizes[META_ROW])})
     return ds
 
 

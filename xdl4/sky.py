@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,10 +140,10 @@ class WcsGrid:
         ny, nx = self.shape
         ref = f"{prefix}{GRID_MAPPING}"
         frame_attrs = {"frame": self.frame}
+        attrs = {"grid_mapping_name": "fits_wcs", "wcs_header": self.header,
+                 "wcs_shape": np.array(self.shape, dtype=np.int64), **frame_attrs}
         return {
-            ref: xr.Variable((), np.int32(0), {
-                "grid_mapping_name": "fits_wcs", "wcs_header": self.header,
-                "wcs_shape": np.array(self.shape, dtype=np.int64), **frame_attrs}),
+            ref: xr.Variable((), np.int32(_remember(attrs)), attrs),
             f"{prefix}lon": xr.Variable(f"{prefix}lon", lon, {
                 "units": "deg", "long_name": f"longitude ({self.frame})", **frame_attrs}),
             f"{prefix}lat": xr.Variable(f"{prefix}lat", lat, {
@@ -158,7 +159,7 @@ class WcsGrid:
         if ref not in ds.coords:
             raise GridError(f"dataset has no {ref!r} grid-mapping coordinate (no "
                             f"{prefix or 'data '}sky grid)")
-        header = ds[ref].attrs.get("wcs_header")
+        header = _grid_attrs(ds[ref]).get("wcs_header")
         if header is None:
             raise GridError(
                 f"the grid-mapping coordinate {ref!r} lost its 'wcs_header' attribute (an "
@@ -213,6 +214,51 @@ def nearest_index(p: float, n: int) -> int:
     (1, 2, 0)
     """
     return int(np.clip(math.ceil(p - 0.5), 0, n - 1))
+
+
+#: grid-mapping attributes by grid id (the value of the ``spatial_ref`` coordinates): an
+#: xarray operation that drops the coordinate's attributes (``xr.where``, arithmetic on
+#: coordinates) leaves its value, from which the grid is restored (bounded: oldest first out)
+_GRIDS: dict[int, dict] = {}
+_GRIDS_MAX = 1024
+
+
+def _remember(attrs: dict) -> int:
+    """The id of a grid (a CRC of its WCS header and shape), its attributes remembered."""
+    key = zlib.crc32(f"{attrs['wcs_header']}{attrs['wcs_shape'].tolist()}".encode())
+    _GRIDS[key & 0x7FFFFFFF] = attrs
+    while len(_GRIDS) > _GRIDS_MAX:
+        del _GRIDS[next(iter(_GRIDS))]
+    return key & 0x7FFFFFFF
+
+
+def _grid_attrs(ref: xr.DataArray) -> dict:
+    """The attributes of a grid-mapping coordinate, restored by its id if dropped."""
+    if "wcs_header" in ref.attrs or ref.ndim:
+        return ref.attrs
+    return _GRIDS.get(int(ref.values), ref.attrs)
+
+
+def restore_grids(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the attributes of its grid-mapping coordinates restored where an xarray
+    operation dropped them (from the grid id each coordinate's value holds); unchanged
+    when nothing was lost or the grid is unknown to this process.
+
+    >>> import xarray as xr, xdl4
+    >>> ds = xdl4.examples.map_dataset()
+    >>> lost = ds.assign_coords(flag=xr.where(ds.livetime > 0, "yes", "no"))
+    >>> "wcs_header" in lost.spatial_ref.attrs, "wcs_header" in restore_grids(
+    ...     lost).spatial_ref.attrs
+    (False, True)
+    """
+    lost = {ref: _GRIDS[int(ds[ref].values)] for ref in
+            (f"{p}{GRID_MAPPING}" for p in GRID_PREFIXES)
+            if ref in ds.coords and ds[ref].ndim == 0 and "wcs_header" not in ds[ref].attrs
+            and int(ds[ref].values) in _GRIDS}
+    if not lost:
+        return ds
+    return ds.assign_coords({ref: ds[ref].copy().assign_attrs(attrs)
+                             for ref, attrs in lost.items()})
 
 
 def grid_of(var: xr.DataArray | xr.Variable) -> str | None:

@@ -90,10 +90,23 @@ def run_labels(ds: xr.Dataset) -> list[str]:
 
 def as_run(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` labelled as a run: its name also as the scalar ``obs`` coordinate (what
-    ``xr.concat(runs, "obs")`` turns into the run labels); unchanged with ``obs`` dims."""
-    if OBS in ds.dims:
+    ``xr.concat(runs, "obs")`` turns into the run labels); unchanged with ``obs`` dims
+    and for kinds without counts (flux points are no run)."""
+    if OBS in ds.dims or "counts" not in kind_record(ds).variables:
         return ds
     return ds.assign_coords({OBS: xr.Variable((), str(ds.attrs.get("name", "")))})
+
+
+def concat_runs(runs) -> xr.Dataset:
+    """Runs on one grid as one dataset along ``obs``: the ``obs`` coordinate holds the run
+    names, per-run metadata coordinates (``meta_*``) become coordinates along ``obs``.
+    (``xr.concat(runs, "obs")`` does the same with xarray's present defaults; this keeps
+    doing it when they change.) The result is named after the first run."""
+    runs = [as_run(r) for r in runs]
+    if not runs:
+        raise ValueError("concat_runs needs at least one run")
+    return xr.concat(runs, OBS, coords="different", compat="equals", join="outer",
+                     combine_attrs="override", data_vars="all")
 
 
 def check_bounds(ds: xr.Dataset, dim: str, problems: list[str],

@@ -115,13 +115,23 @@ def _values(ds: xr.Dataset, name: str) -> np.ndarray:
     return ds[name].values
 
 
+def _as_backend_result(ds: xr.Dataset, drop_variables) -> xr.Dataset:
+    """What an xarray engine returns: a run labelled by its name (so that
+    ``open_mfdataset(..., concat_dim="obs")`` labels the runs), with a no-op closer (the
+    file was read and closed)."""
+    from xdl4.validation import as_run
+
+    out = as_run(ds.drop_vars(drop_variables or [], errors="ignore"))
+    out.set_close(lambda: None)
+    return out
+
+
 class _FitsEntrypoint(BackendEntrypoint):
     fmt = ""
     open_dataset_parameters = ("filename_or_obj", "drop_variables")
 
     def open_dataset(self, filename_or_obj, *, drop_variables=None) -> xr.Dataset:
-        ds = read_fits(filename_or_obj, self.fmt)
-        return ds.drop_vars(drop_variables or [], errors="ignore")
+        return _as_backend_result(read_fits(filename_or_obj, self.fmt), drop_variables)
 
     def guess_can_open(self, filename_or_obj) -> bool:
         try:
@@ -141,7 +151,7 @@ class GADFBackendEntrypoint(_FitsEntrypoint):
     def open_dataset(self, filename_or_obj, *, drop_variables=None) -> xr.Dataset:
         fmt = detect_format(filename_or_obj)
         ds = read_fits(filename_or_obj, "gadf" if fmt == "gadf" else fmt)
-        return ds.drop_vars(drop_variables or [], errors="ignore")
+        return _as_backend_result(ds, drop_variables)
 
 
 class OGIPBackendEntrypoint(_FitsEntrypoint):

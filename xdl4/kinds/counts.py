@@ -45,7 +45,7 @@ from xdl4.stats import (
     wstat_background,
     wstat_ts,
 )
-from xdl4.validation import dataset_name, kind_record, run_labels
+from xdl4.validation import concat_runs, dataset_name, kind_record, run_labels, with_name
 
 # -- the statistic strategies ---------------------------------------------------------------
 
@@ -267,40 +267,40 @@ def _sum(da: xr.DataArray, mask: xr.DataArray) -> float:
 
 
 def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
-    """gammapy's ``info_dict`` (sums over mask_safe; exposure in the dataset's exposure
-    unit, times in s).
+    """gammapy's ``info_dict``, every field in its order (sums over mask_safe; exposure in
+    the dataset's exposure unit, times in s). Without models, npred is the background
+    (cash: the background variable; wstat: the profiled background of no signal),
+    npred_signal is NaN, and stat_sum is NaN for cash kinds (wstat: the statistic of no
+    signal), as gammapy.
 
     >>> import xdl4
     >>> info = xdl4.examples.map_dataset().dl4.info()
-    >>> info["stat_type"], info["n_bins"] > 0
-    ('cash', True)
+    >>> info["stat_type"], info["n_bins"] > 0, info["npred"] == info["background"]
+    ('cash', True, True)
     """
     record = kind_record(ds)
     mask = masks.safe(ds)
-    out: dict = {"name": dataset_name(ds), "counts": _sum(ds["counts"], mask)}
+    counts = _sum(ds["counts"], mask)
+    out: dict = {"name": dataset_name(ds), "counts": counts}
     if record.onoff:
         n_off = _sum(ds["counts_off"], mask)
-        bkg = _sum(alpha(ds["acceptance"], ds["acceptance_off"]) * ds["counts_off"], mask)
-        ratio = bkg / n_off if n_off > 0 else np.nan
-        out["background"] = bkg
-        excess = out["counts"] - bkg
-        ts = float(wstat_ts(out["counts"], n_off, ratio)) if n_off > 0 else np.nan
-        background = bkg
+        background = _sum(alpha(ds["acceptance"], ds["acceptance_off"]) * ds["counts_off"],
+                          mask)
+        ratio = background / n_off if n_off > 0 else np.nan
+        excess = counts - background
+        ts = float(wstat_ts(counts, n_off, ratio)) if n_off > 0 else np.nan
     else:
-        out["background"] = _sum(ds["background"], mask) if "background" in ds else np.nan
-        background = out["background"]
-        excess = ts = np.nan
-    if models is not None:
-        npb, nps = npred_background(ds, models), npred_signal(ds, models)
-        background = _sum(npb, mask)
-        out["npred"] = float((nps + npb).where(mask, 0).sum())
-        out["npred_background"] = background
-        out["npred_signal"] = _sum(nps, mask)
-    if not record.onoff and np.isfinite(background):
-        excess = out["counts"] - background
-        ts = float(cash_ts(out["counts"], background))
-    out["excess"] = excess
-    out["sqrt_ts"] = float(sqrt_ts(ts, excess))
+        background = _sum(ds["background"], mask) if "background" in ds else np.nan
+    npb = npred_background(ds, models)
+    nps = npred_signal(ds, models) if models is not None else None
+    npred_bkg = _sum(npb, mask)
+    if not record.onoff:
+        excess = counts - npred_bkg if np.isfinite(npred_bkg) else np.nan
+        ts = float(cash_ts(counts, npred_bkg)) if np.isfinite(npred_bkg) else np.nan
+    out.update(excess=excess, sqrt_ts=float(sqrt_ts(ts, excess)), background=background)
+    out["npred"] = npred_bkg if nps is None else float((nps + npb).where(mask, 0).sum())
+    out["npred_background"] = npred_bkg
+    out["npred_signal"] = np.nan if nps is None else _sum(nps, mask)
     exposure = ds["exposure"]  # reported in its own unit, as gammapy does
     good = (exposure > 0) & masks.image(mask)
     if not bool(good.any()):
@@ -315,13 +315,12 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
+    out["stat_sum"] = stat_sum(ds, models) if models is not None or record.onoff else np.nan
     if record.onoff:
         out["counts_off"] = n_off
         out["acceptance"] = _sum(ds["acceptance"], mask)
-        out["alpha"] = ratio
         out["acceptance_off"] = out["acceptance"] / ratio if ratio else np.nan
-    if models is not None:
-        out["stat_sum"] = stat_sum(ds, models)
+        out["alpha"] = ratio
     return out
 
 
@@ -359,6 +358,13 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = "obs",
 
 def _to_region(ds: xr.Dataset, region, containment_correction: bool = False,
                name: str | None = None) -> xr.Dataset:
+    """:func:`xdl4.region.to_region`, of each run for runs along ``obs`` (gammapy's
+    ``to_spectrum_datasets``)."""
+    if "obs" in ds.dims:
+        return validate(concat_runs([
+            to_region(with_name(ds.isel(obs=i), label), region, containment_correction)
+            for i, label in enumerate(run_labels(ds))]).assign_attrs(
+            name=ds.attrs.get("name", "") if name is None else name))
     return validate(to_region(ds, region, containment_correction, name))
 
 

@@ -1,0 +1,178 @@
+"""Many runs: run tables (gammapy's ``Datasets.info_table``), per-run energy ranges,
+time selection, stacking runs by group, and combining runs along ``obs``.
+
+A collection of runs is one dataset with an ``obs`` dimension (its coordinate holds the
+run names, per-run metadata are coordinates along ``obs``), a list of datasets, or a
+DataTree of datasets; the functions here take any of them.
+
+>>> import xarray as xr, xdl4
+>>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).dl4.renamed(f"run{i}")
+...                  for i in range(3)], "obs")
+>>> table = info_table(runs)
+>>> table.obs.values.tolist(), float(table.livetime.sum())
+(['run0', 'run1', 'run2'], 10800.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from xdl4.errors import DL4ValidationError, StackError
+from xdl4.models.routing import ModelsLike
+from xdl4.schema import OBS
+from xdl4.validation import concat_runs, dataset_name, kind_record, run_labels, with_name
+
+#: gammapy's info_table columns and their units (on/off kinds add the last four)
+INFO_UNITS = {
+    "counts": "", "excess": "", "sqrt_ts": "", "background": "", "npred": "",
+    "npred_background": "", "npred_signal": "", "exposure_min": None, "exposure_max": None,
+    "livetime": "s", "ontime": "s", "counts_rate": "s-1", "background_rate": "s-1",
+    "excess_rate": "s-1", "n_bins": "", "n_fit_bins": "", "stat_type": None,
+    "stat_sum": "", "counts_off": "", "acceptance": "", "acceptance_off": "", "alpha": "",
+}
+
+
+def datasets_of(data: Any) -> list[xr.Dataset]:
+    """The single datasets of ``data``: the runs of a dataset with ``obs`` (named after
+    their labels), a list, or the DL4 nodes of a DataTree (named after their nodes)."""
+    if isinstance(data, xr.Dataset):
+        if OBS not in data.dims:
+            return [data]
+        return [with_name(data.isel({OBS: i}), label)
+                for i, label in enumerate(run_labels(data))]
+    if isinstance(data, xr.DataTree):
+        out = []
+        for node in data.subtree:
+            if not node.has_data:
+                continue
+            ds = node.to_dataset()
+            try:
+                kind_record(ds)
+            except DL4ValidationError:
+                continue  # not a DL4 node (e.g. metadata)
+            out.append(ds if dataset_name(ds) else with_name(ds, node.name))
+        return out
+    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
+        return [ds for item in data for ds in datasets_of(item)]
+    raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
+                    f"{type(data).__name__}")
+
+
+def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:
+    """gammapy's ``Datasets.info_table``: one row of ``info_dict`` fields per dataset (or
+    run), as an ``xarray.Dataset`` over ``obs`` with units; ``.to_dataframe()`` gives the
+    table. ``cumulative``: each row is the info of the runs up to it stacked (in order, as
+    gammapy: the first run masked, then each run stacked on). ``models``: npred,
+    npred_signal and stat_sum with the models (each run's FoV background model applies).
+    """
+    datasets = datasets_of(data)
+    if not datasets:
+        raise ValueError("info_table needs at least one dataset")
+    rows, names = [], []
+    stacked = None
+    for ds in datasets:
+        if cumulative:
+            stacked = ds.dl4.to_masked(name="stacked") if stacked is None else \
+                stacked.dl4.stack(ds, name="stacked")
+            rows.append(stacked.dl4.info(models))
+        else:
+            rows.append(ds.dl4.info(models))
+        names.append(dataset_name(ds))
+    keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
+    units = _exposure_units(datasets[0])
+    table = {}
+    for key in keys:
+        values = [row.get(key, np.nan) for row in rows]
+        unit = units.get(key, INFO_UNITS.get(key, ""))
+        table[key] = xr.Variable(OBS, np.asarray(values), {} if unit is None else
+                                 {"units": unit})
+    out = xr.Dataset(table, coords={OBS: names})
+    return out.assign_attrs(cumulative=int(cumulative))
+
+
+def _exposure_units(ds: xr.Dataset) -> dict:
+    unit = ds["exposure"].attrs.get("units", "") if "exposure" in ds else ""
+    return {"exposure_min": unit, "exposure_max": unit}
+
+
+def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
+    """The reco-energy range of ``ds`` (``energy_min``, ``energy_max`` in the energy unit),
+    over all bins (``mask=None``), the safe bins (``"safe"``) or the fit bins (``"fit"``),
+    per run for a dataset with ``obs`` (NaN where no bin is in the mask), as gammapy's
+    ``energy_range``, ``energy_range_safe`` and ``energy_range_fit``."""
+    from xdl4 import masks
+
+    edges = ds.dl4.energy_edges
+    if mask is None:
+        selected = xr.DataArray(np.ones(edges.size - 1, bool), dims="energy")
+    else:
+        which = {"safe": masks.safe, "fit": masks.fit}[mask](ds)
+        selected = which.any([d for d in which.dims if d not in ("energy", OBS)])
+    lo = xr.DataArray(edges.value[:-1], dims="energy")
+    hi = xr.DataArray(edges.value[1:], dims="energy")
+    attrs = {"units": edges.unit.to_string("fits")}
+    return xr.Dataset({"energy_min": lo.where(selected).min("energy").assign_attrs(attrs),
+                       "energy_max": hi.where(selected).max("energy").assign_attrs(attrs)})
+
+
+def select_time(ds: xr.Dataset, time_min=None, time_max=None) -> xr.Dataset:
+    """The runs of ``ds`` whose good-time intervals overlap [time_min, time_max) (astropy
+    Times or MJD numbers in the GTI's time scale), as gammapy's ``select_time`` keeps the
+    datasets in a time range. A dataset without ``obs`` is kept or refused as one run."""
+    from astropy.time import Time
+
+    from xdl4.gti import good_times
+
+    gti = good_times(ds)
+    if gti is None:
+        raise DL4ValidationError(["select_time needs good-time intervals (gti_start, "
+                                  "gti_stop)"], dataset_name(ds))
+    scale = gti.start.scale
+    lo = -np.inf if time_min is None else _mjd(time_min, scale, Time)
+    hi = np.inf if time_max is None else _mjd(time_max, scale, Time)
+    start, stop = gti.start.mjd, gti.stop.mjd
+    overlap = (start < hi) & (stop > lo)
+    if gti.run is None:
+        if not overlap.any():
+            raise ValueError(f"dataset {dataset_name(ds)!r} has no GTI in the time range")
+        return ds
+    keep = np.zeros(gti.n_runs, bool)
+    keep[gti.run[overlap]] = True
+    return ds.isel({OBS: keep})
+
+
+def _mjd(t, scale: str, time_class) -> float:
+    if isinstance(t, time_class):
+        return float(getattr(t, scale).mjd)
+    return float(t)
+
+
+def stack_groups(runs: xr.Dataset, groupby: str | xr.DataArray, models: ModelsLike = None,
+                 name: str = "{label}") -> xr.Dataset:
+    """Stack the runs of each group (``groupby``: a coordinate or variable along ``obs``,
+    or a DataArray of labels along ``obs``): one stacked dataset per group, along ``obs``,
+    labelled by the group (``name`` formats the label from ``{label}``), ready for a joint
+    fit (``xdl4.fit(stacks, models)``: each stack is one run of the joint likelihood).
+    ``models``: each run's FoV background model baked in first, as gammapy stacks."""
+    labels = runs[groupby] if isinstance(groupby, str) else groupby
+    if OBS not in labels.dims:
+        raise StackError(f"groupby {getattr(labels, 'name', groupby)!r} must lie along "
+                         "'obs' (one label per run)")
+    values = np.asarray(labels.values)
+    stacks = []
+    for value in list(dict.fromkeys(values.tolist())):
+        group = runs.isel({OBS: np.flatnonzero(values == value)})
+        label = name.format(label=value)
+        stacks.append(group.dl4.stack(models=models, name=label).dl4.renamed(label))
+    out = concat_runs(stacks)
+    return out.assign_coords({str(getattr(labels, "name", "group")): (
+        OBS, list(dict.fromkeys(values.tolist())))}).assign_attrs(
+        name=str(runs.attrs.get("name", "stacks")))
+
+
+__all__ = ["concat_runs", "datasets_of", "energy_range", "info_table", "select_time",
+           "stack_groups"]
