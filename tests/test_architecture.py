@@ -23,7 +23,7 @@ LAYERS = {
     "kinds": ["kinds"],
     "fit": ["fitting", "estimators", "plot"],
     "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing",
-               "__init__"],
+               "summaries", "__init__"],
 }
 RANK = {top: i for i, tops in enumerate(LAYERS.values()) for top in tops}
 

@@ -44,6 +44,17 @@ class DL4Accessor:
     def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
         return self.behaviour.call(operation, self._ds, *args, **kwargs)
 
+    # -- summaries (terminal and notebook), see xdl4.summaries ---------------------------
+    def __repr__(self) -> str:
+        from xdl4.summaries import to_text
+
+        return to_text(self._ds)
+
+    def _repr_html_(self) -> str:
+        from xdl4.summaries import to_html
+
+        return to_html(self._ds)
+
     # -- description ---------------------------------------------------------------
     @property
     def kind(self) -> str:

@@ -357,18 +357,19 @@ def text_table(header, rows, indent: str = "  ") -> str:
 
 
 def html_table(header, rows, caption: str | None = None) -> str:
-    """A plain, escaped HTML table (numbers right-aligned)."""
+    """A plain, escaped HTML table (numbers right-aligned; no header row when all
+    ``header`` cells are empty)."""
     import html
 
     esc = html.escape
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     head = "".join(f"<th>{esc(str(h))}</th>" for h in header)
+    head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
     body = "".join(
         "<tr>" + "".join(
             f'<td style="text-align:{"right" if _is_number(v) else "left"}">'
             f"{esc(format_cell(v))}</td>" for v in r) + "</tr>" for r in rows)
-    return (f'<table class="xdl4-table">{cap}<thead><tr>{head}</tr></thead>'
-            f"<tbody>{body}</tbody></table>")
+    return f'<table class="xdl4-table">{cap}{head}<tbody>{body}</tbody></table>'
 
 
 def parameter_rows(entries: list[tuple[str, Parameter]]) -> list[list]:
