@@ -229,3 +229,21 @@ def test_summary_of_runs(kinds):
     assert xdl4.summary(kinds["map"])["dataset"].values.tolist() == ["example"]
     with pytest.raises(TypeError, match="summary takes"):
         xdl4.summary([runs])
+
+
+def test_notebook_display_uses_the_html_reprs(kinds):
+    """What a notebook cell shows: IPython's display formatter picks every HTML repr."""
+    pytest.importorskip("IPython")
+    from IPython.core.formatters import DisplayFormatter
+
+    from xdl4.models import Models, PowerLaw, SkyModel
+
+    models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
+    result = xdl4.fit(kinds["spectrum_onoff"], models)
+    formatter = DisplayFormatter()
+    for obj, needle in [(kinds["map"].dl4, "map dataset"), (models, "Models: 1 models"),
+                        (models.parameters, "ModelsParameters"), (result, "FitResult"),
+                        (xdl4.summary(list(kinds.values())), "xr-wrap")]:
+        data, _ = formatter.format(obj)
+        assert needle in data["text/html"], type(obj)
+        assert data["text/plain"] == repr(obj)
