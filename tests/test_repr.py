@@ -10,6 +10,7 @@ import xarray as xr
 
 import xdl4
 from xdl4.schema import Kind
+from xdl4.validation import with_name
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_light_curve(kinds):
 
 
 def test_html_escapes(kinds):
-    ds = kinds["spectrum"].assign_attrs(name="<script>x</script>")
+    ds = with_name(kinds["spectrum"], "<script>x</script>")
     assert "<script>" not in ds.dl4._repr_html_()
     assert "&lt;script&gt;x&lt;/script&gt;" in ds.dl4._repr_html_()
 
@@ -96,7 +97,7 @@ def test_html_escapes(kinds):
 
 @pytest.mark.parametrize("attrs", [{"dl4_kind": "nope"}, {"dl4_kind": None}, {}])
 def test_unknown_or_invalid_kind(kinds, attrs):
-    ds = kinds["spectrum"].copy()
+    ds = with_name(kinds["spectrum"], "odd")
     ds.attrs = {"name": "odd", **{k: v for k, v in attrs.items() if v is not None}}
     text = repr(ds.dl4)
     assert text.startswith("<xdl4 dataset 'odd' of unknown kind>")
@@ -133,7 +134,7 @@ def test_a_kind_whose_info_fails_or_is_missing():
 # -- runs along obs ------------------------------------------------------------------------------
 
 def _runs(kinds, n, **coords):
-    one = kinds["spectrum_onoff"]
+    one = kinds["spectrum_onoff"].drop_vars("obs")  # runs without names
     runs = xr.concat([one] * n, "obs")
     return runs.assign_coords(**coords) if coords else runs
 
@@ -175,10 +176,11 @@ class NoCompute:
 
 
 def test_lazy_data_is_not_computed(kinds, tmp_path):
-    for name in ("map", "spectrum_onoff"):
-        kinds[name].dl4.to_netcdf(tmp_path / f"{name}.nc")
+    kinds["map"].dl4.to_netcdf(tmp_path / "map.nc")
+    for name in ("a", "b"):
+        with_name(kinds["spectrum_onoff"], name).dl4.to_netcdf(tmp_path / f"{name}.nc")
     lazy = xdl4.open_dataset(tmp_path / "map.nc", chunks={})
-    runs = xr.concat([xdl4.open_dataset(tmp_path / "spectrum_onoff.nc", chunks={})] * 2,
+    runs = xr.concat([xdl4.open_dataset(tmp_path / f"{n}.nc", chunks={}) for n in "ab"],
                      "obs")
     with dask.config.set(scheduler=NoCompute()):
         r = rows(repr(lazy.dl4))
@@ -186,10 +188,10 @@ def test_lazy_data_is_not_computed(kinds, tmp_path):
         rr = rows(repr(runs.dl4))
     assert r["info"].startswith("lazy (dask") and r["energy safe"] == "lazy: not computed"
     assert r["grid"].startswith("60 x 60 pixels of 0.05 deg, icrs CAR")
-    assert rr["runs"] == "2 (no obs coordinate)" and "counts" not in rr
+    assert rr["runs"] == "2: a, b" and "counts" not in rr
     assert "lazy (dask" in html
     # a small file read lazily without dask: read for its summary
-    on_disk = xr.open_dataset(tmp_path / "spectrum_onoff.nc")
+    on_disk = xr.open_dataset(tmp_path / "a.nc")
     assert rows(repr(on_disk.dl4))["counts"] == "1160"
 
 

@@ -164,15 +164,17 @@ def _run_table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], int]:
 
 def describe(ds: xr.Dataset) -> tuple[str, list[tuple[str, str]]]:
     """(title, [(field, text)]) of a dataset: never raises, a failing part says why."""
+    from xdl4.validation import dataset_name
+
+    name = dataset_name(ds)
     try:
         kind, stat = ds.dl4.kind, ds.dl4.stat_type
     except Exception as exc:  # noqa: BLE001  (unknown or invalid kind)
-        name = ds.attrs.get("name", "")
         sizes = ", ".join(f"{d}: {s}" for d, s in ds.sizes.items())
         return (f"dataset {name!r} of unknown kind",
                 [("problem", f"{type(exc).__name__}: {exc}"), ("dims", sizes or "none"),
                  ("variables", ", ".join(map(str, ds.data_vars)) or "none")])
-    title = f"{kind} dataset {ds.attrs.get('name', '')!r} ({stat})"
+    title = f"{kind} dataset {name!r} ({stat})"
     rows: list[tuple[str, str]] = []
     for part in (_energy_rows, _sky_rows, _time_rows, _info_rows):
         try:
@@ -229,12 +231,12 @@ def to_html(ds: xr.Dataset) -> str:
 
 def _datasets(data: Any) -> tuple[str, list[tuple[str, xr.Dataset]]]:
     """(dimension, [(label, dataset)]) of a DataTree, a list, or a dataset with ``obs``."""
+    from xdl4.validation import dataset_name, run_labels
+
     if isinstance(data, xr.Dataset):
         if "obs" not in data.dims:
-            return "dataset", [(str(data.attrs.get("name", "")), data)]
-        labels = ([str(v) for v in data["obs"].values] if "obs" in data.coords else
-                  [f"{data.attrs.get('name', '')}[{i}]" for i in range(data.sizes["obs"])])
-        return "obs", [(lab, data.isel(obs=i)) for i, lab in enumerate(labels)]
+            return "dataset", [(dataset_name(data), data)]
+        return "obs", [(lab, data.isel(obs=i)) for i, lab in enumerate(run_labels(data))]
     if isinstance(data, xr.DataTree):
         return "dataset", [(node.path.lstrip("/") or node.name or "", node.to_dataset())
                            for node in data.subtree
@@ -242,7 +244,7 @@ def _datasets(data: Any) -> tuple[str, list[tuple[str, xr.Dataset]]]:
     if isinstance(data, Iterable) and not isinstance(data, str | bytes):
         items = list(data)
         if all(isinstance(d, xr.Dataset) and "obs" not in d.dims for d in items):
-            return "dataset", [(str(d.attrs.get("name", "")), d) for d in items]
+            return "dataset", [(dataset_name(d), d) for d in items]
     raise TypeError("summary takes a DataTree, a list of datasets (without obs) or a "
                     f"dataset, not {type(data).__name__}")
 
