@@ -157,7 +157,7 @@ def _run_table(ds: xr.Dataset) -> tuple[list[str], list[list[str]], int]:
     if "obs" in coords:
         coords.remove("obs")
         coords.insert(0, "obs")
-    rows = [[v.item() if isinstance(v, np.generic) else v
+    rows = [[v.item() if isinstance(v, np.number | np.bool_) else str(v)
              for v in (ds[k].values[i] for k in coords)] for i in range(min(n, MAX_RUNS))]
     return coords, rows, n
 
