@@ -22,8 +22,8 @@ LAYERS = {
              "spatial", "region"],
     "kinds": ["kinds"],
     "fit": ["fitting", "estimators", "plot"],
-    "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing", "runs",
-               "__init__"],
+    "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing",
+               "runs", "summaries", "__init__"],
 }
 RANK = {top: i for i, tops in enumerate(LAYERS.values()) for top in tops}
 

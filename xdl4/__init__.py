@@ -36,6 +36,7 @@ _LAZY = {
     "stat_profile": "xdl4.fitting",
     "stat_contour": "xdl4.fitting",
     "confidence": "xdl4.fitting",
+    "summary": "xdl4.summaries",
     **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError", "KindError",
                      "GridError", "StackError", "RunReadError", "FormatError", "ModelError",
                      "FitError"], "xdl4.errors"),
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from xdl4.schema import KINDS, VARIABLES
     from xdl4.sky import Region, WcsGrid
     from xdl4.streaming import stack_files
+    from xdl4.summaries import summary
 
 
 def __getattr__(name: str):
@@ -119,5 +121,5 @@ __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test che
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
     "create_flux_points", "examples", "fit", "kinds", "models", "open_dataset",
     "open_datasets", "plot", "read_models", "stack_files", "stat_contour", "stat_profile",
-    "testing", "validate", "write_datasets",
+    "summary", "testing", "validate", "write_datasets",
 ]

@@ -55,6 +55,17 @@ class DL4Accessor:
 
             raise KindError(f"{what} is not defined for {self.kind} datasets")
 
+    # -- summaries (terminal and notebook), see xdl4.summaries ---------------------------
+    def __repr__(self) -> str:
+        from xdl4.summaries import to_text
+
+        return to_text(self._ds)
+
+    def _repr_html_(self) -> str:
+        from xdl4.summaries import to_html
+
+        return to_html(self._ds)
+
     # -- description ---------------------------------------------------------------
     @property
     def kind(self) -> str:

@@ -151,4 +151,4 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
         columns["errp"] = np.array([e[1] for e in pick])
     if optimize:
         message += f" (EDM {m.fmin.edm:.2g}, goal {m.fmin.edm_goal:.2g})"
-    return FitResult(success, message, lik.nfev - nfev0, total, m, columns, cov_all)
+    return FitResult(success, message, lik.nfev - nfev0, total, m, columns, cov_all, models)

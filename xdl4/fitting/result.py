@@ -1,13 +1,22 @@
-"""The outcome of a fit: values, errors, covariance as xarray objects."""
+"""The outcome of a fit: values, errors, covariance as xarray objects; its summaries (text
+and HTML) and its files (gammapy's layout: models YAML with the fit status + covariance)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import os
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+#: correlation matrices of more free parameters are left out of the text summary
+_MAX_TEXT_CORRELATION = 10
 
 
 @dataclass(repr=False)
@@ -17,7 +26,9 @@ class FitResult:
     ``parameters``: Dataset on ``parameter`` ("model.param" labels) with ``value``,
     ``error``, ``unit``, ``min``, ``max``, ``frozen`` (and ``errn``, ``errp`` after MINOS);
     ``covariance``: DataArray (``parameter_1``, ``parameter_2``) in parameter units, zero for
-    frozen parameters, linked labels sharing rows; ``minuit``: the iminuit object.
+    frozen parameters, linked labels sharing rows; ``minuit``: the iminuit object;
+    ``models``: the fitted models (the objects, which later fits may change: ``parameters``
+    keeps this fit's numbers). ``write`` / ``read`` save and load a fit as gammapy does.
     """
 
     success: bool
@@ -27,17 +38,19 @@ class FitResult:
     minuit: Any = field(default=None)
     _columns: dict = field(default_factory=dict)
     _cov: np.ndarray | None = None
+    models: Any = None
 
     @functools.cached_property
     def parameters(self) -> xr.Dataset:
         cols = dict(self._columns)
-        labels = cols.pop("parameter")
+        labels = np.asarray(cols.pop("parameter"), dtype=str)
         return xr.Dataset({k: ("parameter", v) for k, v in cols.items()},
                           coords={"parameter": labels})
 
     @functools.cached_property
     def covariance(self) -> xr.DataArray:
-        labels = self._columns["parameter"]
+        # labels as numpy strings (not objects): xarray plots them as categories
+        labels = np.asarray(self._columns["parameter"], dtype=str)
         return xr.DataArray(self._cov, dims=("parameter_1", "parameter_2"),
                             coords={"parameter_1": labels, "parameter_2": labels},
                             name="covariance")
@@ -50,18 +63,185 @@ class FitResult:
             r = np.where(np.outer(d, d) > 0, c / np.outer(d, d), 0.0)
         return self.covariance.copy(data=r).rename("correlation")
 
-    def __repr__(self) -> str:
+    # -- summaries ------------------------------------------------------------------------
+    def _free_rows(self) -> list[int]:
+        """Rows of the free parameters, a linked parameter once (by object when the
+        models are at hand)."""
+        frozen = self.parameters["frozen"].values
+        labels = list(self.parameters["parameter"].values)
+        objects = labels
+        if self.models is not None and list(self.models.parameters.keys()) == labels:
+            objects = [id(p) for _, p in self.models.parameters.items()]
+        seen: set = set()
+        rows = []
+        for i, key in enumerate(objects):
+            if not frozen[i] and key not in seen:
+                seen.add(key)
+                rows.append(i)
+        return rows
+
+    def _tables(self) -> tuple[list[str], list[list], list[str], list[list]]:
+        """(columns, rows) of the free parameters, and of their correlation matrix."""
         p = self.parameters
-        free = ~p["frozen"].values
-        lines = [f"FitResult(success={self.success}, nfev={self.nfev}, "
-                 f"total_stat={self.total_stat:.6f})", f"  {self.message}",
-                 f"  {'parameter':<28}{'value':>14}{'error':>12}  unit"]
+        rows = self._free_rows()
+        labels = [str(v) for v in p["parameter"].values]
         minos = "errn" in p
-        for i in np.flatnonzero(free):
-            lab = str(p["parameter"].values[i])
-            row = f"  {lab:<28}{p['value'].values[i]:>14.6g}{p['error'].values[i]:>12.4g}"
-            if minos and np.isfinite(p["errn"].values[i]):
-                row += f"  (-{p['errn'].values[i]:.4g} +{p['errp'].values[i]:.4g})"
-            lines.append(f"{row}  {p['unit'].values[i]}")
-        lines.append(f"  ({int((~free).sum())} frozen parameter entries not shown)")
+        columns = ["name", "value", "error", *(["errn", "errp"] if minos else []),
+                   "unit", "min", "max"]
+        prows = []
+        for i in rows:
+            row = [labels[i], float(p["value"][i]), float(p["error"][i])]
+            if minos:
+                row += [float(p["errn"][i]), float(p["errp"][i])]
+            prows.append(row + [str(p["unit"].values[i]), float(p["min"][i]),
+                                float(p["max"][i])])
+        corr = np.round(self.correlation.values[np.ix_(rows, rows)], 3) + 0.0  # no -0
+        crows = [[labels[i], *map(float, corr[k])] for k, i in enumerate(rows)]
+        return columns, prows, ["", *(labels[i] for i in rows)], crows
+
+    def _status(self) -> str:
+        return (f"success={self.success}, nfev={self.nfev}, "
+                f"total_stat={self.total_stat:.6f}")
+
+    def __repr__(self) -> str:
+        from xdl4.models.parameter import text_table
+
+        columns, prows, ccols, crows = self._tables()
+        n_frozen = int(self.parameters["frozen"].values.sum())
+        lines = [f"FitResult({self._status()})", f"  {self.message}",
+                 f"  free parameters ({n_frozen} frozen parameter entries not shown):",
+                 text_table(columns, prows, indent="    ")]
+        if 1 < len(crows) <= _MAX_TEXT_CORRELATION:
+            lines += ["  correlation:", text_table(ccols, crows, indent="    ")]
+        elif len(crows) > _MAX_TEXT_CORRELATION:
+            lines.append(f"  correlation: {len(crows)} x {len(crows)}, see .correlation")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from xdl4.models.parameter import html_table
+
+        columns, prows, ccols, crows = self._tables()
+        status = [["success", bool(self.success)], ["message", self.message],
+                  ["nfev", int(self.nfev)], ["total_stat", float(self.total_stat)]]
+        n_frozen = int(self.parameters["frozen"].values.sum())
+        parts = [f"<div><b>FitResult</b>: {html.escape(self._status())}",
+                 html_table(["", ""], status),
+                 html_table(columns, prows, caption=f"free parameters ({n_frozen} frozen "
+                                                    "parameter entries not shown)")]
+        if crows:
+            parts.append(html_table(ccols, crows, caption="correlation of the free parameters"))
+        return "".join(parts) + "</div>"
+
+    # -- files ----------------------------------------------------------------------------
+    def _header(self) -> dict:
+        """The fit's status as gammapy writes it (``OptimizeResult``, ``CovarianceResult``),
+        plus the MINOS errors (``MinosResult``, which gammapy does not have)."""
+        status = {"success": bool(self.success), "message": str(self.message)}
+        out: dict = {"OptimizeResult": {"backend": "minuit", "method": "migrad", **status,
+                                        "nfev": int(self.nfev),
+                                        "total_stat": float(self.total_stat)}}
+        if self._cov is not None and np.any(self._cov):
+            hesse = self.message.partition("; HESSE: ")[2].partition(";")[0]  # fit's wording
+            out["CovarianceResult"] = {"backend": "minuit", "method": "hesse",
+                                       "success": not hesse,
+                                       "message": hesse or "HESSE covariance accurate"}
+        p = self.parameters
+        if "errn" in p:
+            errors = {str(lab): {"errn": float(n), "errp": float(e)}
+                      for lab, n, e in zip(p["parameter"].values, p["errn"].values,
+                                           p["errp"].values, strict=True)
+                      if math.isfinite(n) or math.isfinite(e)}
+            out["MinosResult"] = {"backend": "minuit", "method": "minos", "errors": errors}
+        return out
+
+    @contextlib.contextmanager
+    def _fitted(self):
+        """The models with this fit's values, errors and frozen flags (restored after)."""
+        models = self.models
+        if models is None:
+            raise ValueError("this FitResult holds no models: nothing to write")
+        labels = [str(v) for v in self.parameters["parameter"].values]
+        if list(models.parameters.keys()) != labels:
+            raise ValueError("the models changed since the fit: parameters "
+                             f"{list(models.parameters.keys())} vs the fit's {labels}")
+        p = self.parameters
+        saved = [(q, q.value, q.error, q.frozen) for _, q in models.parameters.items()]
+        try:
+            for (_, q), v, e, fz in zip(models.parameters.items(), p["value"].values,
+                                        p["error"].values, p["frozen"].values, strict=True):
+                q.value, q.error, q.frozen = float(v), float(e), bool(fz)
+            yield models
+        finally:
+            for q, v, e, fz in saved:
+                q.value, q.error, q.frozen = v, e, fz
+
+    def write(self, path: str | os.PathLike, overwrite: bool = False, full_output: bool = True,
+              write_covariance: bool = True) -> Path:
+        """Write the fit as gammapy 2.1's ``FitResult.write``: one models YAML headed by the
+        fit status (``OptimizeResult``, ``CovarianceResult``; MINOS errors as
+        ``MinosResult``) with this fit's values and errors, and the covariance in
+        ``<stem>_covariance.dat`` (named by its ``covariance:`` key). gammapy's
+        ``Models.read`` reads it. Each file is written atomically; existing files raise
+        :class:`~xdl4.errors.DL4FileExistsError` unless ``overwrite``."""
+        import yaml
+
+        from xdl4.errors import DL4FileExistsError
+        from xdl4.models.container import _atomic_write, _covariance_text
+
+        path = Path(path)
+        cov_path = path.parent / f"{path.stem}_covariance.dat"
+        write_covariance = write_covariance and self._cov is not None and self._cov.size > 0
+        for target in [path] + ([cov_path] if write_covariance else []):
+            if target.exists() and not overwrite:
+                raise DL4FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"folder {path.parent} does not exist")
+        with self._fitted() as models:
+            data = {**self._header(), **models.to_dict(full_output)}
+            names = models.parameters.long_names
+        data.pop("covariance", None)
+        if write_covariance:
+            _atomic_write(cov_path, _covariance_text(names, np.asarray(self._cov, float)))
+            data["covariance"] = cov_path.name
+        data["metadata"] = {"creator": "xdl4", "date": datetime.now().isoformat(),
+                            "origin": None}
+        _atomic_write(path, yaml.safe_dump(data, sort_keys=False, indent=4, width=80,
+                                           default_flow_style=False))
+        return path
+
+    @classmethod
+    def read(cls, path: str | os.PathLike) -> FitResult:
+        """Read a fit written by :meth:`write` or by gammapy's ``FitResult.write``: the
+        models (``models``), their values, errors and covariance, the fit status (success
+        of both steps, the optimiser's message, nfev, total_stat); ``minuit`` is None."""
+        import yaml
+
+        from xdl4.models import Models
+
+        path = Path(path)
+        data = yaml.safe_load(path.read_text()) or {}
+        opt = data.get("OptimizeResult") or {}
+        cov_step = data.get("CovarianceResult") or {}
+        minos = (data.get("MinosResult") or {}).get("errors") or {}
+        models = Models.from_dict({k: data[k] for k in ("components", "covariance")
+                                   if k in data}, base_path=path.parent)
+        items = models.parameters.items()
+        columns = {"parameter": np.array([lab for lab, _ in items], dtype=object),
+                   "value": np.array([p.value for _, p in items], dtype=float),
+                   "error": np.array([p.error for _, p in items], dtype=float),
+                   "unit": np.array([p.unit for _, p in items], dtype=object),
+                   "min": np.array([p.bounds()[0] for _, p in items], dtype=float),
+                   "max": np.array([p.bounds()[1] for _, p in items], dtype=float),
+                   "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
+        if minos:
+            for key in ("errn", "errp"):
+                columns[key] = np.array([minos.get(lab, {}).get(key, np.nan)
+                                         for lab, _ in items], dtype=float)
+        cov = models.covariance
+        if cov is None:
+            cov = np.zeros((len(items), len(items)))
+        success = bool(opt.get("success", True)) and bool(cov_step.get("success", True))
+        return cls(success, str(opt.get("message", "")), int(opt.get("nfev", 0)),
+                   float(opt.get("total_stat", np.nan)), None, columns, np.array(cov), models)

@@ -152,14 +152,18 @@ def stat_contour(data: Any, models: ModelsLike, x: str, y: str, sigma: float = 1
     cl = _cl(sigma)
     with _Saved(lik.models):
         fit_options.setdefault("covariance", False)
+        free = _Free(lik.models)  # the fit's factor scales: taken from the start values
         r = fit(lik, lik.models, **fit_options)
-        free = _Free(lik.models)
         m = r.minuit
-        pts = np.asarray(m.mncontour(x, y, cl=cl, size=npoints))
+        params = lik.models.parameters
+        ix, iy = (free.params.index(params[label]) for label in (x, y))
+        # the best fit, read before MINOS moves the parameters: mncontour leaves the
+        # models at the last contour point it evaluated
+        best = np.array(m.values)
+        bx, by = free.values(best)[[ix, iy]]
+        pts = np.asarray(m.mncontour(free.labels[ix], free.labels[iy], cl=cl, size=npoints))
         if len(pts) > 1 and np.array_equal(pts[0], pts[-1]):
             pts = pts[:-1]  # iminuit closes the curve
-        ix, iy = free.labels.index(x), free.labels.index(y)
-        best = np.array(m.values)
         vals = []
         for px, py in pts:
             f = best.copy()
@@ -167,10 +171,10 @@ def stat_contour(data: Any, models: ModelsLike, x: str, y: str, sigma: float = 1
             v = free.values(f)
             vals.append((v[ix], v[iy]))
         vals = np.array(vals)
-        bx, by = (lik.models.parameters[x].value, lik.models.parameters[y].value)
-        units = (lik.models.parameters[x].unit, lik.models.parameters[y].unit)
+        units = (params[x].unit, params[y].unit)
     return xr.Dataset({x: ("point", vals[:, 0], {"units": units[0]}),
                        y: ("point", vals[:, 1], {"units": units[1]})},
                       attrs={"kind": "stat_contour", "x": x, "y": y, "sigma": sigma,
                              "cl": cl, "delta_stat": float(chi2.ppf(cl, 2)),
-                             "x_best": bx, "y_best": by, "success": int(r.success)})
+                             "x_best": float(bx), "y_best": float(by),
+                             "success": int(r.success)})

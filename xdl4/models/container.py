@@ -167,8 +167,129 @@ class Models(Sequence):
     def read(cls, path: str | os.PathLike) -> Models:
         return read_models(path)
 
+    # ---- freezing and selection (gammapy's Models.freeze / unfreeze / select) ------------
+    def freeze(self, model_type: str | None = None) -> None:
+        """Freeze all parameters, or those of one component (``model_type``: "spectral",
+        "spatial", "temporal") of every model; background models (FoV, template npred)
+        freeze their spectral part only, as gammapy's."""
+        for m in self._models:
+            for comp in _components(m, _check_model_type(model_type)):
+                for p in comp.parameters:
+                    p.frozen = True
+
+    def unfreeze(self, model_type: str | None = None) -> None:
+        """Restore the frozen flags of all parameters (or of one component) to their
+        model's defaults, as gammapy's: ``reference`` stays frozen, ``index`` is freed."""
+        for m in self._models:
+            for comp in _components(m, _check_model_type(model_type)):
+                for p, default in _defaults_of(comp):
+                    p.frozen = default.frozen
+
+    def select(self, name_substring: str | None = None,
+               datasets_names: str | list[str] | None = None,
+               tag: str | list[str] | None = None, model_type: str | None = None,
+               frozen: bool | None = None) -> Models:
+        """The models meeting all conditions, as gammapy's ``Models.select``: name contains
+        ``name_substring``; applies to one of ``datasets_names`` (models without
+        ``datasets_names`` apply everywhere); ``tag`` is one of the model's tags (of its
+        ``model_type`` component if given, e.g. ``tag="pl", model_type="spectral"``);
+        ``frozen``: all its parameters frozen (True) or not (False). The same model
+        objects, with the covariance block of their parameters."""
+        _check_model_type(model_type)
+        tags = [tag] if isinstance(tag, str) else tag
+        names = [datasets_names] if isinstance(datasets_names, str) else datasets_names
+        keep = []
+        for m in self._models:
+            ok = not name_substring or name_substring in m.name
+            if names:
+                own = getattr(m, "datasets_names", None)
+                ok &= own is None or any(n in own for n in names)
+            if tags:
+                sub = m if model_type is None else getattr(m, model_type, None)
+                ok &= sub is not None and any(t in _model_tags(sub) for t in tags)
+            if frozen is not None:
+                ok &= all(p.frozen for p in m.parameters) == bool(frozen)
+            keep.append(bool(ok))
+        out = Models([m for m, k in zip(self._models, keep, strict=True) if k])
+        if self._covariance is not None:
+            sizes = [len(m.labelled_parameters()) for m in self._models]
+            rows = np.concatenate([np.full(n, k) for n, k in zip(sizes, keep, strict=True)]
+                                  + [np.zeros(0, bool)])
+            out.covariance = self._covariance[np.ix_(rows, rows)]
+        return out
+
+    # ---- reprs ----------------------------------------------------------------------------
+    def _summary(self) -> tuple[str, list[str], list[list]]:
+        n_free = len(self.parameters.free_names())
+        head = f"Models: {len(self)} models, {n_free} free parameters"
+        if self._covariance is not None:
+            head += ", with covariance"
+        columns = ["name", "type", "spectral", "spatial", "temporal", "datasets_names"]
+        rows = [[m.name, _model_tags(m)[0]]
+                + [_model_tags(c)[0] if c is not None else ""
+                   for c in (getattr(m, k, None) for k in ("spectral", "spatial", "temporal"))]
+                + [", ".join(m.datasets_names) if m.datasets_names is not None else "all"]
+                for m in self._models]
+        return head, columns, rows
+
     def __repr__(self) -> str:
-        return "Models(\n  " + ",\n  ".join(repr(m) for m in self._models) + "\n)"
+        from .parameter import PARAMETER_COLUMNS, parameter_rows, text_table
+
+        head, columns, rows = self._summary()
+        if not rows:
+            return head
+        return "\n".join([head, text_table(columns, rows), "Parameters:",
+                          text_table(PARAMETER_COLUMNS, parameter_rows(self.parameters.items()))])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        from .parameter import PARAMETER_COLUMNS, html_table, parameter_rows
+
+        head, columns, rows = self._summary()
+        return (f"<div><b>{html.escape(head)}</b>{html_table(columns, rows)}"
+                f"{html_table(PARAMETER_COLUMNS, parameter_rows(self.parameters.items()))}"
+                "</div>")
+
+
+_MODEL_TYPES = (None, "spectral", "spatial", "temporal")
+
+
+def _check_model_type(model_type: str | None) -> str | None:
+    if model_type not in _MODEL_TYPES:
+        raise ValueError(f"model_type must be one of {list(_MODEL_TYPES)}, not {model_type!r}")
+    return model_type
+
+
+def _model_tags(model: Any) -> tuple[str, ...]:
+    """The tags of a model (read-only models: their YAML type)."""
+    own = getattr(model, "type_name", None)
+    return (own,) if own else tuple(model.tag)
+
+
+def _components(model: Any, model_type: str | None) -> list[Any]:
+    """A sky model's components of ``model_type`` (all for None); background models (FoV,
+    template npred) only their spectral part, as in gammapy. A component the model lacks
+    is skipped (gammapy 2.1 raises AttributeError)."""
+    if isinstance(model, SkyModel):
+        kinds = ("spectral", "spatial", "temporal") if model_type is None else (model_type,)
+    else:
+        kinds = ("spectral",) if model_type in (None, "spectral") else ()
+    return [c for c in (getattr(model, k, None) for k in kinds) if c is not None]
+
+
+def _defaults_of(comp: Any) -> list[tuple[Parameter, Any]]:
+    """(parameter, its class default) of a component. Compound and scaled spectra: their
+    components' defaults (gammapy 2.1 leaves those parameters as they are); read-only
+    models declare no defaults: their flags are kept."""
+    from .spectral import CompoundSpectralModel, ScaleSpectralModel
+
+    if isinstance(comp, CompoundSpectralModel):
+        return _defaults_of(comp.model1) + _defaults_of(comp.model2)
+    own = list(zip(comp._parameters, comp._defaults, strict=False))
+    if isinstance(comp, ScaleSpectralModel):
+        own += _defaults_of(comp.model)
+    return own
 
 
 def _link_component(model: Any, register: dict[str, Parameter]) -> None:

@@ -214,7 +214,10 @@ class Parameters:
         return tuple(p._value * p._factor for p in self._list)
 
     def __repr__(self) -> str:
-        return f"Parameters({self._list!r})"
+        return _parameters_repr("Parameters", [(p.name, p) for p in self._list], False)
+
+    def _repr_html_(self) -> str:
+        return _parameters_repr("Parameters", [(p.name, p) for p in self._list], True)
 
 
 class ModelsParameters:
@@ -316,5 +319,80 @@ class ModelsParameters:
         )
 
     def __repr__(self) -> str:
-        return "ModelsParameters(" + ", ".join(
-            f"{lab}={p.value!r}" for lab, p in self.items()) + ")"
+        return _parameters_repr("ModelsParameters", self.items(), False)
+
+    def _repr_html_(self) -> str:
+        return _parameters_repr("ModelsParameters", self.items(), True)
+
+
+# ---- tables for reprs (text and HTML) ------------------------------------------------------
+#: the columns of a parameter table (``Parameters``, ``ModelsParameters``, ``Models``)
+PARAMETER_COLUMNS = ("name", "value", "error", "unit", "min", "max", "frozen", "linked")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(
+        v, bool | np.bool_)
+
+
+def format_cell(v, digits: int = 6) -> str:
+    """A table cell: numbers with ``digits`` significant digits, booleans as True/False."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if _is_number(v):
+        return f"{v:.{digits}g}"
+    return "" if v is None else str(v)
+
+
+def text_table(header, rows, indent: str = "  ") -> str:
+    """Fixed-width text table; columns whose cells are all numbers are right-aligned."""
+    rows = [list(r) for r in rows]
+    cells = [[str(h) for h in header]] + [[format_cell(v) for v in r] for r in rows]
+    widths = [max(len(c[j]) for c in cells) for j in range(len(header))]
+    right = [bool(rows) and all(_is_number(r[j]) for r in rows) for j in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if rt else c.ljust(w)
+                       for c, w, rt in zip(row, widths, right, strict=True)).rstrip()
+             for row in cells]
+    return "\n".join(indent + line for line in lines)
+
+
+def html_table(header, rows, caption: str | None = None) -> str:
+    """A plain, escaped HTML table (numbers right-aligned; no header row when all
+    ``header`` cells are empty)."""
+    import html
+
+    esc = html.escape
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    head = "".join(f"<th>{esc(str(h))}</th>" for h in header)
+    head = f"<thead><tr>{head}</tr></thead>" if any(header) else ""
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td style="text-align:{"right" if _is_number(v) else "left"}">'
+            f"{esc(format_cell(v))}</td>" for v in r) + "</tr>" for r in rows)
+    return f'<table class="xdl4-table">{cap}{head}<tbody>{body}</tbody></table>'
+
+
+def parameter_rows(entries: list[tuple[str, Parameter]]) -> list[list]:
+    """Rows of :data:`PARAMETER_COLUMNS` for (label, parameter) entries; ``linked`` names
+    the other labels holding the same parameter object (else its YAML link label)."""
+    labels: dict[int, list[str]] = {}
+    for lab, p in entries:
+        labels.setdefault(id(p), []).append(lab)
+    rows = []
+    for lab, p in entries:
+        linked = ", ".join(o for o in labels[id(p)] if o != lab) or (p.link_label or "")
+        rows.append([lab, p.value, p.error, p.unit, p.min, p.max, p.frozen, linked])
+    return rows
+
+
+def _parameters_repr(title: str, entries: list[tuple[str, Parameter]], as_html: bool) -> str:
+    n_free = len({id(p) for _, p in entries if not p.frozen})
+    head = f"{title}: {len(entries)} parameters, {n_free} free"
+    rows = parameter_rows(entries)
+    if as_html:
+        import html
+
+        return (f"<div><b>{html.escape(title)}</b>: {len(entries)} parameters, {n_free} free"
+                f"{html_table(PARAMETER_COLUMNS, rows)}</div>")
+    return head + ("\n" + text_table(PARAMETER_COLUMNS, rows) if rows else "")
+
