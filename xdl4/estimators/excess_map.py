@@ -1,0 +1,2 @@
+def excess_map(*args, **kwargs):
+    raise NotImplementedError

@@ -1,0 +1,2 @@
+def ts_map(*args, **kwargs):
+    raise NotImplementedError
