@@ -7,6 +7,7 @@ that moving ``forward.py`` / ``fitting.py`` into their new homes changes one fil
 * ``xdl4.fitting.Likelihood`` and its ``terms``: the prepared per-run evaluators of a
   dataset, a list, a DataTree or runs along ``obs``, with their sources and background
   model bound (``_Run``, a :class:`xdl4.forward.Evaluator`), and ``xdl4.fitting.fit``;
+* ``xdl4.forward.convolve`` (PSF kernels applied to images, float64);
 * ``xdl4.forward.Evaluator``: ``npred_signal(models, names)``, ``npred_background``,
   ``counts``, ``mask``, ``alpha``, ``counts_off``, ``psf_kernels``, ``edisp_matrix``,
   ``exposure``, ``e_true``, ``e_reco``; ``xdl4.forward.npred``;
@@ -25,10 +26,11 @@ from xdl4.errors import FitError
 from xdl4.fitting import Likelihood, fit
 from xdl4.fitting import _flatten as flatten
 from xdl4.forward import Evaluator, as_models
+from xdl4.forward import convolve as convolve_kernels
 from xdl4.schema import ONOFF_KINDS, kind_of
 from xdl4.stats import cash, wstat, wstat_background
 
-__all__ = ["Block", "Evaluator", "FitError", "Likelihood", "ONOFF_KINDS", "cash", "fit", "flatten",
+__all__ = ["Block", "Evaluator", "convolve_kernels", "FitError", "Likelihood", "ONOFF_KINDS", "cash", "fit", "flatten",
            "kind_of", "masks", "run_blocks", "snap_edges", "source_model", "wstat",
            "wstat_background"]
 

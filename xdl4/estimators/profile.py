@@ -66,6 +66,10 @@ class NormProfile:
             self.parts[name] = p
         #: groups whose statistic depends on the norm at all
         self.active = n_active > 0
+        if "cash" in self.parts and "wstat" not in self.parts:
+            p = self.parts["cash"]
+            #: template sum per group (cash only: lets best_fit step in 1/F, see there)
+            self.s_sum = self._sum(p, p["s"])
         self.x_dom = self._domain()
 
     def _domain(self) -> np.ndarray:
@@ -78,6 +82,15 @@ class NormProfile:
             if np.any(use):
                 np.maximum.at(lo, p["g"][use], -p["b"][use] / p["s"][use])
         return lo
+
+    def plateau_edge(self) -> np.ndarray:
+        """Largest norm at which every source bin of a group predicts zero counts."""
+        out = np.full(self.n_groups, np.nan)
+        p = self.parts.get("cash")
+        if p is not None:
+            use = p["s"] > 0
+            np.fmin.at(out, p["g"][use], -p["b"][use] / p["s"][use])
+        return out
 
     def _x(self, p: dict, x: np.ndarray) -> np.ndarray:
         return np.asarray(x, float)[p["g"]]
@@ -148,10 +161,39 @@ def _dmu_on(n_on, n_off, alpha, mu_sig) -> np.ndarray:
 
 # -- solvers, vectorised over groups -------------------------------------------------------
 
-def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 100
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _derivatives(profile, x: np.ndarray, idx: np.ndarray):
+    """Derivatives at ``x[idx]`` for the groups ``idx`` (on that subset only when the
+    profile can)."""
+    if getattr(profile, "takes_rows", False):
+        return profile.derivatives(x[idx], idx)
+    d1, d2 = profile.derivatives(x)
+    return d1[idx], d2[idx]
+
+
+def _newton_scale(profile, g: np.ndarray, idx: np.ndarray):
+    """Newton on 1/F for cash, F = sum(n s / mu) = S - g / 2 (S the template sum): the
+    plain step times F / S. 1/F is nearly linear where one bin dominates (close to the
+    edge of the domain, where plain Newton steps only double the distance)."""
+    total = getattr(profile, "s_sum", None)
+    if total is None:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 1.0 - g / (2.0 * total[idx])
+    return np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+
+
+def _stat(profile, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    if getattr(profile, "takes_rows", False):
+        return profile.stat(x[idx], idx)
+    return profile.stat(x)[idx]
+
+
+def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 100,
+             bracket: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Norm minimising each group's statistic: (norm, success, iterations).
 
+    ``bracket``: (lo, hi) known to hold the root of the derivative (checked; groups where
+    it does not are bracketed by the search).
     Groups whose statistic does not depend on the norm get NaN. When the statistic keeps
     falling as the norm decreases (no counts where the source predicts any) the norm is
     the largest minimiser, ``success`` False.
@@ -163,11 +205,21 @@ def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 
     x = np.where(np.isfinite(x), x, 1.0)
     finite_dom = np.where(np.isfinite(x_dom), x_dom, 0.0)
     x = np.where(x > x_dom, x, finite_dom + np.maximum(1.0, np.abs(finite_dom)))
-    g, _ = profile.derivatives(x)
-    lo = np.where(g < 0, x, -np.inf)
-    hi = np.where(g > 0, x, np.inf)
-    exact = act & (g == 0)
+    lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
+    exact = np.zeros(n, bool)
     niter = np.zeros(n, int)
+    if bracket is not None:  # a bracket of the root of the derivative, checked
+        b_lo, b_hi = (np.asarray(v, float) for v in bracket)
+        with np.errstate(invalid="ignore"):
+            g_lo, _ = profile.derivatives(np.where(np.isfinite(b_lo), b_lo, x))
+            g_hi, _ = profile.derivatives(np.where(np.isfinite(b_hi), b_hi, x))
+        lo = np.where(np.isfinite(b_lo) & (g_lo < 0) & (b_lo > x_dom), b_lo, lo)
+        hi = np.where(np.isfinite(b_hi) & (g_hi > 0), b_hi, hi)
+    if not (np.isfinite(lo) & np.isfinite(hi) | ~act).all():
+        g, _ = profile.derivatives(x)
+        lo = np.where(~np.isfinite(lo) & (g < 0), x, lo)
+        hi = np.where(~np.isfinite(hi) & (g > 0), x, hi)
+        exact = act & (g == 0) & ~(np.isfinite(lo) & np.isfinite(hi))
     # bracket: double the step away from x0 (halve the distance to the edge of the
     # domain below it) until the derivative changes sign
     step = np.maximum(1.0, np.abs(x))
@@ -191,43 +243,36 @@ def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 
     bracketed = act & ~exact & np.isfinite(lo) & np.isfinite(hi)
     # start from the low end: the cash derivative is concave, so Newton steps from below
     # approach the root monotonically
-    x = np.where(bracketed, lo, x)
+    x = np.where(bracketed, lo, x).astype(float)
     done = ~bracketed
     converged = np.zeros(n, bool)
     for _ in range(max_iter):
-        run = ~done
-        if not run.any():
+        idx = np.flatnonzero(~done)
+        if idx.size == 0:
             break
-        g, c = profile.derivatives(x)
-        lo = np.where(run & (g < 0), x, lo)
-        hi = np.where(run & (g > 0), x, hi)
+        xr, lo_r, hi_r = x[idx], lo[idx], hi[idx]
+        g, c = _derivatives(profile, x, idx)
+        lo_r = np.where(g < 0, xr, lo_r)
+        hi_r = np.where(g > 0, xr, hi_r)
         with np.errstate(divide="ignore", invalid="ignore"):
-            xn = x - g / c
-        bad = ~np.isfinite(xn) | (xn <= lo) | (xn >= hi)
+            step = g / c * _newton_scale(profile, g, idx)
+        size = tol * np.maximum(1.0, np.abs(xr))
+        small = np.abs(step) <= size  # converged: the step is below the tolerance
+        xn = xr - step
+        bad = ~small & (~np.isfinite(xn) | (xn <= lo_r) | (xn >= hi_r))
         with np.errstate(invalid="ignore"):
-            xn = np.where(bad, 0.5 * (lo + hi), xn)
-        size = tol * np.maximum(1.0, np.abs(x))
-        conv = (np.abs(xn - x) <= size) | (g == 0) | (hi - lo <= size)
-        x = np.where(run, xn, x)
-        niter += run
-        converged |= run & conv
-        done |= run & conv
+            xn = np.where(bad, 0.5 * (lo_r + hi_r), xn)
+        conv = small | (g == 0) | (hi_r - lo_r <= size)
+        x[idx], lo[idx], hi[idx] = xn, lo_r, hi_r
+        niter[idx] += 1
+        converged[idx] |= conv
+        done[idx] |= conv
     success = exact | converged
     # no sign change downwards: the statistic falls for ever (all-zero counts)
     degenerate = act & ~exact & ~np.isfinite(lo)
-    x = np.where(degenerate, _plateau_edge(profile), x)
+    x = np.where(degenerate, profile.plateau_edge(), x)
     x = np.where(act & (success | degenerate), x, np.nan)
     return x, success & ~degenerate, niter
-
-
-def _plateau_edge(profile: NormProfile) -> np.ndarray:
-    """Largest norm at which every source bin of a group predicts zero counts."""
-    out = np.full(profile.n_groups, np.nan)
-    p = profile.parts.get("cash")
-    if p is not None:
-        use = p["s"] > 0
-        np.fmin.at(out, p["g"][use], -p["b"][use] / p["s"][use])
-    return out
 
 
 def crossing(profile, x_best: np.ndarray, stat_best: np.ndarray, delta: float, side: int,
@@ -235,7 +280,8 @@ def crossing(profile, x_best: np.ndarray, stat_best: np.ndarray, delta: float, s
              ) -> np.ndarray:
     """Norm where each group's profile rises ``delta`` above ``stat_best``, above
     (``side=+1``) or below (``side=-1``) ``x_best``; NaN where it does not within
-    gammapy's confidence range (1e5 x max(1, |x_best|)) or where ``x_best`` is NaN."""
+    gammapy's confidence range (1e5 x max(1, |x_best|)) or where ``x_best`` is NaN.
+    ``scale``: first step of the search (e.g. the expected distance of the root)."""
     n = profile.n_groups
     x_best = np.asarray(x_best, float)
     target = np.asarray(stat_best, float) + delta
@@ -245,45 +291,74 @@ def crossing(profile, x_best: np.ndarray, stat_best: np.ndarray, delta: float, s
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, 0.1 * np.maximum(1.0, np.abs(xb)))
     limit = CONF_RANGE * np.maximum(1.0, np.abs(xb))
 
-    def h(x):
+    def h(xs, idx):
+        full = np.zeros(n)
+        full[idx] = xs
         with np.errstate(invalid="ignore", over="ignore"):
-            v = profile.stat(x) - target
+            v = _stat(profile, full, idx) - target[idx]
         return np.where(np.isnan(v), np.inf, v)  # beyond the domain counts as "above"
 
     a, fa = xb.copy(), np.where(ok, -delta, np.nan)
     b, fb = xb.copy(), np.full(n, np.nan)
     found = ~ok
     for k in range(64):
-        need = ~found
-        if not need.any():
+        idx = np.flatnonzero(~found)
+        if idx.size == 0:
             break
-        dist = np.minimum(scale * 2.0 ** k, limit)
-        trial = xb + side * dist
-        ft = h(np.where(need, trial, xb))
-        hit = need & (ft > 0)
-        b = np.where(hit, trial, b)
-        fb = np.where(hit, ft, fb)
-        below = need & ~hit
-        a = np.where(below, trial, a)  # tighten the other end of the bracket
-        fa = np.where(below, ft, fa)
-        found |= hit | (need & (dist >= limit))
+        dist = np.minimum(scale[idx] * 2.0 ** k, limit[idx])
+        trial = xb[idx] + side * dist
+        ft = h(trial, idx)
+        hit = ft > 0
+        b[idx] = np.where(hit, trial, b[idx])
+        fb[idx] = np.where(hit, ft, fb[idx])
+        a[idx] = np.where(hit, a[idx], trial)  # tighten the other end of the bracket
+        fa[idx] = np.where(hit, fa[idx], ft)
+        found[idx] |= hit | (dist >= limit[idx])
     valid = ok & np.isfinite(b) & (fb > 0)
+    return _illinois(h, a, b, fa, fb, valid, tol, max_iter)
+
+
+def bracketed_root(func, a, b, tol: float = 1e-10, max_iter: int = 200) -> np.ndarray:
+    """Root of ``func(x, idx)`` between ``a`` and ``b``, elementwise (arrays of any shape;
+    ``func`` gets the values ``x`` of the flat elements ``idx``); NaN where the values at
+    the two ends do not differ in sign (gammapy's ``find_roots`` with one bin: brentq on
+    [a, b], NaN on failure)."""
+    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+    shape = a.shape
+    a, b = a.ravel().copy(), b.ravel().copy()
+    every = np.arange(a.size)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        fa = np.asarray(func(a, every), float)
+        fb = np.asarray(func(b, every), float)
+    zero_a, zero_b = fa == 0, fb == 0
+    valid = np.isfinite(fa) & np.isfinite(fb) & ((fa < 0) != (fb < 0)) & ~zero_a & ~zero_b
+    root = _illinois(func, a, b, fa, fb, valid, tol, max_iter)
+    root = np.where(zero_a, a, np.where(zero_b, b, root))
+    return root.reshape(shape)
+
+
+def _illinois(func, a, b, fa, fb, valid, tol, max_iter) -> np.ndarray:
+    """Illinois false position on brackets [a, b] with values of opposite signs where
+    ``valid`` (``func(x, idx)`` evaluates the elements ``idx`` still iterating);
+    bisection where a value is not finite or the secant leaves the bracket."""
     done = ~valid
+    a, b, fa, fb = (np.array(v, float) for v in (a, b, fa, fb))
     for _ in range(max_iter):
-        run = ~done
-        if not run.any():
+        idx = np.flatnonzero(~done)
+        if idx.size == 0:
             break
+        ai, bi, fai, fbi = a[idx], b[idx], fa[idx], fb[idx]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            c = b - fb * (b - a) / (fb - fa)
-        inside = np.isfinite(c) & ((c - a) * (c - b) < 0)
-        c = np.where(inside, c, 0.5 * (a + b))
-        fc = h(np.where(run, c, xb))
-        flip = run & ((fc > 0) != (fb > 0))
+            c = bi - fbi * (bi - ai) / (fbi - fai)
+            inside = np.isfinite(c) & ((c - ai) * (c - bi) < 0)
+            c = np.where(inside, c, 0.5 * (ai + bi))
+            fc = np.asarray(func(c, idx), float)
+        fc = np.where(np.isnan(fc), np.inf, fc)
+        flip = (fc > 0) != (fbi > 0)
         # Illinois: keep the bracket; halve the stale end's value when not flipping
-        a_new = np.where(flip, b, a)
-        fa_new = np.where(flip, fb, 0.5 * fa)
-        a, fa = np.where(run, a_new, a), np.where(run, fa_new, fa)
-        b, fb = np.where(run, c, b), np.where(run, fc, fb)
-        conv = (np.abs(b - a) <= tol * np.maximum(1.0, np.abs(b))) | (fc == 0)
-        done |= run & conv
+        a[idx] = np.where(flip, bi, ai)
+        fa[idx] = np.where(flip, fbi, 0.5 * fai)
+        b[idx], fb[idx] = c, fc
+        conv = (np.abs(c - a[idx]) <= tol * np.maximum(1.0, np.abs(c))) | (fc == 0)
+        done[idx] |= conv
     return np.where(valid, b, np.nan)
