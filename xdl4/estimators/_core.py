@@ -30,9 +30,9 @@ from xdl4.forward import convolve as convolve_kernels
 from xdl4.schema import ONOFF_KINDS, kind_of
 from xdl4.stats import cash, wstat, wstat_background
 
-__all__ = ["Block", "Evaluator", "convolve_kernels", "FitError", "Likelihood", "ONOFF_KINDS", "cash", "fit", "flatten",
-           "kind_of", "masks", "run_blocks", "snap_edges", "source_model", "wstat",
-           "wstat_background"]
+__all__ = ["Block", "Evaluator", "FitError", "Likelihood", "ONOFF_KINDS", "cash",
+           "convolve_kernels", "fit", "flatten", "kind_of", "masks", "run_blocks",
+           "snap_edges", "source_model", "wstat", "wstat_background"]
 
 
 def source_model(models, source):
