@@ -43,6 +43,8 @@ _LAZY = {
     "confidence": "xdl4.fitting",
     "Models": "xdl4.models",
     "WcsGrid": "xdl4.sky",
+    "flux_points": "xdl4.estimators",
+    "light_curve": "xdl4.estimators",
 }
 
 

@@ -194,3 +194,16 @@ class DL4Accessor:
         from xdl4.io.ogip import to_ogip
 
         return to_ogip(self._ds, path, overwrite)
+
+    # -- estimators (xdl4.estimators) ------------------------------------------------
+    def excess_map(self, correlation_radius="0.1 deg", models=None, **kwargs) -> xr.Dataset:
+        """Correlated counts, background, excess, significance and flux maps (gammapy's
+        ``ExcessMapEstimator``; see :func:`xdl4.estimators.excess_map`)."""
+        return import_module("xdl4.estimators").excess_map(self._ds, correlation_radius,
+                                                           models, **kwargs)
+
+    def ts_map(self, kernel_model=None, models=None, **kwargs) -> xr.Dataset:
+        """TS, sqrt(TS), norm and error maps of a test source at every pixel (gammapy's
+        ``TSMapEstimator``; see :func:`xdl4.estimators.ts_map`)."""
+        return import_module("xdl4.estimators").ts_map(self._ds, kernel_model, models,
+                                                       **kwargs)

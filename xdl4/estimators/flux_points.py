@@ -185,8 +185,9 @@ def solve(groups: Groups, selection: set, n_sigma: float, n_sigma_ul: float,
     excess = groups.s_sum * xs[:, None]
     nan_rows = ~contrib[:, None] | ~groups.present
     out["npred"] = np.where(nan_rows, np.nan, np.where(np.isfinite(x)[:, None], npred, np.nan))
-    out["npred_excess"] = np.where(nan_rows, np.nan,
-                                   np.where(np.isfinite(x)[:, None], excess, np.nan))
+    # gammapy sums the source's counts over the (empty) mask of a group without fit bins: 0
+    out["npred_excess"] = np.where(~groups.present, np.nan,
+                                   np.where(np.isfinite(x)[:, None], excess, 0.0))
     out["counts"] = np.where(groups.present, groups.counts, np.nan)
     return out
 
@@ -295,16 +296,46 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
         res = {k: v.reshape((n_rows, e_min.size) + v.shape[1:]) for k, v in res.items()}
         if not independent:
             res = {k: v[0] for k, v in res.items()}
+    gti = None if independent else dataset_gtis([d for b in blocks for d in b.datasets])
     return to_dataset(res, src, e_min, e_max, labels, selection, n_sigma, n_sigma_ul,
                       sqrt_ts_threshold_ul, norm_scan, lead=lead,
-                      name=f"{src.name}_flux_points")
+                      name=f"{src.name}_flux_points", gti=gti)
+
+
+def gti_variables(starts, stops) -> dict:
+    """GTI variables of a flux-point dataset as gammapy writes them: seconds since MJD
+    51544 in TT."""
+    from astropy.time import Time
+
+    if not len(starts):
+        return {}
+    ref = Time(51544, 0.0, format="mjd", scale="tt")
+    t0 = np.array([(t - ref).sec for t in starts], float)
+    t1 = np.array([(t - ref).sec for t in stops], float)
+    order = np.argsort(t0, kind="stable")
+    attrs = {"units": "s", "mjdrefi": 51544, "mjdreff": 0.0, "timesys": "tt"}
+    return {"gti_start": xr.Variable("gti", t0[order], attrs),
+            "gti_stop": xr.Variable("gti", t1[order], dict(attrs))}
+
+
+def dataset_gtis(datasets) -> tuple[list, list]:
+    """All GTI rows (start, stop Times) of the runs (those with GTIs)."""
+    from ._core import gti_range
+
+    starts, stops = [], []
+    for d in datasets:
+        r = gti_range(d) if "gti_start" in d and d["gti_start"].ndim == 1 else None
+        if r is not None:
+            starts += list(r[0])
+            stops += list(r[1])
+    return starts, stops
 
 
 def to_dataset(res: dict, src, e_min, e_max, labels, selection, n_sigma, n_sigma_ul,
-               threshold, norm_scan, lead=None, time=None, name="flux_points"
+               threshold, norm_scan, lead=None, time=None, name="flux_points", gti=None
                ) -> xr.Dataset:
     """The ``flux_points`` dataset (gammapy's column order) of solved quantities shaped
-    (lead..., energy, ...)."""
+    (lead..., energy, ...); ``gti``: (start, stop) Times."""
     from scipy.stats import norm as normal
 
     from xdl4.axes import axis_coords
@@ -353,6 +384,9 @@ def to_dataset(res: dict, src, e_min, e_max, labels, selection, n_sigma, n_sigma
     if "scan" in selection:
         put("norm_scan", np.broadcast_to(norm_scan, shape + (norm_scan.size,)), "", ("scan",))
     coords["dataset"] = xr.Variable("dataset", np.asarray(labels, dtype=str))
+    if gti is not None and len(gti[0]):
+        data.update(gti_variables(*gti))
+        coords["gti"] = xr.Variable("gti", np.arange(len(gti[0])))
     attrs = {"dl4_kind": "flux_points", "name": name, "sed_type": "likelihood",
              "ul_conf": float(np.round(1 - 2 * normal.sf(n_sigma_ul), 7)),
              "n_sigma": float(n_sigma), "n_sigma_ul": float(n_sigma_ul),

@@ -101,10 +101,10 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     renumber = {old: new for new, old in enumerate(used)}
     rows = [renumber.get(r, -1) for r in rows]
     intervals = [intervals[i] for i in used]
-    scale = intervals[0][0].scale
-    t_min = np.array([t0.to_value("mjd") for t0, _ in intervals], float)
-    t_max = np.array([t1.to_value("mjd") for _, t1 in intervals], float)
-    time = time_coords(t_min, t_max, "d", 0, 0.0, scale)
+    # gammapy writes the bins as TT MJDs (and the GTIs of the bins, in TT)
+    t_min = np.array([t0.tt.mjd for t0, _ in intervals], float)
+    t_max = np.array([t1.tt.mjd for _, t1 in intervals], float)
+    time = time_coords(t_min, t_max, "d", 0, 0.0, "tt")
     e_reco = _check_aligned(blocks)
     e_group, e_min, e_max, _ = energy_groups(e_reco, energy_edges)
     n_runs = len(datasets)
@@ -128,4 +128,5 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     res = {k: v.reshape((len(used), e_min.size) + v.shape[1:]) for k, v in res.items()}
     return to_dataset(res, src, e_min, e_max, labels, selection, n_sigma, n_sigma_ul,
                       sqrt_ts_threshold_ul, norm_scan, time=time,
-                      name=f"{src.name}_light_curve")
+                      name=f"{src.name}_light_curve",
+                      gti=([t0 for t0, _ in intervals], [t1 for _, t1 in intervals]))
