@@ -532,4 +532,30 @@ def test_point_source_kernel_default_is_gammapys():
     model = json.loads(m.attrs["reference_model"])
     assert model["spectral"]["type"] == "PowerLawSpectralModel"
     assert model["spatial"]["type"] == "PointSpatialModel"
-    assert isinstance(PointSpatialModel(), PointSpatialModel)
+    index = next(p for p in model["spectral"]["parameters"] if p["name"] == "index")
+    assert index["value"] == 2.0
+    explicit = SkyModel(PowerLaw(index=2.0), PointSpatialModel(), name="k")
+    again = xdl4.examples.map_dataset().dl4.ts_map(explicit)
+    np.testing.assert_array_equal(values(again, "ts"), values(m, "ts"))
+
+
+def test_docs_examples_run(tmp_path, monkeypatch):
+    """Every python block of docs/estimators.md runs (files written to a temporary folder)."""
+    import re
+
+    pytest.importorskip("matplotlib")
+    text = (Path(__file__).parent.parent / "docs" / "estimators.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/estimators.md", "exec"), {})
+    assert (tmp_path / "crab_sed.fits").exists() and (tmp_path / "crab_lc.fits").exists()
+
+
+def test_estimators_example_runs(tmp_path):
+    import runpy
+
+    script = Path(__file__).parent.parent / "examples" / "estimators.py"
+    runpy.run_path(str(script), run_name="not_main")["main"](tmp_path)
+    assert (tmp_path / "sed.fits").exists() and (tmp_path / "light_curve.fits").exists()
