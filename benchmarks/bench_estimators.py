@@ -8,11 +8,12 @@ map on the shared map dataset.
     /work/.venv-gammapy/bin/python benchmarks/bench_estimators.py --gammapy
         # by hand, in a gammapy 2.1 env: gammapy's estimators alone
 
-Every case reads its data and imports outside the clock (xdl4: a first call on its built-in
-examples), then times the first call on the shared data (cold: per-dataset set-up included) and, when cheap, the median of ``--repeat`` further calls
-(warm). Both tools compute the same quantities: flux points with asymmetric errors,
-upper limits and likelihood scans (gammapy: selection_optional=["errn-errp", "ul",
-"scan"]), TS maps with their defaults, excess maps with errors and upper limits.
+Every case reads its data and imports outside the clock (xdl4: a first call on its
+built-in examples), then times the first call on the shared data (cold: per-dataset set-up
+included) and, when cheap, the median of ``--repeat`` further calls (warm). Both tools
+compute the same quantities: flux points with asymmetric errors, upper limits and
+likelihood scans (gammapy: selection_optional=["errn-errp", "ul", "scan"]), TS maps with
+their defaults, excess maps with errors and upper limits.
 gammapy is imported only in its own interpreter; xdl4 never imports it.
 """
 

@@ -372,6 +372,23 @@ def test_joint_flux_points_are_the_same_for_list_datatree_and_runs():
     np.testing.assert_array_equal(values(ref, "counts")[:, 0], values(one, "counts")[:, 0])
 
 
+def test_flux_points_of_map_runs_along_obs():
+    a = xdl4.examples.map_dataset(seed=1)
+    b = xdl4.examples.map_dataset(seed=2)
+    models = Models([SkyModel(PowerLaw(**SOURCE), PointSpatialModel(lon_0=83.63, lat_0=22.01),
+                              name="src")])
+    runs = xr.concat([a, b], "obs", coords="minimal", compat="override").assign_coords(
+        obs=["r1", "r2"])
+    joint = flux_points(runs, models, "src", [0.3, 3, 30])
+    both = flux_points([a.assign_attrs(name="r1"), b.assign_attrs(name="r2")], models, "src",
+                       [0.3, 3, 30])
+    np.testing.assert_allclose(values(joint, "norm"), values(both, "norm"), rtol=1e-10)
+    sep = flux_points(runs, models, "src", [0.3, 3, 30], independent=True)
+    one = flux_points(b, models, "src", [0.3, 3, 30])
+    np.testing.assert_allclose(values(sep, "norm")[1], values(one, "norm"), rtol=1e-10)
+    assert np.all(np.abs(values(joint, "norm") - 1) < 3 * values(joint, "norm_err"))
+
+
 def test_reoptimize_without_other_free_parameters_is_the_plain_estimate():
     ds = xdl4.examples.spectrum_dataset(onoff=True)
     models = src_models()
@@ -402,6 +419,11 @@ def test_light_curve_bins_and_runs():
     assert np.all(np.isfinite(values(lc2, "counts")[0, :, :2]))
     one = flux_points(runs[:2], models, "src", [0.3, 3, 30])
     np.testing.assert_allclose(values(lc2, "norm")[0], values(one, "norm"), rtol=1e-9)
+    re = light_curve(runs, models, "src", time_intervals=intervals, energy_edges=[0.3, 3, 30],
+                     reoptimize=True, tol=1e-4)  # nothing else free: the same numbers
+    for name in ("norm", "norm_ul", "ts"):
+        assert rel(values(re, name), values(lc2, name)) < 1e-4, name
+    np.testing.assert_array_equal(values(re, "counts"), values(lc2, "counts"))
     with pytest.raises(ValueError, match="overlapping"):
         light_curve(runs, models, "src", time_intervals=[(ref, ref + 1), (ref + 0.5, ref + 2)])
     with pytest.raises(ValueError, match="GTI"):
