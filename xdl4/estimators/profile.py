@@ -189,11 +189,13 @@ def _stat(profile, x: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 
 def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 100,
-             bracket: tuple | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             bracket: tuple | None = None, trusted: bool = False
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Norm minimising each group's statistic: (norm, success, iterations).
 
-    ``bracket``: (lo, hi) known to hold the root of the derivative (checked; groups where
-    it does not are bracketed by the search).
+    ``bracket``: (lo, hi) holding the root of the derivative (checked unless ``trusted``,
+    e.g. Stewart's analytic bound; groups where it does not hold are bracketed by the
+    search).
     Groups whose statistic does not depend on the norm get NaN. When the statistic keeps
     falling as the norm decreases (no counts where the source predicts any) the norm is
     the largest minimiser, ``success`` False.
@@ -208,7 +210,12 @@ def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 
     lo, hi = np.full(n, -np.inf), np.full(n, np.inf)
     exact = np.zeros(n, bool)
     niter = np.zeros(n, int)
-    if bracket is not None:  # a bracket of the root of the derivative, checked
+    if bracket is not None and trusted:
+        b_lo, b_hi = (np.asarray(v, float) for v in bracket)
+        good = np.isfinite(b_lo) & np.isfinite(b_hi) & (b_lo <= b_hi)
+        lo = np.where(good, b_lo, lo)
+        hi = np.where(good, b_hi, hi)
+    elif bracket is not None:  # a bracket of the root of the derivative, checked
         b_lo, b_hi = (np.asarray(v, float) for v in bracket)
         with np.errstate(invalid="ignore"):
             g_lo, _ = profile.derivatives(np.where(np.isfinite(b_lo), b_lo, x))

@@ -46,33 +46,34 @@ class PatchProfile:
     """
 
     def __init__(self, n: np.ndarray, b: np.ndarray, s: np.ndarray):
-        # entries outside the template are neutral (n=0, b=1, s=0): constant terms only
-        off = ~(s > 0)
-        self.n, self.b, self.s = np.where(off, 0.0, n), np.where(off, 1.0, b), np.where(
-            off, 0.0, s)
+        on = s > 0
+        # entries outside the template (off the map, masked) are neutral constants: b = 1
+        self.n, self.b, self.s = n, np.where(on, b, 1.0), s
         self.n_groups = n.shape[0]
-        self.s_sum = self.s.sum(axis=1)
+        self.s_sum = s.sum(axis=1)
         self.active = self.s_sum > 0
-        self.has_n = self.n > 0
-        self.ns = self.n * self.s
-        self.nss = self.ns * self.s
+        self.has_n = n > 0
+        self.ns = n * s
+        self.nss = self.ns * s
+        ratio = np.divide(b, s, out=np.full(s.shape, np.inf), where=on)
+        rows = np.arange(self.n_groups)
+        #: largest norm at which the template predicts zero counts everywhere
+        self._plateau = -ratio.min(axis=1, initial=np.inf)
+        ratio[~self.has_n] = np.inf
+        i = ratio.argmin(axis=1)
+        r_min = ratio[rows, i]
+        self.x_dom = -r_min
+        # Stewart's bracket of the root of the derivative (gammapy's norm_bounds): at
+        # c_min / S - r_min the derivative is <= 0, at C / S - r_min >= 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            edge = np.where(self.has_n & (self.s > 0), -self.b / self.s, -np.inf)
-        self.x_dom = edge.max(axis=1, initial=-np.inf)
+            finite = np.isfinite(r_min)
+            c_min = np.where(finite, n[rows, i], 1.0)
+            r0 = np.where(finite, r_min, 1e14)
+            total = np.sum(n, axis=1, where=on)
+            self._bracket = (c_min / self.s_sum - r0, total / self.s_sum - r0)
 
     def bracket(self) -> tuple[np.ndarray, np.ndarray]:
-        """Stewart's bracket of the root of the derivative: (c_min / S - r_min,
-        C / S - r_min), r_min the smallest b/s over entries with counts, c_min its counts,
-        S the template sum and C the counts sum."""
-        use = self.has_n & (self.s > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(use, self.b / self.s, np.inf)
-            i = ratio.argmin(axis=1)
-            r_min = ratio[np.arange(self.n_groups), i]
-            c_min = np.where(np.isfinite(r_min), self.n[np.arange(self.n_groups), i], 1.0)
-            r_min = np.where(np.isfinite(r_min), r_min, 1e14)
-            total = np.where(self.s > 0, self.n, 0.0).sum(axis=1)
-            return c_min / self.s_sum - r_min, total / self.s_sum - r_min
+        return self._bracket
 
     #: the solvers may evaluate a subset of rows (the pixels still iterating)
     takes_rows = True
@@ -127,9 +128,7 @@ class PatchProfile:
         return 2 * np.divide(self.nss, mu2, out=np.zeros_like(mu2), where=mu2 != 0).sum(1)
 
     def plateau_edge(self) -> np.ndarray:
-        """Largest norm at which the template predicts zero counts everywhere."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -np.where(self.s > 0, self.b / self.s, np.inf).min(axis=1)
+        return self._plateau
 
 
 def _nearest_valid_pixel(ev: Evaluator, lon: float, lat: float) -> tuple[int, int]:
@@ -202,7 +201,10 @@ def _solve_block(pos, c, b, x, w, kern, sum_over):
     kf = kern.reshape(kern.shape[0], -1)[:, keep]  # (E, F)
 
     def gather(img):  # (E', Y, X) -> (E', P, F)
-        return np.stack([plane.ravel().take(idx) for plane in img])
+        out = np.empty((img.shape[0],) + idx.shape)
+        for plane, o in zip(img, out, strict=True):
+            np.take(plane.ravel(), idx, out=o)
+        return out
 
     n, bb, xp = gather(c), gather(b), gather(x)
     if sum_over:
@@ -222,7 +224,7 @@ def _solve_block(pos, c, b, x, w, kern, sum_over):
         model = kf[:, None, :] * xp
         n, bb, model = (np.moveaxis(a, 0, 1).reshape(len(pos), -1) for a in (n, bb, model))
     prof = PatchProfile(n, bb, model)
-    norm, success, niter = best_fit(prof, bracket=prof.bracket())
+    norm, success, niter = best_fit(prof, bracket=prof.bracket(), trusted=True)
     return prof, norm, success, niter, -prof.plateau_edge(), prof.s_sum
 
 
