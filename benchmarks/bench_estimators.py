@@ -1,6 +1,6 @@
 """Estimators, xdl4 against gammapy 2.1 in one run: flux points (10 energy bins) on the shared
-on/off spectrum and on the shared map dataset, a TS map (point-source kernel) and an excess
-map on the shared map dataset.
+on/off spectrum, on the three on/off spectra of ``stack/`` (joint) and on the shared map
+dataset, a TS map (point-source kernel) and an excess map on the shared map dataset.
 
     python benchmarks/bench_estimators.py                   # xdl4 only (needs XDL4_DATA)
     python benchmarks/bench_estimators.py --compare /work/.venv-gammapy/bin/python
@@ -29,7 +29,7 @@ import time
 import warnings
 from pathlib import Path
 
-CASES = ("fp_onoff", "fp_map", "ts_map", "excess_map")
+CASES = ("fp_onoff", "fp_onoff3", "fp_map", "ts_map", "excess_map")
 
 
 def _data() -> Path:
@@ -66,6 +66,10 @@ def run_xdl4(case: str, repeat: int) -> dict:
         ds = xdl4.open_dataset(d / "spectrum_onoff" / "pha_sonoff.fits")
         edges = ds.dl4.energy_edges[2:]
         return _time(lambda: flux_points(ds, [models["point"]], "point", edges), repeat)
+    if case == "fp_onoff3":
+        runs = [xdl4.open_dataset(d / "stack" / f"son{i}.fits") for i in range(3)]
+        edges = runs[0].dl4.energy_edges[2:]
+        return _time(lambda: flux_points(runs, [models["point"]], "point", edges), repeat)
     ds = xdl4.open_dataset(d / "map_dataset.fits.gz")
     if case == "fp_map":
         edges = ds.dl4.energy_edges[2:]
@@ -90,6 +94,13 @@ def run_gammapy(case: str, repeat: int) -> dict:
         est = FluxPointsEstimator(energy_edges=ds.counts.geom.axes["energy"].edges[2:],
                                   source="point", selection_optional=sel)
         return _time(lambda: est.run(ds), repeat)
+    if case == "fp_onoff3":
+        runs = [SpectrumDatasetOnOff.read(d / "stack" / f"son{i}.fits") for i in range(3)]
+        for r in runs:
+            r.models = [models["point"]]
+        est = FluxPointsEstimator(energy_edges=runs[0].counts.geom.axes["energy"].edges[2:],
+                                  source="point", selection_optional=sel)
+        return _time(lambda: est.run(runs), repeat)
     ds = MapDataset.read(d / "map_dataset.fits.gz")
     if case == "fp_map":
         ds.models = models
