@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._core import ONOFF_KINDS, Evaluator, masks, wstat
+from ._core import ONOFF_KINDS, Evaluator, cash, masks, wstat
 from ._maps import (
     correlate,
     group_any,
@@ -164,8 +164,6 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
             if key in selection:
                 variables[key] = (values, "")
     else:
-        from ._core import cash
-
         npred = ev.npred(models)
         n_bkg = correlate(group_sum(npred, group, ng, safe) * mask, kernel)
         n_sig = n_on - n_bkg
