@@ -248,9 +248,13 @@ def best_fit(profile: NormProfile, x0=None, tol: float = 1e-12, max_iter: int = 
         exact |= zero
         niter += need
     bracketed = act & ~exact & np.isfinite(lo) & np.isfinite(hi)
-    # start from the low end: the cash derivative is concave, so Newton steps from below
-    # approach the root monotonically
-    x = np.where(bracketed, lo, x).astype(float)
+    # start from the low end (the cash derivative is concave, so Newton steps from below
+    # approach the root monotonically), or from x0 when it lies inside the bracket
+    start = lo
+    if x0 is not None:
+        guess = np.array(np.broadcast_to(x0, (n,)), float)
+        start = np.where(np.isfinite(guess) & (guess > lo) & (guess < hi), guess, lo)
+    x = np.where(bracketed, start, x).astype(float)
     done = ~bracketed
     converged = np.zeros(n, bool)
     for _ in range(max_iter):

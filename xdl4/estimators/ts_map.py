@@ -43,92 +43,124 @@ class PatchProfile:
 
     The derivative is gammapy's root function (Stewart 2009): entries without counts add
     their template whatever the predicted counts; the statistic floors them at 1e-25.
+    Evaluations of many pixels only visit the entries with counts (kept flat, row by
+    row): the others enter through the sums of ``b`` and ``s``.
     """
+
+    #: the solvers may evaluate a subset of rows (the pixels still iterating)
+    takes_rows = True
 
     def __init__(self, n: np.ndarray, b: np.ndarray, s: np.ndarray):
         on = s > 0
         # entries outside the template (off the map, masked) are neutral constants: b = 1
-        self.n, self.b, self.s = n, np.where(on, b, 1.0), s
-        self.n_groups = n.shape[0]
+        b = np.where(on, b, 1.0)
+        self.n, self.b, self.s = n, b, s
+        npix, width = n.shape
+        self.n_groups = npix
         self.s_sum = s.sum(axis=1)
+        self.b_sum = b.sum(axis=1)
         self.active = self.s_sum > 0
-        self.has_n = n > 0
-        self.ns = n * s
-        self.nss = self.ns * s
-        ratio = np.divide(b, s, out=np.full(s.shape, np.inf), where=on)
-        rows = np.arange(self.n_groups)
-        #: largest norm at which the template predicts zero counts everywhere
-        self._plateau = -ratio.min(axis=1, initial=np.inf)
-        ratio[~self.has_n] = np.inf
-        i = ratio.argmin(axis=1)
-        r_min = ratio[rows, i]
-        self.x_dom = -r_min
-        # Stewart's bracket of the root of the derivative (gammapy's norm_bounds): at
-        # c_min / S - r_min the derivative is <= 0, at C / S - r_min >= 0
+        flat = np.flatnonzero(n > 0)  # row-major: the entries with counts, row by row
+        self._row = ri = flat // width
+        count = np.bincount(ri, minlength=npix)
+        self._starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+        self._nonempty = count > 0
+        self._n, self._b, self._s = (a.ravel().take(flat) for a in (n, b, s))
+        self._ns = self._n * self._s
         with np.errstate(divide="ignore", invalid="ignore"):
-            finite = np.isfinite(r_min)
-            c_min = np.where(finite, n[rows, i], 1.0)
-            r0 = np.where(finite, r_min, 1e14)
+            ratio = np.divide(b, s, out=np.full(s.shape, np.inf), where=on)
+            #: largest norm at which the template predicts zero counts everywhere
+            self._plateau = -ratio.min(axis=1, initial=np.inf)
+            # the entry with counts predicting zero first (lowest b/s): edge of the domain
+            rf = ratio.ravel().take(flat)
+            r_min = np.full(npix, np.inf)
+            if rf.size:
+                r_min[self._nonempty] = np.minimum.reduceat(rf, self._starts[self._nonempty])
+            first = np.flatnonzero(rf == r_min[ri])
+            _, at = np.unique(ri[first], return_index=True)
+            c_min = np.ones(npix)
+            c_min[ri[first[at]]] = self._n[first[at]]
+            self.x_dom = -r_min
+            # Stewart's bracket of the root of the derivative (gammapy's norm_bounds): at
+            # c_min / S - r_min the derivative is <= 0, at C / S - r_min >= 0
+            r0 = np.where(np.isfinite(r_min), r_min, 1e14)
             total = np.sum(n, axis=1, where=on)
             self._bracket = (c_min / self.s_sum - r0, total / self.s_sum - r0)
 
     def bracket(self) -> tuple[np.ndarray, np.ndarray]:
         return self._bracket
 
-    #: the solvers may evaluate a subset of rows (the pixels still iterating)
-    takes_rows = True
+    def plateau_edge(self) -> np.ndarray:
+        return self._plateau
 
-    def _rows(self, rows):
+    def _rsum(self, v: np.ndarray) -> np.ndarray:
+        """Per-row sums of values on the flat entries with counts."""
+        out = np.zeros(self.n_groups)
+        if v.size:
+            out[self._nonempty] = np.add.reduceat(v, self._starts[self._nonempty])
+        return out
+
+    def _dense(self, rows):
+        return self.n[rows], self.b[rows], self.s[rows]
+
+    def _all(self, x, rows) -> np.ndarray | None:
+        """Norms of all rows when most rows are asked for (flat path), else None."""
         if rows is None:
-            return self.n, self.b, self.s, self.has_n, self.s_sum
-        return self.n[rows], self.b[rows], self.s[rows], self.has_n[rows], self.s_sum[rows]
-
-    def _full(self, x, rows):
-        """Evaluate on all rows when most are asked for (a subset copies the arrays)."""
-        if rows is None or len(rows) > self.n_groups // 2:
+            return x
+        if len(rows) > self.n_groups // 4:
             full = np.zeros(self.n_groups)
-            full[slice(None) if rows is None else rows] = x
-            return full, None
-        return x, rows
+            full[rows] = x
+            return full
+        return None
 
     def stat(self, x, rows=None) -> np.ndarray:
         x = np.asarray(x, float)
         if x.ndim == 2:
             return np.stack([self.stat(x[:, j], rows) for j in range(x.shape[1])], axis=1)
-        xs, sub = self._full(x, rows)
-        n, b, s, _, _ = self._rows(sub)
-        mu = np.maximum(b + xs[:, None] * s, TRUNCATION)
-        out = 2 * (mu.sum(axis=1) - (n * np.log(mu)).sum(axis=1))
-        return out if sub is not None or rows is None else out[rows]
+        xa = self._all(x, rows)
+        if xa is None:
+            n, b, s = self._dense(rows)
+            mu = np.maximum(b + x[:, None] * s, TRUNCATION)
+            return 2 * (mu.sum(axis=1) - (n * np.log(mu)).sum(axis=1))
+        mu = np.maximum(self._b + xa[self._row] * self._s, TRUNCATION)
+        logs = self._rsum(self._n * np.log(mu))
+        linear = self.b_sum + xa * self.s_sum
+        low = np.flatnonzero(~(xa > self._plateau))  # some predictions floored at 1e-25
+        if low.size:
+            n, b, s = self._dense(low)
+            linear[low] = np.maximum(b + xa[low, None] * s, TRUNCATION).sum(axis=1)
+        out = 2 * (linear - logs)
+        return out if rows is None else out[rows]
 
     def derivatives(self, x, rows=None) -> tuple[np.ndarray, np.ndarray]:
         x = np.asarray(x, float)
-        xs, sub = self._full(x, rows)
-        if sub is None:
-            b, s, ns, nss, s_sum = self.b, self.s, self.ns, self.nss, self.s_sum
-        else:
-            b, s, ns, nss, s_sum = (a[sub] for a in (self.b, self.s, self.ns, self.nss,
-                                                     self.s_sum))
+        xa = self._all(x, rows)
         with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / (b + xs[:, None] * s)
-            t = ns * inv
-            d1 = 2 * (s_sum - t.sum(axis=1))
+            if xa is None:
+                n, b, s = self._dense(rows)
+                inv = 1.0 / (b + x[:, None] * s)
+                t = n * s * inv
+                d1 = 2 * (self.s_sum[rows] - t.sum(axis=1))
+                t *= inv
+                t *= s
+                return d1, 2 * t.sum(axis=1)
+            inv = 1.0 / (self._b + xa[self._row] * self._s)
+            t = self._ns * inv
+            d1 = 2 * (self.s_sum - self._rsum(t))
             t *= inv
-            t *= s
-            d2 = 2 * t.sum(axis=1)
-        if sub is None and rows is not None:
-            return d1[rows], d2[rows]
-        return d1, d2
+            t *= self._s
+            d2 = 2 * self._rsum(t)
+        if rows is None:
+            return d1, d2
+        return d1[rows], d2[rows]
 
     def curvature(self, x) -> np.ndarray:
         """d2 stat / dx2 without the entries where the prediction is exactly 0 (gammapy's
         norm error: sqrt(2 / curvature))."""
-        mu = self.b + np.asarray(x, float)[:, None] * self.s
+        mu = self._b + np.asarray(x, float)[self._row] * self._s
         mu2 = mu * mu
-        return 2 * np.divide(self.nss, mu2, out=np.zeros_like(mu2), where=mu2 != 0).sum(1)
-
-    def plateau_edge(self) -> np.ndarray:
-        return self._plateau
+        t = np.divide(self._ns * self._s, mu2, out=np.zeros_like(mu2), where=mu2 != 0)
+        return 2 * self._rsum(t)
 
 
 def _nearest_valid_pixel(ev: Evaluator, lon: float, lat: float) -> tuple[int, int]:
