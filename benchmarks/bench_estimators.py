@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--gammapy-repeat", type=int, default=0)
+    parser.add_argument("--pairs", type=int, default=1,
+                        help="xdl4/gammapy pairs per case (the machine's load moves: the "
+                             "median ratio of the pairs is reported)")
     args = parser.parse_args()
     if args.case:  # one case in this interpreter, JSON on the last line
         runner = run_gammapy if args.gammapy else run_xdl4
@@ -140,20 +143,26 @@ def main() -> None:
                                   str(args.gammapy_repeat)])
             print(f"{case:12s} gammapy cold {theirs['cold_s']:8.3f} s", flush=True)
             continue
-        ours = _child(me + ["--case", case, "--repeat", str(args.repeat)])
-        row = {"case": case, "xdl4_cold_s": ours["cold_s"], "xdl4_warm_s": ours["warm_s"]}
-        if args.compare:
-            theirs = _child([args.compare, __file__, "--gammapy", "--case", case,
-                             "--repeat", str(args.gammapy_repeat)])
-            row["gammapy_cold_s"] = theirs["cold_s"]
-            row["gammapy_warm_s"] = theirs["warm_s"]
-        rows.append(row)
-        line = f"{case:12s} xdl4 cold {ours['cold_s']:8.3f} s  warm {ours['warm_s']:8.3f} s"
-        if args.compare:
-            line += (f"   gammapy {theirs['cold_s']:8.2f} s   ratio cold "
-                     f"{theirs['cold_s'] / ours['cold_s']:6.0f}x  warm "
-                     f"{theirs['cold_s'] / ours['warm_s']:6.0f}x")
-        print(line, flush=True)
+        for _ in range(args.pairs if args.compare else 1):
+            ours = _child(me + ["--case", case, "--repeat", str(args.repeat)])
+            row = {"case": case, "xdl4_cold_s": ours["cold_s"], "xdl4_warm_s": ours["warm_s"]}
+            line = (f"{case:12s} xdl4 cold {ours['cold_s']:8.3f} s  warm "
+                    f"{ours['warm_s']:8.3f} s")
+            if args.compare:
+                theirs = _child([args.compare, __file__, "--gammapy", "--case", case,
+                                 "--repeat", str(args.gammapy_repeat)])
+                row["gammapy_cold_s"] = theirs["cold_s"]
+                line += (f"   gammapy {theirs['cold_s']:8.2f} s   ratio cold "
+                         f"{theirs['cold_s'] / ours['cold_s']:6.0f}x  warm "
+                         f"{theirs['cold_s'] / ours['warm_s']:6.0f}x")
+            rows.append(row)
+            print(line, flush=True)
+        if args.compare and args.pairs > 1:
+            mine = [r for r in rows if r["case"] == case]
+            cold = statistics.median(r["gammapy_cold_s"] / r["xdl4_cold_s"] for r in mine)
+            warm = statistics.median(r["gammapy_cold_s"] / r["xdl4_warm_s"] for r in mine)
+            print(f"{case:12s} median ratio over {len(mine)} pairs: cold {cold:.0f}x, "
+                  f"warm {warm:.0f}x", flush=True)
     if rows:
         print(json.dumps(rows))
 
