@@ -72,6 +72,19 @@ def correlate(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
+def convolve_same(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """Per-plane 'same' convolution of images (n, h, w) with odd kernels (n, k, k) by FFT
+    in float64 (no clipping: the images may be negative)."""
+    from scipy.fft import irfft2, next_fast_len, rfft2
+
+    n, h, w = images.shape
+    k = kernels.shape[-1]
+    shape = (next_fast_len(h + k - 1, real=True), next_fast_len(w + k - 1, real=True))
+    full = irfft2(rfft2(images, shape) * rfft2(kernels, shape), shape)
+    c = k // 2
+    return full[:, c:c + h, c:c + w]
+
+
 def reco_exposure(ev: Evaluator, spectral) -> np.ndarray:
     """Predicted counts per reco bin and pixel of a source with ``spectral`` and a flux of
     one spectrum per pixel (gammapy's ``estimate_exposure_reco_energy(normalize=False)``):

@@ -433,12 +433,12 @@ def _norm_guess(counts, npred, expo, mask, kernels, spectral, e_lo, e_hi) -> np.
     excess flux (counts - npred) / normalised reco exposure, correlated with
     kernel / sum(kernel^2) in each energy bin, masked, summed over energy, divided by the
     model's flux over the group."""
-    from scipy.signal import fftconvolve
+    from ._maps import convolve_same
 
     ref_bins = spectral._integral_exact(e_lo, e_hi)
     with np.errstate(divide="ignore", invalid="ignore"):
         flux = np.nan_to_num((counts - npred) / (expo / ref_bins[:, None, None]))
     kn = kernels / np.sum(kernels ** 2)
-    conv = np.stack([fftconvolve(f, k, mode="same") for f, k in zip(flux, kn, strict=True)])
+    conv = convolve_same(flux, kn)
     total = spectral._integral_exact(e_lo[:1], e_hi[-1:])[0]
     return (conv * mask).sum(axis=0) / total
