@@ -31,7 +31,7 @@ def main(out: Path) -> None:
     models = Models([
         SkyModel(PowerLaw(index=2.0, amplitude=1e-11),
                  PointSpatialModel(lon_0=83.7, lat_0=22.0), name="crab"),
-        FoVBackgroundModel(ds.attrs["name"]),
+        FoVBackgroundModel(ds.dl4.name),
     ])
     print("npred before the fit:", float(ds.dl4.npred(models).sum()))
     print("cash before the fit:", ds.dl4.stat_sum(models))

@@ -85,15 +85,15 @@ def test_joint_likelihood_is_sum_and_background_per_dataset(examples):
     joint = Likelihood([on, sp], models).stat()
     parts = xdl4.kinds.counts.stat_sum(on, models) + xdl4.kinds.counts.stat_sum(sp, models)
     assert math.isclose(joint, parts, rel_tol=1e-12)
-    assert Likelihood([on, sp], models).stat_per_dataset().keys() == {on.attrs["name"],
-                                                                      sp.attrs["name"]}
+    assert Likelihood([on, sp], models).stat_per_dataset().keys() == {on.dl4.name,
+                                                                      sp.dl4.name}
     r = xdl4.fit([on, sp], models)
     assert r.success and models.parameters["example-spectrum-bkg.norm"].error > 0
 
 
 def test_datasets_names_restricts_and_unmatched_model_raises(examples):
     on, sp = examples["spectrum_onoff"], examples["spectrum"]
-    only_on = pl_models(datasets_names=[on.attrs["name"]])
+    only_on = pl_models(datasets_names=[on.dl4.name])
     lik = Likelihood([on, sp], only_on)
     assert math.isclose(lik.stat(), xdl4.kinds.counts.stat_sum(on, only_on)
                         + xdl4.kinds.counts.stat_sum(sp, None))
@@ -110,7 +110,7 @@ def test_linked_parameter_is_one_fit_parameter(examples):
     other = with_name(on, "second")
     a = SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="a", datasets_names=["second"])
     b = SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="b",
-                 datasets_names=[on.attrs["name"]])
+                 datasets_names=[on.dl4.name])
     b.spectral.index = a.spectral.index
     models = Models([a, b])
     r = xdl4.fit([on, other], models)

@@ -56,7 +56,7 @@ def test_map_dataset_reference(data_dir, reference):
     ds = open_dataset(data_dir / "gammapy/map_dataset.fits.gz")
     ref = reference["map_dataset"]
     assert ds.counts.sum().item() == ref["counts_sum"]
-    assert ds.attrs["name"] == ref["info_dict"]["name"]
+    assert ds.dl4.name == ref["info_dict"]["name"]
     assert ds.livetime.item() == pytest.approx(ref["info_dict"]["livetime"], rel=1e-12)
     assert ds.counts.where(ds.mask_safe).sum().item() == ref["info_dict"]["counts"]
     assert int(ds.mask_safe.sum()) == ref["info_dict"]["n_fit_bins"]
@@ -148,7 +148,7 @@ def test_datasets_index(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GAMMAPY_DATA", str(data_dir))
     tree = open_datasets(data_dir / "tests/models/gc_example_datasets.yaml")
     assert list(tree.children) == ["gc", "g09"]
-    assert tree["g09"].attrs["name"] == "g09"
+    assert tree["g09"].to_dataset().dl4.name == "g09"
     fermi = open_datasets(data_dir / "fermi-3fhl-crab/Fermi-LAT-3FHL_datasets.yaml")
     assert list(fermi.children) == ["Fermi-LAT"]
     write_datasets(tree, tmp_path / "index.yaml")

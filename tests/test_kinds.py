@@ -60,6 +60,8 @@ def _calls(ds, tmp_path):
         ("to_gadf", None, lambda: ds.dl4.to_gadf(tmp_path / "x.fits")),
         ("to_ogip", None, lambda: ds.dl4.to_ogip(tmp_path / "x_pha.fits")),
         ("info_table", None, lambda: ds.dl4.info_table()),
+        ("excess_map", "excess_map", lambda: ds.dl4.excess_map(0.1)),
+        ("ts_map", "ts_map", lambda: ds.dl4.ts_map()),
         ("renamed", None, lambda: ds.dl4.renamed("x")),
         ("energy_range", None, lambda: ds.dl4.energy_range()),
         ("energy_range_safe", None, lambda: ds.dl4.energy_range_safe),

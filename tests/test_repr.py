@@ -41,11 +41,11 @@ def test_every_kind_text_and_html(kinds, kind):
     info = ds.dl4.info()
     text = repr(ds.dl4)
     stat = xdl4.KINDS[kind].statistic
-    assert text.splitlines()[0] == f"<xdl4 {kind} dataset {ds.attrs['name']!r} ({stat})>"
+    assert text.splitlines()[0] == f"<xdl4 {kind} dataset {ds.dl4.name!r} ({stat})>"
     r = rows(text)
     html = ds.dl4._repr_html_()
     assert html.startswith("<div><b>") and html.endswith("</div>")
-    assert f"{kind} dataset &#x27;{ds.attrs['name']}&#x27; ({stat})" in html
+    assert f"{kind} dataset &#x27;{ds.dl4.name}&#x27; ({stat})" in html
     td = cells(html)
     for field, value in r.items():  # the HTML holds the same rows
         assert field in td and value in [c.replace("&#x27;", "'") for c in td]
@@ -201,7 +201,7 @@ def test_summary_of_a_list_and_a_datatree(kinds):
     datasets = list(kinds.values())
     table = xdl4.summary(datasets)
     assert table.sizes == {"dataset": 5}
-    assert table["dataset"].values.tolist() == [d.attrs["name"] for d in datasets]
+    assert table["dataset"].values.tolist() == [d.dl4.name for d in datasets]
     assert table["kind"].values.tolist() == list(kinds)
     for i, ds in enumerate(datasets):
         info = ds.dl4.info()
@@ -226,8 +226,7 @@ def test_summary_of_runs(kinds):
     assert table.sizes == {"obs": 3} and table["obs"].values.tolist() == ["r1", "r2", "r3"]
     info = kinds["spectrum_onoff"].dl4.info()
     np.testing.assert_array_equal(table["sqrt_ts"].values, [info["sqrt_ts"]] * 3)
-    assert xdl4.summary(_runs(kinds, 2))["obs"].values.tolist() == [
-        "example-spectrum-onoff[0]", "example-spectrum-onoff[1]"]
+    assert xdl4.summary(_runs(kinds, 2))["obs"].values.tolist() == ["run[0]", "run[1]"]
     assert xdl4.summary(kinds["map"])["dataset"].values.tolist() == ["example"]
     with pytest.raises(TypeError, match="summary takes"):
         xdl4.summary([runs])

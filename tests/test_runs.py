@@ -66,7 +66,7 @@ def test_renamed_run_keeps_its_label_consistent(examples):
     ds = examples["spectrum"].dl4.renamed("crab-run")
     assert ds.dl4.name == "crab-run" and ds.obs.item() == "crab-run"
     ds.dl4.name = "other"  # in place
-    assert ds.attrs["name"] == ds.obs.item() == "other"
+    assert ds.dl4.name == ds.obs.item() == "other" and "name" not in ds.attrs
 
 
 # -- run tables against gammapy -------------------------------------------------------------

@@ -262,7 +262,7 @@ def test_oracle_float64_equals_xdl4_onoff_stack(onoff_runs, onoff_stacked):
 def _masked_npred(ds, sources) -> float:
     from xdl4.models import FoVBackgroundModel, Models
 
-    npred = ds.dl4.npred(Models([*sources, FoVBackgroundModel(ds.attrs["name"])]))
+    npred = ds.dl4.npred(Models([*sources, FoVBackgroundModel(ds.dl4.name)]))
     return float(npred.where(ds.mask_safe, 0).sum())
 
 

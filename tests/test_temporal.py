@@ -178,7 +178,7 @@ def test_spectrum_npred_with_temporal_model_matches_gammapy(data_dir, key):
     ds = xdl4.open_dataset(g / "spectrum_dataset.fits.gz")
     point = read_models(g / "map_dataset_models.yaml")["point"]
     point.temporal = TEMPORAL[key]()
-    models = Models([point, FoVBackgroundModel(ds.attrs["name"])])
+    models = Models([point, FoVBackgroundModel(ds.dl4.name)])
     npred = ds.dl4.npred(models).values.ravel()
     np.testing.assert_allclose(npred, SPECTRUM_NPRED[key], rtol=1e-8)
 
@@ -697,7 +697,7 @@ def test_light_curve_template_matches_gammapy(data_dir, tmp_path):
     np.testing.assert_allclose(integrals, LC_INTEGRALS, rtol=1e-12)
     np.testing.assert_allclose(lc.evaluate(TIMES), LC_VALUES, rtol=1e-12)
     ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_dataset.fits.gz")
-    models.append(FoVBackgroundModel(ds.attrs["name"]))
+    models.append(FoVBackgroundModel(ds.dl4.name))
     np.testing.assert_allclose(ds.dl4.npred(models).values.ravel(), LC_NPRED, rtol=1e-8)
     copy = lc.copy()
     assert copy.to_dict() == lc.to_dict() and copy.evaluate(TIMES)[0] == lc.evaluate(TIMES)[0]

@@ -40,6 +40,8 @@ _LAZY = {
     **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError", "KindError",
                      "GridError", "StackError", "RunReadError", "FormatError", "ModelError",
                      "FitError"], "xdl4.errors"),
+    "flux_points": "xdl4.estimators",
+    "light_curve": "xdl4.estimators",
 }
 #: public submodules, imported on first use
 _SUBMODULES = ("examples", "kinds", "models", "plot", "testing")
@@ -59,6 +61,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         RunReadError,
         StackError,
     )
+    from xdl4.estimators import flux_points, light_curve
     from xdl4.fitting import FitResult, Likelihood, confidence, fit, stat_contour, stat_profile
     from xdl4.io.datasets_index import open_datasets, write_datasets
     from xdl4.kinds import validate
@@ -119,7 +122,7 @@ __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test che
     "KINDS", "VARIABLES", "DL4Error", "DL4FileExistsError", "DL4ValidationError", "FitError",
     "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
-    "create_flux_points", "examples", "fit", "kinds", "models", "open_dataset",
-    "open_datasets", "plot", "read_models", "stack_files", "stat_contour", "stat_profile",
-    "summary", "testing", "validate", "write_datasets",
+    "create_flux_points", "examples", "fit", "flux_points", "kinds", "light_curve", "models",
+    "open_dataset", "open_datasets", "plot", "read_models", "stack_files", "stat_contour",
+    "stat_profile", "summary", "testing", "validate", "write_datasets",
 ]

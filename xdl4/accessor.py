@@ -89,7 +89,8 @@ class DL4Accessor:
         from xdl4.validation import with_name
 
         renamed = with_name(self._ds, name)
-        self._ds.attrs["name"] = renamed.attrs["name"]
+        self._ds.attrs.clear()
+        self._ds.attrs.update(renamed.attrs)
         if "obs" in renamed.coords and "obs" not in self._ds.dims:
             self._ds.coords["obs"] = renamed.coords["obs"]
 
@@ -332,3 +333,19 @@ class DL4Accessor:
         from xdl4.io.ogip import to_ogip
 
         return to_ogip(self._ds, path, overwrite)
+
+    # -- estimators (xdl4.estimators) ------------------------------------------------
+    def excess_map(self, correlation_radius="0.1 deg", models: ModelsLike = None,
+                   **kwargs) -> xr.Dataset:
+        """Correlated counts, background, excess, significance and flux maps (gammapy's
+        ``ExcessMapEstimator``; see :func:`xdl4.estimators.excess_map`)."""
+        import xdl4.estimators  # noqa: F401  (registers the estimators with the map kinds)
+
+        return self._call("excess_map", correlation_radius, models, **kwargs)
+
+    def ts_map(self, kernel_model=None, models: ModelsLike = None, **kwargs) -> xr.Dataset:
+        """TS, sqrt(TS), norm and error maps of a test source at every pixel (gammapy's
+        ``TSMapEstimator``; see :func:`xdl4.estimators.ts_map`)."""
+        import xdl4.estimators  # noqa: F401  (registers the estimators with the map kinds)
+
+        return self._call("ts_map", kernel_model, models, **kwargs)

@@ -20,7 +20,7 @@ def _demo(args: argparse.Namespace) -> int:
     models = Models([
         SkyModel(PowerLaw(index=2.0, amplitude=1e-11),
                  PointSpatialModel(lon_0=83.7, lat_0=22.0), name="crab"),
-        FoVBackgroundModel(ds.attrs["name"]),
+        FoVBackgroundModel(ds.dl4.name),
     ])
     result = xdl4.fit(ds, models)
     print("\nfit of a point source with a power law (truth: index 2.5, amplitude 3.8e-11):")

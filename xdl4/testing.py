@@ -65,7 +65,7 @@ def reference_case(data_dir: str | os.PathLike, key: str):
                 Models([m for m in models if m.name != "run1-bkg"]))
     if key == "spectrum_dataset":
         ds = xdl4.open_dataset(g / "spectrum_dataset.fits.gz")
-        return ds, Models([models["point"], FoVBackgroundModel(ds.attrs["name"])])
+        return ds, Models([models["point"], FoVBackgroundModel(ds.dl4.name)])
     if base == "spectrum_dataset_onoff":
         ds = xdl4.open_dataset(g / "spectrum_onoff" / "pha_sonoff.fits")
         if key.endswith("_fit"):  # a new power law (reference README)

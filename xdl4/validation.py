@@ -49,52 +49,62 @@ def kind_record(ds: xr.Dataset) -> Kind:
 
 
 def dataset_name(ds: xr.Dataset) -> str:
-    """The name of ``ds``: its scalar ``obs`` coordinate (a run, e.g. selected from many
-    with ``runs.sel(obs=...)``), else ``attrs["name"]`` ("" without).
+    """The name of ``ds``: ``attrs["name"]`` when set, else its scalar ``obs`` coordinate
+    (a run: runs keep their name there, so that ``xr.concat(runs, "obs")`` labels them
+    and ``runs.sel(obs=...)`` is named after its run), else "".
 
     >>> import xdl4
-    >>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).pipe(with_name, f"run{i}")
+    >>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).dl4.renamed(f"run{i}")
     ...                   for i in range(2)], "obs")
     >>> dataset_name(runs.sel(obs="run1")), runs.obs.values.tolist()
     ('run1', ['run0', 'run1'])
     """
+    name = ds.attrs.get("name")
+    if name:
+        return str(name)
     label = ds.coords.get(OBS)
-    if label is not None and label.ndim == 0:
-        return str(label.values)
-    return str(ds.attrs.get("name", ""))
+    return str(label.values) if label is not None and label.ndim == 0 else ""
 
 
 def with_name(ds: xr.Dataset, name: str | None) -> xr.Dataset:
-    """``ds`` named ``name`` (``attrs["name"]``, and its scalar ``obs`` label if it has
-    one); unchanged for ``name=None``."""
+    """``ds`` named ``name``: a run (scalar ``obs`` coordinate) by its label, anything
+    else by ``attrs["name"]``; unchanged for ``name=None``."""
     if name is None:
         return ds
-    ds = ds.assign_attrs(name=str(name))
     label = ds.coords.get(OBS)
     if label is not None and label.ndim == 0:
-        ds = ds.assign_coords({OBS: label.copy(data=str(name))})
-    return ds
+        out = ds.assign_coords({OBS: label.copy(data=str(name))})
+        return _set_attrs(out, {k: v for k, v in out.attrs.items() if k != "name"})
+    return ds.assign_attrs(name=str(name))
+
+
+def _set_attrs(ds: xr.Dataset, attrs: dict) -> xr.Dataset:
+    out = ds.copy(deep=False)
+    out.attrs = attrs
+    return out
 
 
 def run_labels(ds: xr.Dataset) -> list[str]:
     """The labels of the runs along ``obs``: the ``obs`` coordinate when it holds unique
-    names, else ``name[i]``."""
+    names, else ``label[i]`` (its values, or the dataset's name, numbered)."""
     n = ds.sizes[OBS]
-    if OBS in ds.coords:
-        labels = [str(v) for v in ds[OBS].values]
-        if len(set(labels)) == n:
-            return labels
-    name = str(ds.attrs.get("name", ""))
-    return [f"{name}[{i}]" for i in range(n)]
+    name = str(ds.attrs.get("name", "") or "run")
+    labels = [str(v) for v in ds[OBS].values] if OBS in ds.coords else [name] * n
+    if len(set(labels)) == n:
+        return labels
+    return [f"{label}[{i}]" for i, label in enumerate(labels)]
 
 
 def as_run(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` labelled as a run: its name also as the scalar ``obs`` coordinate (what
-    ``xr.concat(runs, "obs")`` turns into the run labels); unchanged with ``obs`` dims
-    and for kinds without counts (flux points are no run)."""
+    """``ds`` labelled as a run: its name moved to the scalar ``obs`` coordinate (what
+    ``xr.concat(runs, "obs")`` turns into the run labels; ``attrs["name"]`` is left unset,
+    so that a selected run is not named after the first one); unchanged with ``obs``
+    dims and for kinds without counts (flux points are no run)."""
     if OBS in ds.dims or "counts" not in kind_record(ds).variables:
         return ds
-    return ds.assign_coords({OBS: xr.Variable((), str(ds.attrs.get("name", "")))})
+    name = dataset_name(ds)
+    out = ds.assign_coords({OBS: xr.Variable((), name)})
+    return _set_attrs(out, {k: v for k, v in out.attrs.items() if k != "name"})
 
 
 def concat_runs(runs) -> xr.Dataset:

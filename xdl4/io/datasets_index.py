@@ -12,7 +12,7 @@ import yaml
 
 from xdl4.io.util import atomic_write, check_overwrite
 from xdl4.schema import Kind
-from xdl4.validation import kind_record, with_name
+from xdl4.validation import dataset_name, kind_record, with_name
 
 YAML_STYLE = {"sort_keys": False, "indent": 4, "width": 80, "default_flow_style": False}
 
@@ -68,7 +68,7 @@ def write_datasets(tree: xr.DataTree, path: str | os.PathLike, overwrite: bool =
         if not node.has_data:
             continue
         ds = node.to_dataset()
-        name = str(ds.attrs.get("name") or node.name)
+        name = dataset_name(ds) or str(node.name)
         record = kind_record(ds)
         filename = dataset_filename(name, record)
         check_overwrite(path.parent / filename, overwrite)

@@ -24,7 +24,7 @@ from xdl4.io.fitsutil import Axis, fail
 from xdl4.kinds import validate
 from xdl4.schema import REGION
 from xdl4.sky import tag_grids
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record
 
 #: HDU name -> variable, in gammapy 2.1's writing order (on/off extras come after GTI)
 HDU_VARS = {"COUNTS": "counts", "EXPOSURE": "exposure", "BACKGROUND": "background",
@@ -330,6 +330,7 @@ def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
     to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
     ``overwrite``."""
+    ds = ds.assign_attrs(name=dataset_name(ds))  # a run keeps its name as its obs label
     if kind_record(validate(ds)).geometry == "points":
         from xdl4.io.flux_points import to_flux_points_fits
 

@@ -27,7 +27,7 @@ from xdl4.io.fitsutil import fail
 from xdl4.io.util import check_overwrite
 from xdl4.kinds import validate
 from xdl4.schema import REGION
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record
 
 OGIP_KEYS = re.compile(
     r"^(TELESCOP|INSTRUME|FILTER|EXPOSURE|CORRFILE|CORRSCAL|ANCRFILE|BACKFILE|RESPFILE|"
@@ -359,6 +359,7 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     """Write a spectrum dataset as OGIP: ``X.fits`` (PHA), ``X_arf.fits``, ``X_bkg.fits``
     (on/off) and ``X_rmf.fits`` (if edisp), companion names relative in the headers.
     Every file is written atomically; nothing is overwritten unless ``overwrite``."""
+    ds = ds.assign_attrs(name=dataset_name(ds))  # a run keeps its name as its obs label
     record = kind_record(validate(ds))
     if not record.ogip:
         raise KindError(f"to_ogip is not defined for {record.name} datasets (OGIP holds "

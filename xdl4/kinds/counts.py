@@ -213,7 +213,7 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
     dims = dims if size is None else ("obs",) + dims
     out = ds.copy()  # only counts (and counts_off) get the ``obs`` dimension
     if size is not None and "obs" in out.coords:  # the run label: realisations are runs
-        out = out.drop_vars("obs")
+        out = out.drop_vars("obs").assign_attrs(name=dataset_name(ds))
     if isinstance(ev, WStatEvaluator):
         bkg = ev.npred_background(models, sig) if npred_background is None else \
             np.asarray(npred_background.transpose(*canonical_dims(npred_background.dims))
@@ -335,7 +335,7 @@ def with_background_model(ds: xr.Dataset, models: ModelsLike) -> xr.Dataset:
     >>> import xdl4
     >>> from xdl4.models import FoVBackgroundModel, Models, PowerLawNormSpectralModel
     >>> ds = xdl4.examples.map_dataset()
-    >>> bkg = Models([FoVBackgroundModel(ds.attrs["name"], PowerLawNormSpectralModel(norm=1.1))])
+    >>> bkg = Models([FoVBackgroundModel(ds.dl4.name, PowerLawNormSpectralModel(norm=1.1))])
     >>> out = with_background_model(ds, bkg)
     >>> round(float(out.background.sum() / ds.background.sum()), 6)
     1.1
