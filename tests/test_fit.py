@@ -136,9 +136,13 @@ def test_obs_dimension_list_and_datatree_agree(onoff):
 def test_nan_statistic_names_dataset_and_parameters(onoff):
     bad = onoff.assign(exposure=onoff["exposure"] * np.nan)
     models = pl_models()
+    with pytest.raises(xdl4.DL4ValidationError, match="exposure contains NaN"):
+        xdl4.fit(bad, models)  # refused before any evaluation
+    assert models.parameters["src.index"].value == 2.0
+    lik = Likelihood(onoff, models)
+    models.parameters["src.amplitude"].value = np.nan
     with pytest.raises(FitError, match=r"example-spectrum-onoff.*src.index=2"):
-        xdl4.fit(bad, models)
-    assert models.parameters["src.index"].value == 2.0  # restored
+        lik.stat()
 
 
 def test_non_convergence_is_reported(onoff):

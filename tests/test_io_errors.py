@@ -108,6 +108,7 @@ def test_rmf_roundtrip(n_true, n_reco, seed, density):
     kernel = rng.uniform(0, 1, (n_true, n_reco)) * (rng.uniform(size=(n_true, n_reco))
                                                      < density)
     kernel[rng.integers(n_true)] = 0.0  # at least one all-zero row
+    kernel /= np.maximum(kernel.sum(axis=1, keepdims=True), 1.0)  # probabilities: rows <= 1
     kernel = kernel.astype(np.float32)
     et, e = np.geomspace(0.1, 100, n_true + 1), np.geomspace(0.1, 100, n_reco + 1)
     ds = create("spectrum_onoff", e, et, region="icrs;circle(83.6,22.0,0.2)",

@@ -28,8 +28,8 @@ def _set(ds, name, func):
 BAD = {
     "missing counts": (lambda: _map().drop_vars("counts"),
                        "missing required variable 'counts'"),
-    "wrong dims": (lambda: _set(_map(), "counts", lambda d: d.transpose("lat", "energy", "lon")),
-                   "counts has dims ('lat', 'energy', 'lon')"),
+    "wrong dims": (lambda: _set(_map(), "counts", lambda d: d.expand_dims(run=1)),
+                   "counts has dims ('run', 'energy', 'lat', 'lon')"),
     "energy bounds decreasing": (
         lambda: _map().assign_coords(energy_bounds=_map().energy_bounds[::-1].variable),
         "energy bounds are not increasing"),

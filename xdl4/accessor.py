@@ -37,6 +37,7 @@ class DL4Accessor:
 
         # what plain xarray code erases: grid attributes (xr.where), mask dtypes (where)
         self._ds = restore_masks(restore_grids(ds))
+        self._checked = False  # validated before the first operation
 
     @property
     def behaviour(self) -> KindBehaviour:
@@ -46,7 +47,14 @@ class DL4Accessor:
         return kinds.of(self._ds)
 
     def _call(self, operation: str, *args: Any, **kwargs: Any) -> Any:
-        return self.behaviour.call(operation, self._ds, *args, **kwargs)
+        """Dispatch ``operation`` to the kind; the dataset is validated on the first
+        operation (once per Dataset object: xarray keeps its accessor)."""
+        behaviour = self.behaviour
+        function = behaviour.get(operation)  # KindError first: undefined beats invalid
+        if not self._checked:
+            behaviour.validate(self._ds)
+            self._checked = True
+        return function(self._ds, *args, **kwargs)
 
     def _counts(self, what: str) -> None:
         """KindError unless this kind holds counts (what ``what`` is computed from)."""

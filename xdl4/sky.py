@@ -328,6 +328,10 @@ def check_sky(ds: xr.Dataset, geometry: str = "map") -> list[str]:
         except Exception as err:  # noqa: BLE001 - reported as a validation problem
             problems.append(f"{ref}: invalid WCS header ({err})")
             continue
+        if not grid.wcs.has_celestial:
+            problems.append(f"{ref}: the WCS is not celestial (CTYPE "
+                            f"{list(grid.wcs.wcs.ctype)}): xdl4 needs sky longitude/latitude")
+            continue
         lon, lat = grid.axis_values()
         if not (np.allclose(lon, ds[f"{prefix}lon"].values, atol=1e-7) and
                 np.allclose(lat, ds[f"{prefix}lat"].values, atol=1e-7)):

@@ -9,8 +9,9 @@ light curve is one vectorised solve.
 >>> import numpy as np, xarray as xr, xdl4
 >>> from xdl4.models import Models, SkyModel, PowerLaw
 >>> ds = xdl4.examples.spectrum_dataset(onoff=True)
->>> runs = [ds.assign_attrs(name=f"run{i}").assign(gti_start=("gti", [3600.0 * i]),
-...         gti_stop=("gti", [3600.0 * i + 1800])) for i in range(3)]
+>>> s = {"units": "s", "mjdrefi": 51544, "timesys": "tt"}
+>>> runs = [ds.assign_attrs(name=f"run{i}").assign(gti_start=("gti", [3600.0 * i], s),
+...         gti_stop=("gti", [3600.0 * i + 1800], s)) for i in range(3)]
 >>> models = Models([SkyModel(PowerLaw(index=2.5, amplitude=3.8e-11), name="src")])
 >>> lc = xdl4.light_curve(runs, models, "src", energy_edges=[1, 10])
 >>> dict(lc["norm"].sizes)

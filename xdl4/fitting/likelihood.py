@@ -72,7 +72,9 @@ class Likelihood:
                 raise NotImplementedError(f"model {m.name!r}: TemplateNPredModel is not fitted")
         self.terms: list = []
         for ds, name in zip(datasets, names, strict=True):
-            self.terms += kinds.of(ds).call("likelihood_terms", ds, name, self.models)
+            behaviour = kinds.of(ds)
+            terms = behaviour.get("likelihood_terms")
+            self.terms += terms(behaviour.validate(ds), name, self.models)
         used = {m.name for term in self.terms for m in term.bound_models()}
         unused = [m.name for m in self.models if m.name not in used]
         if unused:
