@@ -22,6 +22,8 @@ _LAZY = {
     "DL4Error": "xdl4.errors",
     "DL4ValidationError": "xdl4.errors",
     "DL4FileExistsError": "xdl4.errors",
+    "DL4FileNotFoundError": "xdl4.errors",
+    "DL4Warning": "xdl4.errors",
     "KindError": "xdl4.errors",
     "GridError": "xdl4.errors",
     "StackError": "xdl4.errors",

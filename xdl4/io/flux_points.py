@@ -26,10 +26,12 @@ from astropy.io import fits
 from astropy.table import Table
 
 from xdl4.axes import time_coords
+from xdl4.errors import DL4FileNotFoundError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
+from xdl4.io.util import atomic_write, validate_writable
 from xdl4.kinds.flux_points import REQUIRED, TIME, point_dims
-from xdl4.schema import BOUND, parse_unit, validate
+from xdl4.schema import BOUND, parse_unit
 
 PER_DATASET = ("counts", "npred", "npred_excess")
 ENERGY_COLS = ("e_ref", "e_min", "e_max")
@@ -90,7 +92,7 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
         coords.update(_time_coords(table, path, {k: meta.pop(k, v) for k, v in
                                                  TIME_META.items()}))
     for k, v in meta.items():
-        if k not in ("EXTNAME",) and not isinstance(v, dict | list):
+        if k not in ("EXTNAME", "CHECKSUM", "DATASUM") and not isinstance(v, dict | list):
             attrs[f"fits_meta_{k}"] = fu.attr_value(v)
 
     def col(name):
@@ -174,16 +176,24 @@ def _time_coords(table: Table, path, meta: dict) -> dict:
                        fu.attr_value(meta["MJDREFF"]), scale)
 
 
-def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
-    """Read a gammapy flux-point file (FITS or ECSV)."""
+def read_flux_points(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
+    """Read a gammapy flux-point file (FITS or ECSV); ``verify=False`` skips the CHECKSUM
+    / DATASUM checks of a FITS file."""
     path = Path(path)
+    with fu.reading(path, "FLUXPOINTS"):
+        return _read_flux_points(path, verify)
+
+
+def _read_flux_points(path: Path, verify: bool) -> xr.Dataset:
     if ".ecsv" in path.suffixes:
+        if not path.is_file():
+            raise DL4FileNotFoundError(f"{path}: file not found")
         try:
             table = Table.read(path, format="ascii.ecsv")
         except Exception as err:  # noqa: BLE001 - re-raised with the file named
             raise fail(path, None, f"not a readable ECSV table: {err}") from err
         return table_to_dataset(table, path)
-    with fu.open_fits(path) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "FLUXPOINTS")
         if hdu is None:
             hdu = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
@@ -194,6 +204,7 @@ def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
         table = Table.read(hdu)
         units = {c.name: c.unit for c in hdu.columns}
         extra = fu.extra_cards(hdu.header)
+        fu.set_hdu("GTI")
         gti = fu.read_gti(path, hdul["GTI"]) if fu.find_hdu(hdul, "GTI") is not None else None
         primary = fu.primary_attrs(hdul[0].header, path)
     ds = table_to_dataset(table, path, gti, units)
@@ -260,15 +271,14 @@ def _unit_of(ds: xr.Dataset, name: str) -> str | None:
 
 
 def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
-                        overwrite: bool = False) -> Path:
+                        overwrite: bool = False, checksum: bool = True) -> Path:
     """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
-    ``.ecsv`` paths are written as ECSV."""
-    validate(ds)
+    ``.ecsv`` paths are written as ECSV. Atomic; ``checksum`` writes CHECKSUM / DATASUM
+    cards in every HDU (FITS only)."""
+    validate_writable(ds)
     path = Path(path)
     table = dataset_to_table(ds)
     if ".ecsv" in path.suffixes:
-        from xdl4.io.util import atomic_write
-
         atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True),
                      overwrite)
         return path
@@ -280,5 +290,5 @@ def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
     hdus = [fu.primary_hdu(ds.attrs), hdu]
     if "gti_start" in ds:
         hdus.append(fu.gti_hdu(ds))
-    fu.write_hdulist(hdus, path, overwrite)
+    fu.write_hdulist(hdus, path, overwrite, checksum)
     return path

@@ -1,14 +1,35 @@
-"""NetCDF, the native format: an exact round trip of every DL4 variable and attribute."""
+"""NetCDF, the native format: an exact round trip of every DL4 variable and attribute.
+
+Integrity: every numeric array is written with HDF5's Fletcher-32 checksum (checked by
+HDF5 on every read: corrupt data raises, it is never returned), HDF5 checksums its own
+metadata, and the values HDF5 does not checksum (scalars and strings) are covered by a
+CRC-32 in the global attribute ``xdl4_crc32``, verified on opening. Every failure to open
+or read the file, also later when lazily loaded data is first touched, raises
+:class:`xdl4.errors.FormatError` naming the file and the variable.
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
+import zlib
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray, NetCDF4BackendEntrypoint
+from xarray.core import indexing
 
-from xdl4.io.util import atomic_write
+from xdl4.errors import DL4Error, DL4FileNotFoundError, FormatError
+from xdl4.io.util import atomic_write, validate_writable
 from xdl4.schema import BOUND
+
+CRC_ATTR = "xdl4_crc32"
+
+
+def _fail(path, variable: str | None, problem: str) -> FormatError:
+    where = Path(path).name + (f" [variable {variable}]" if variable else "")
+    return FormatError(f"{where}: {problem}")
 
 
 def _encodable(ds: xr.Dataset) -> xr.Dataset:
@@ -43,9 +64,38 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords(lazy) if lazy else ds
 
 
+def _protected(var: xr.Variable) -> bool:
+    """Whether HDF5's Fletcher-32 covers ``var`` (numeric arrays with data)."""
+    return var.ndim > 0 and var.size > 0 and var.dtype.kind in "biuf"
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _crc(ds: xr.Dataset) -> int:
+    """CRC-32 of the values Fletcher-32 does not cover (numeric scalars, strings)."""
+    crc = 0
+    for name in sorted(map(str, ds.variables)):
+        var = ds.variables[name]
+        kind = var.dtype.kind
+        if _protected(var) or kind not in "biufOUS":
+            continue
+        values = np.asarray(var.values)
+        if kind in "OUS":
+            data = "\x1f".join(map(_text, values.ravel().tolist())).encode("utf-8", "replace")
+        else:
+            data = np.ascontiguousarray(values).tobytes()
+        crc = zlib.crc32(name.encode() + b"\x00" + data, crc)
+    return crc
+
+
 def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
-              **kwargs) -> None:
-    """Write ``ds`` to NetCDF4 atomically (temporary file, then rename).
+              checksum: bool = True, **kwargs) -> None:
+    """Write ``ds`` to NetCDF4 atomically (temporary file, then rename); a DL4 dataset
+    (with ``dl4_kind``) is validated first as every writer does
+    (:func:`xdl4.io.util.validate_writable`). ``checksum`` adds the Fletcher-32 and
+    CRC-32 checksums (see the module docstring).
 
     >>> import tempfile, os, xdl4
     >>> path = os.path.join(tempfile.mkdtemp(), "ds.nc")
@@ -53,14 +103,88 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
     >>> xdl4.open_dataset(path).dl4.kind
     'spectrum'
     """
+    if "dl4_kind" in ds.attrs:
+        validate_writable(ds)
     ds = _encodable(ds)
+    if checksum:
+        for var in ds.variables.values():
+            if _protected(var):
+                var.encoding = {k: v for k, v in var.encoding.items() if k != "contiguous"}
+                var.encoding["fletcher32"] = True
+        ds.attrs[CRC_ATTR] = np.int64(_crc(ds))
+    else:
+        ds.attrs.pop(CRC_ATTR, None)
     atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", **kwargs),
                  overwrite=overwrite)
 
 
-def open_netcdf(path: str | os.PathLike, chunks=None, **kwargs) -> xr.Dataset:
-    """Open a DL4 NetCDF file (lazily with ``chunks``)."""
+class _CheckedArray(BackendArray):
+    """A variable's lazily read data whose every read failure (HDF5 checksum errors
+    included) raises a :class:`FormatError` naming the file and the variable."""
+
+    def __init__(self, inner, path: str, name: str):
+        self.inner, self.path, self.name = inner, path, name
+        self.shape, self.dtype = inner.shape, inner.dtype
+
+    def __getitem__(self, key):
+        return indexing.explicit_indexing_adapter(key, self.shape,
+                                                  indexing.IndexingSupport.OUTER, self._read)
+
+    def _read(self, key: tuple) -> np.ndarray:
+        try:
+            dims = tuple(f"d{i}" for i in range(len(self.shape)))
+            return np.asarray(xr.Variable(dims, self.inner)[key].values)
+        except DL4Error:
+            raise
+        except Exception as err:  # noqa: BLE001 - netCDF4/HDF5 errors, re-raised typed
+            raise _fail(self.path, self.name, f"cannot read (corrupt file?): "
+                        f"{type(err).__name__}: {err}") from err
+
+
+class _CheckedNetCDF4(NetCDF4BackendEntrypoint):
+    """xarray's netCDF4 engine with every variable's data read through _CheckedArray."""
+
+    open_dataset_parameters = tuple(
+        p for p in inspect.signature(NetCDF4BackendEntrypoint.open_dataset).parameters
+        if p != "self")
+
+    def open_dataset(self, filename_or_obj, **kwargs) -> xr.Dataset:
+        ds = super().open_dataset(filename_or_obj, **kwargs)
+        path = os.fspath(filename_or_obj)
+        out = {}
+        for name, var in ds.variables.items():
+            if name in ds.indexes:  # already in memory (pandas index)
+                continue
+            data = indexing.LazilyIndexedArray(_CheckedArray(var._data, path, str(name)))
+            out[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
+        return ds.assign(out) if out else ds
+
+
+def open_netcdf(path: str | os.PathLike, chunks=None, verify: bool = True,
+                **kwargs) -> xr.Dataset:
+    """Open a DL4 NetCDF file (lazily with ``chunks``); ``verify=False`` skips the CRC-32
+    of scalars and strings (HDF5 always checks the Fletcher-32 checksums of arrays)."""
+    path = Path(path)
+    if not path.is_file():
+        if not path.exists():
+            raise DL4FileNotFoundError(f"{path}: file not found")
+        raise _fail(path, None, "not a file")
     kwargs.setdefault("decode_timedelta", False)
     kwargs.setdefault("decode_times", False)
-    ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks, **kwargs)
-    return _decoded(ds)
+    try:
+        ds = xr.open_dataset(path, engine=_CheckedNetCDF4, chunks=chunks, **kwargs)
+    except DL4Error:
+        raise
+    except Exception as err:  # noqa: BLE001 - netCDF4/HDF5/xarray errors, re-raised typed
+        raise _fail(path, None, f"not a readable NetCDF file (truncated or corrupt?): "
+                    f"{type(err).__name__}: {err}") from err
+    try:
+        expected = ds.attrs.pop(CRC_ATTR, None)
+        if verify and expected is not None and int(expected) != _crc(ds):
+            raise _fail(path, None, f"the {CRC_ATTR} checksum of scalars and strings does not "
+                        "match: the file is corrupt (read it anyway with verify=False)")
+        return _decoded(ds)
+    except DL4Error:
+        raise
+    except Exception as err:  # noqa: BLE001 - decoding errors, re-raised typed
+        raise _fail(path, None, f"cannot read: {type(err).__name__}: {err}") from err
