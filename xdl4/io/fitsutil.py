@@ -884,10 +884,3 @@ def fits_writer(hdus: list, path, checksum: bool = True):
                 f.write(buf)
 
     return write
-
-
-def write_hdulist(hdus: list, path, overwrite: bool, checksum: bool = True) -> None:
-    """Write ``hdus`` to ``path`` atomically (see :mod:`xdl4.io.util`)."""
-    from xdl4.io.util import atomic_write
-
-    atomic_write(path, fits_writer(hdus, path, checksum), overwrite=overwrite)

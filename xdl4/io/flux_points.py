@@ -29,7 +29,7 @@ from xdl4.axes import time_coords
 from xdl4.errors import DL4FileNotFoundError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
-from xdl4.io.util import atomic_write, validate_writable
+from xdl4.io.util import atomic_write, check_overwrite, validate_writable
 from xdl4.kinds.flux_points import REQUIRED, TIME, point_dims
 from xdl4.schema import BOUND, parse_unit
 
@@ -270,18 +270,13 @@ def _unit_of(ds: xr.Dataset, name: str) -> str | None:
     return ds[name].attrs.get("units")
 
 
-def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
-                        overwrite: bool = False, checksum: bool = True) -> Path:
-    """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
-    ``.ecsv`` paths are written as ECSV. Atomic; ``checksum`` writes CHECKSUM / DATASUM
-    cards in every HDU (FITS only)."""
+def flux_points_writer(ds: xr.Dataset, path: str | os.PathLike, checksum: bool = True):
+    """The checked writer ``tmp -> None`` of flux points to ``path`` (FITS, or ECSV for
+    ``.ecsv``): everything that can fail fails now, before any file is touched."""
     validate_writable(ds)
-    path = Path(path)
     table = dataset_to_table(ds)
-    if ".ecsv" in path.suffixes:
-        atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True),
-                     overwrite)
-        return path
+    if ".ecsv" in Path(path).suffixes:
+        return lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True)
     hdu = fits.table_to_hdu(table)
     hdu.name = ds.attrs.get("fits_extname", "FLUXPOINTS")
     for name in table.colnames:  # unit strings verbatim
@@ -290,5 +285,13 @@ def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
     hdus = [fu.primary_hdu(ds.attrs), hdu]
     if "gti_start" in ds:
         hdus.append(fu.gti_hdu(ds))
-    fu.write_hdulist(hdus, path, overwrite, checksum)
-    return path
+    return fu.fits_writer(hdus, path, checksum)
+
+
+def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
+                        overwrite: bool = False, checksum: bool = True) -> Path:
+    """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
+    ``.ecsv`` paths are written as ECSV. Atomic; ``checksum`` writes CHECKSUM / DATASUM
+    cards in every HDU (FITS only)."""
+    check_overwrite(path, overwrite)
+    return atomic_write(path, flux_points_writer(ds, path, checksum), overwrite)

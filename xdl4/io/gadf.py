@@ -23,7 +23,7 @@ from astropy.io import fits
 from xdl4.errors import DL4Warning
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import Axis, fail
-from xdl4.io.util import validate_writable
+from xdl4.io.util import atomic_write, check_overwrite, validate_writable
 from xdl4.schema import REGION
 from xdl4.sky import WcsGrid
 
@@ -337,16 +337,14 @@ def _region_data_hdu(name: str, arr: np.ndarray, attrs: dict) -> fits.BinTableHD
     return hdu
 
 
-def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
-            checksum: bool = True) -> Path:
-    """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
-    to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
-    ``overwrite``; ``checksum`` writes CHECKSUM / DATASUM cards in every HDU."""
+def gadf_writer(ds: xr.Dataset, path: str | os.PathLike, checksum: bool = True):
+    """The checked writer ``tmp -> None`` of ``ds`` as a GADF file (flux points: their
+    FITS table): validated and serialised now, before any file is touched."""
     kind = validate_writable(ds).attrs["dl4_kind"]
     if kind == "flux_points":
-        from xdl4.io.flux_points import to_flux_points_fits
+        from xdl4.io.flux_points import flux_points_writer
 
-        return to_flux_points_fits(ds, path, overwrite=overwrite, checksum=checksum)
+        return flux_points_writer(ds, path, checksum)
     hdus: list = [fu.primary_hdu(ds.attrs)]
     for hname, var in HDU_VARS.items():
         if var == "background" and "fits_background" in ds:
@@ -361,5 +359,13 @@ def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
     for hname, var in ONOFF_HDU_VARS.items():
         if var in ds:
             hdus += map_hdus(ds, var, hname)
-    fu.write_hdulist(hdus, path, overwrite, checksum)
-    return Path(path)
+    return fu.fits_writer(hdus, path, checksum)
+
+
+def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
+            checksum: bool = True) -> Path:
+    """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
+    to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
+    ``overwrite``; ``checksum`` writes CHECKSUM / DATASUM cards in every HDU."""
+    check_overwrite(path, overwrite)
+    return atomic_write(path, gadf_writer(ds, path, checksum), overwrite)

@@ -5,6 +5,7 @@ Hot paths (numpy only, current parameter values read as floats):
 ``SpatialModel.evaluate_lonlat(lon_deg, lat_deg, frame)``, ``FoVBackgroundModel.evaluate_bins``.
 """
 
+from .checks import check_fit_start, count_fit_bins
 from .container import Models, read_models
 from .core import REGISTRY, get_model_class
 from .geometry import pixel_solid_angle, pixel_solid_angle_exact
@@ -143,6 +144,8 @@ __all__ = [
     "TemplateSpectralModel",
     "TemporalModel",
     "__all__",
+    "check_fit_start",
+    "count_fit_bins",
     "get_model_class",
     "pixel_solid_angle",
     "pixel_solid_angle_exact",
