@@ -10,8 +10,8 @@ whatever the number of runs.
 >>> from xdl4.streaming import stack_files
 >>> tmp = tempfile.mkdtemp()
 >>> paths = [os.path.join(tmp, f"run{i}.nc") for i in range(3)]
->>> for i, p in enumerate(paths):
-...     xdl4.examples.spectrum_dataset(seed=i).dl4.to_netcdf(p)
+>>> for i, p in enumerate(paths):  # distinct names: a run given twice is refused
+...     xdl4.examples.spectrum_dataset(seed=i).assign_attrs(name=f"run{i}").dl4.to_netcdf(p)
 >>> float(stack_files(paths, progress=False).livetime)
 10800.0
 """

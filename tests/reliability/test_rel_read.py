@@ -183,12 +183,31 @@ def test_netcdf_corrupt_array_is_typed_and_names_the_variable(small_files, tmp_p
 
 
 def test_netcdf_scalar_crc(small_files, tmp_path):
-    """Scalars are not covered by HDF5's Fletcher-32: the xdl4_crc32 attribute is."""
+    """Scalars are not covered by HDF5's Fletcher-32: the xdl4_checksums attribute is."""
     src = small_files["map.nc"]
     _flip(src, tmp_path / "s.nc", np.float64(3600.0).tobytes(), 5)  # livetime
-    with pytest.raises(FormatError, match="xdl4_crc32"):
-        xdl4.open_dataset(tmp_path / "s.nc")
+    with pytest.raises(FormatError, match=r"s\.nc \[variable livetime\].*xdl4_checksums"):
+        xdl4.open_dataset(tmp_path / "s.nc").load()
     assert float(xdl4.open_dataset(tmp_path / "s.nc", verify=False).livetime) != 3600.0
+
+
+def test_netcdf_unallocated_chunk_reads_fill_values(small_files, tmp_path):
+    """A damaged chunk index (B-tree key) makes HDF5 return fill values (NaN) without an
+    error and without Fletcher-32 noticing: the variable's CRC-32 does."""
+    raw = bytearray(small_files["map.nc"].read_bytes())
+    ref = xdl4.open_dataset(small_files["map.nc"]).load()
+    hits, start = 0, 0
+    while (start := raw.find(b"TREE", start + 1)) > 0:
+        bad = bytearray(raw)
+        bad[start + 40] ^= 0xCE  # in the first chunk key
+        (tmp_path / "t.nc").write_bytes(bytes(bad))
+        try:
+            got = xdl4.open_dataset(tmp_path / "t.nc").load()
+        except FormatError:
+            hits += 1
+            continue
+        xr.testing.assert_identical(got, ref)
+    assert hits
 
 
 def test_netcdf_garbage(tmp_path):

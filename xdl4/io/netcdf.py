@@ -1,16 +1,19 @@
 """NetCDF, the native format: an exact round trip of every DL4 variable and attribute.
 
-Integrity: every numeric array is written with HDF5's Fletcher-32 checksum (checked by
-HDF5 on every read: corrupt data raises, it is never returned), HDF5 checksums its own
-metadata, and the values HDF5 does not checksum (scalars and strings) are covered by a
-CRC-32 in the global attribute ``xdl4_crc32``, verified on opening. Every failure to open
-or read the file, also later when lazily loaded data is first touched, raises
-:class:`xdl4.errors.FormatError` naming the file and the variable.
+Integrity: every numeric array is written with HDF5's Fletcher-32 checksum of each
+chunk (checked by HDF5 on every read), and the global attribute ``xdl4_checksums`` holds
+the CRC-32 of every variable's values (JSON ``{name: crc}``), checked whenever a whole
+variable is read (eager reads, ``.load()``, dask chunks spanning the variable): this also
+catches what Fletcher-32 cannot (scalars and strings; a damaged chunk index that makes
+HDF5 return fill values). Every failure to open or read the file, also later when lazily
+loaded data is first touched, raises :class:`xdl4.errors.FormatError` naming the file
+and the variable.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import zlib
 from pathlib import Path
@@ -24,7 +27,7 @@ from xdl4.errors import DL4Error, DL4FileNotFoundError, FormatError
 from xdl4.io.util import atomic_write, validate_writable
 from xdl4.schema import BOUND
 
-CRC_ATTR = "xdl4_crc32"
+CRC_ATTR = "xdl4_checksums"
 
 
 def _fail(path, variable: str | None, problem: str) -> FormatError:
@@ -65,7 +68,7 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
 
 
 def _protected(var: xr.Variable) -> bool:
-    """Whether HDF5's Fletcher-32 covers ``var`` (numeric arrays with data)."""
+    """Whether HDF5's Fletcher-32 can cover ``var`` (numeric arrays with data)."""
     return var.ndim > 0 and var.size > 0 and var.dtype.kind in "biuf"
 
 
@@ -73,21 +76,26 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _crc(ds: xr.Dataset) -> int:
-    """CRC-32 of the values Fletcher-32 does not cover (numeric scalars, strings)."""
-    crc = 0
-    for name in sorted(map(str, ds.variables)):
-        var = ds.variables[name]
-        kind = var.dtype.kind
-        if _protected(var) or kind not in "biufOUS":
-            continue
-        values = np.asarray(var.values)
-        if kind in "OUS":
-            data = "\x1f".join(map(_text, values.ravel().tolist())).encode("utf-8", "replace")
-        else:
-            data = np.ascontiguousarray(values).tobytes()
-        crc = zlib.crc32(name.encode() + b"\x00" + data, crc)
-    return crc
+def _crc(values) -> int | None:
+    """CRC-32 of the values as a reader sees them (native byte order, one NaN); None for
+    types not covered (dates)."""
+    a = np.asarray(values)
+    if a.dtype.kind in "OUS":
+        return zlib.crc32("\x1f".join(map(_text, a.ravel().tolist())).encode("utf-8",
+                                                                             "replace"))
+    if a.dtype.kind not in "biuf":
+        return None
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("=")).reshape(-1)
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        if nan.any():
+            a = np.where(nan, np.nan, a)
+    return zlib.crc32(memoryview(a).cast("B"))
+
+
+def _checksums(ds: xr.Dataset) -> str:
+    crcs = {str(n): _crc(v.values) for n, v in ds.variables.items()}
+    return json.dumps({n: c for n, c in crcs.items() if c is not None}, sort_keys=True)
 
 
 def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
@@ -111,7 +119,7 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
             if _protected(var):
                 var.encoding = {k: v for k, v in var.encoding.items() if k != "contiguous"}
                 var.encoding["fletcher32"] = True
-        ds.attrs[CRC_ATTR] = np.int64(_crc(ds))
+        ds.attrs[CRC_ATTR] = _checksums(ds)
     else:
         ds.attrs.pop(CRC_ATTR, None)
     atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4", **kwargs),
@@ -120,10 +128,11 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
 
 class _CheckedArray(BackendArray):
     """A variable's lazily read data whose every read failure (HDF5 checksum errors
-    included) raises a :class:`FormatError` naming the file and the variable."""
+    included) raises a :class:`FormatError` naming the file and the variable, and whose
+    whole reads are checked against the variable's CRC-32 (``expected``)."""
 
-    def __init__(self, inner, path: str, name: str):
-        self.inner, self.path, self.name = inner, path, name
+    def __init__(self, inner, path: str, name: str, expected: int | None):
+        self.inner, self.path, self.name, self.expected = inner, path, name, expected
         self.shape, self.dtype = inner.shape, inner.dtype
 
     def __getitem__(self, key):
@@ -133,29 +142,51 @@ class _CheckedArray(BackendArray):
     def _read(self, key: tuple) -> np.ndarray:
         try:
             dims = tuple(f"d{i}" for i in range(len(self.shape)))
-            return np.asarray(xr.Variable(dims, self.inner)[key].values)
+            values = np.asarray(xr.Variable(dims, self.inner)[key].values)
         except DL4Error:
             raise
         except Exception as err:  # noqa: BLE001 - netCDF4/HDF5 errors, re-raised typed
             raise _fail(self.path, self.name, f"cannot read (corrupt file?): "
                         f"{type(err).__name__}: {err}") from err
+        if self.expected is not None and values.shape == self.shape and all(
+                isinstance(k, slice) and k.indices(n) == (0, n, 1)
+                for k, n in zip(key, self.shape, strict=True)):
+            check(self.path, self.name, values, self.expected)
+        return values
+
+
+def check(path, name: str, values, expected: int) -> None:
+    """Raise if ``values`` do not have the CRC-32 written for variable ``name``."""
+    if _crc(values) != expected:
+        raise _fail(path, name, f"the values do not match their checksum ({CRC_ATTR}): the "
+                    "file is corrupt (read it anyway with verify=False)")
 
 
 class _CheckedNetCDF4(NetCDF4BackendEntrypoint):
     """xarray's netCDF4 engine with every variable's data read through _CheckedArray."""
 
-    open_dataset_parameters = tuple(
+    open_dataset_parameters = (*(
         p for p in inspect.signature(NetCDF4BackendEntrypoint.open_dataset).parameters
-        if p != "self")
+        if p != "self"), "xdl4_verify")
 
-    def open_dataset(self, filename_or_obj, **kwargs) -> xr.Dataset:
+    def open_dataset(self, filename_or_obj, *, xdl4_verify: bool = True,
+                     **kwargs) -> xr.Dataset:
         ds = super().open_dataset(filename_or_obj, **kwargs)
         path = os.fspath(filename_or_obj)
+        try:
+            crcs = json.loads(ds.attrs.pop(CRC_ATTR, "{}")) if xdl4_verify else {}
+        except (TypeError, ValueError) as err:
+            raise _fail(path, None, f"the {CRC_ATTR} attribute is corrupt: {err}") from err
+        ds.attrs.pop(CRC_ATTR, None)
         out = {}
         for name, var in ds.variables.items():
-            if name in ds.indexes:  # already in memory (pandas index)
+            expected = crcs.get(str(name))
+            if name in ds.indexes:  # already read (a pandas index): check it now
+                if expected is not None:
+                    check(path, str(name), var.values, expected)
                 continue
-            data = indexing.LazilyIndexedArray(_CheckedArray(var._data, path, str(name)))
+            data = indexing.LazilyIndexedArray(_CheckedArray(var._data, path, str(name),
+                                                             expected))
             out[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
         return ds.assign(out) if out else ds
 
@@ -163,7 +194,7 @@ class _CheckedNetCDF4(NetCDF4BackendEntrypoint):
 def open_netcdf(path: str | os.PathLike, chunks=None, verify: bool = True,
                 **kwargs) -> xr.Dataset:
     """Open a DL4 NetCDF file (lazily with ``chunks``); ``verify=False`` skips the CRC-32
-    of scalars and strings (HDF5 always checks the Fletcher-32 checksums of arrays)."""
+    checks of ``xdl4_checksums`` (HDF5 always checks its Fletcher-32 checksums)."""
     path = Path(path)
     if not path.is_file():
         if not path.exists():
@@ -172,17 +203,14 @@ def open_netcdf(path: str | os.PathLike, chunks=None, verify: bool = True,
     kwargs.setdefault("decode_timedelta", False)
     kwargs.setdefault("decode_times", False)
     try:
-        ds = xr.open_dataset(path, engine=_CheckedNetCDF4, chunks=chunks, **kwargs)
+        ds = xr.open_dataset(path, engine=_CheckedNetCDF4, chunks=chunks,
+                             xdl4_verify=verify, **kwargs)
     except DL4Error:
         raise
     except Exception as err:  # noqa: BLE001 - netCDF4/HDF5/xarray errors, re-raised typed
         raise _fail(path, None, f"not a readable NetCDF file (truncated or corrupt?): "
                     f"{type(err).__name__}: {err}") from err
     try:
-        expected = ds.attrs.pop(CRC_ATTR, None)
-        if verify and expected is not None and int(expected) != _crc(ds):
-            raise _fail(path, None, f"the {CRC_ATTR} checksum of scalars and strings does not "
-                        "match: the file is corrupt (read it anyway with verify=False)")
         return _decoded(ds)
     except DL4Error:
         raise
