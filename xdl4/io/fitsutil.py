@@ -743,7 +743,7 @@ def _region_columns(region: Region, grid: WcsGrid) -> list[fits.Column]:
     rows = []
     for shape, a in region.shapes:
         if shape == "polygon":
-            raise NotImplementedError("writing polygon regions is not supported")
+            raise FormatError("writing polygon regions is not supported")
         x, y = grid.world_to_pixel(a[0], a[1])
         radii = [0.0] if shape == "point" else [a[2]] if shape == "circle" else [a[2], a[3]]
         rot = a[4] if shape in ("ellipse", "box") else 0.0

@@ -26,7 +26,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from xdl4.axes import time_coords
-from xdl4.errors import DL4FileNotFoundError
+from xdl4.errors import DL4FileNotFoundError, FormatError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.io.util import atomic_write, check_overwrite, validate_writable
@@ -244,7 +244,7 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
         if name.startswith("gti_"):
             continue
         if not set(lead) <= set(da.dims):
-            raise ValueError(f"flux-point variable {name!r} has dims {da.dims}, not {lead}")
+            raise FormatError(f"flux-point variable {name!r} has dims {da.dims}, not {lead}")
         table[name] = np.asarray(da.transpose(*lead, ...).values)
         if "units" in da.attrs:
             table[name].unit = da.attrs["units"] or ""

@@ -20,7 +20,7 @@ import xarray as xr
 from astropy import units as u
 from astropy.io import fits
 
-from xdl4.errors import DL4Warning
+from xdl4.errors import DL4Warning, FormatError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import Axis, fail
 from xdl4.io.util import atomic_write, check_overwrite, validate_writable
@@ -266,7 +266,7 @@ def map_hdus(ds: xr.Dataset, var: str, hdu_name: str) -> list:
     """The HDUs (data, BANDS, REGION) of one map variable."""
     da = ds[var]
     if "obs" in da.dims:
-        raise ValueError(f"{var}: cannot write a dataset with an 'obs' dim to GADF; write "
+        raise FormatError(f"{var}: cannot write a dataset with an 'obs' dim to GADF; write "
                          "one run at a time (ds.isel(obs=i))")
     prefix = _prefix(da.dims)
     sky = (f"{prefix}lat", f"{prefix}lon") if prefix is not None else ()

@@ -178,17 +178,15 @@ class _CheckedNetCDF4(NetCDF4BackendEntrypoint):
         except (TypeError, ValueError) as err:
             raise _fail(path, None, f"the {CRC_ATTR} attribute is corrupt: {err}") from err
         ds.attrs.pop(CRC_ATTR, None)
-        out = {}
-        for name, var in ds.variables.items():
+        for name, var in ds.variables.items():  # this fresh dataset's own variables
             expected = crcs.get(str(name))
             if name in ds.indexes:  # already read (a pandas index): check it now
                 if expected is not None:
                     check(path, str(name), var.values, expected)
                 continue
-            data = indexing.LazilyIndexedArray(_CheckedArray(var._data, path, str(name),
-                                                             expected))
-            out[name] = xr.Variable(var.dims, data, var.attrs, var.encoding)
-        return ds.assign(out) if out else ds
+            var.data = indexing.LazilyIndexedArray(_CheckedArray(var._data, path, str(name),
+                                                                 expected))
+        return ds
 
 
 def open_netcdf(path: str | os.PathLike, chunks=None, verify: bool = True,

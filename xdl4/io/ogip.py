@@ -22,7 +22,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from xdl4.axes import axis_coords
-from xdl4.errors import DL4FileNotFoundError, DL4Warning
+from xdl4.errors import DL4FileNotFoundError, DL4Warning, FormatError
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.io.util import check_overwrite, validate_writable, write_all
@@ -79,6 +79,11 @@ def _ebounds(path, hdul) -> dict:
     if hdu is None:
         raise fail(path, None, "missing required HDU 'EBOUNDS'")
     fu.set_hdu("EBOUNDS")
+    return _parse_ebounds(path, hdu)
+
+
+@fu.cached_by_content(data=True, copy_result=True)  # runs share their channel bins
+def _parse_ebounds(path, hdu) -> dict:
     d = fu.get_data(path, hdu)
     for col in ("E_MIN", "E_MAX"):
         if col not in d.names:
@@ -377,7 +382,7 @@ def _arf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
 def _rmf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
     edisp = ds["edisp"]
     if set(edisp.dims) != {"energy_true", "energy"}:
-        raise ValueError(f"OGIP RMF needs an edisp kernel on (energy_true, energy); got dims "
+        raise FormatError(f"OGIP RMF needs an edisp kernel on (energy_true, energy); got dims "
                          f"{edisp.dims} (convert a migration edisp or take one position first)")
     kernel = np.asarray(edisp.transpose("energy_true", "energy").values, dtype=np.float32)
     b = ds["energy_true_bounds"].values
@@ -415,11 +420,11 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
     """
     kind = validate_writable(ds).attrs["dl4_kind"]
     if kind not in ("spectrum", "spectrum_onoff"):
-        raise ValueError(f"OGIP holds region spectra; got kind {kind!r} (use to_spectrum)")
+        raise FormatError(f"OGIP holds region spectra; got kind {kind!r} (use to_spectrum)")
     if "livetime" not in ds:
-        raise ValueError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
+        raise FormatError("OGIP needs the livetime (EXPOSURE keyword): ds has no 'livetime'")
     if kind == "spectrum" and "background" in ds:
-        raise ValueError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
+        raise FormatError("OGIP holds on/off spectra (gammapy's SpectrumDatasetOnOff): a cash "
                          "spectrum's background would be lost; write it with to_gadf or "
                          "to_netcdf (or drop the background first)")
     path = Path(path)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl4.errors import DL4FileExistsError, DL4FileNotFoundError
+from xdl4.errors import DL4FileExistsError, DL4FileNotFoundError, FormatError
 
 TMP_TAG = ".xdl4-tmp-"
 BAK_TAG = ".xdl4-bak-"
@@ -341,7 +341,7 @@ def write_all(items: Sequence[tuple[str | os.PathLike, Writer]],
     """
     paths = [check_overwrite(p, overwrite) for p, _ in items]
     if len({os.path.abspath(p) for p in paths}) != len(paths):
-        raise ValueError(f"write_all: a path is given twice: {[str(p) for p in paths]}")
+        raise FormatError(f"write_all: a path is given twice: {[str(p) for p in paths]}")
     tmps: list[Path] = []
     committed: list[tuple[Path, Path | None]] = []  # (target, backup of the old file)
     try:
