@@ -109,6 +109,18 @@ def test_duplicate_model_names(tmp_path):
         xdl4.read_models(_yaml(tmp_path, text="components:\n" + one + one))
 
 
+@pytest.mark.parametrize("content", [None, b"SIMPLE  = garbage"])
+def test_template_file_missing_or_corrupt(tmp_path, content):
+    if content is not None:
+        (tmp_path / "t.fits").write_bytes(content)
+    text = ("components:\n- name: d\n  type: SkyModel\n  spectral:\n"
+            "    type: PowerLawNormSpectralModel\n  spatial:\n"
+            "    type: TemplateSpatialModel\n    frame: icrs\n    filename: t.fits\n")
+    with pytest.raises((ModelError, DL4FileNotFoundError),
+                       match=r"m\.yaml: models YAML: component 0 \(d\)"):
+        xdl4.read_models(_yaml(tmp_path, text=text))
+
+
 def test_missing_models_file(tmp_path):
     with pytest.raises(DL4FileNotFoundError, match="nope.yaml"):
         xdl4.read_models(tmp_path / "nope.yaml")

@@ -129,10 +129,13 @@ class Models(Sequence):
             try:
                 mcls = get_model_class("sky", comp["type"], f"{label}: ")
                 models.append(mcls.from_dict(comp, base_path=base_path))
-            except ModelError:
+            except (ModelError, DL4FileNotFoundError):
                 raise
-            except (ValueError, TypeError, KeyError, AttributeError) as err:
-                raise ModelError(f"models YAML: {label}: {err}") from err
+            except FileNotFoundError as err:  # a template file
+                raise DL4FileNotFoundError(f"models YAML: {label}: {err}") from err
+            except Exception as err:  # noqa: BLE001 - template files, astropy: typed
+                raise ModelError(f"models YAML: {label}: {type(err).__name__}: {err}") \
+                    from err
         out = cls(models)
         out._apply_links()
         cov = data.get("covariance")
