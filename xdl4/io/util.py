@@ -48,6 +48,9 @@ BAK_TAG = ".xdl4-bak-"
 #: a temporary older than this (seconds) belongs to a killed write
 STALE_AFTER = 86400.0
 NAME_MAX = 255
+#: flush every written file to disk before committing it (a power loss never leaves an
+#: empty file behind a "successful" write); False trades that for speed on slow storage
+FSYNC = True
 
 Writer = Callable[[Path], object]
 
@@ -287,7 +290,8 @@ def _final_mode(path: Path, overwrite: bool) -> int:
 
 def _prepare(path: Path, tmp: Path, overwrite: bool) -> None:
     """Flush the finished temporary to disk and give it the mode the target will have."""
-    _fsync(tmp)
+    if FSYNC:
+        _fsync(tmp)
     os.chmod(tmp, _final_mode(path, overwrite))
 
 
