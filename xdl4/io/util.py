@@ -68,11 +68,16 @@ def roundoff_negatives(values: np.ndarray) -> bool:
 
     >>> roundoff_negatives(np.array([3.0, -8e-18, 0.5])), roundoff_negatives(np.array([1., -1.]))
     (True, False)
+    >>> roundoff_negatives(np.array([np.inf, -1.0]))
+    False
     """
     if values.dtype.kind != "f" or not values.size:
         return False
     low = values.min()
-    return bool(low < 0 and -low <= ROUNDOFF_RTOL * np.abs(values).max())
+    if not low < 0 or not np.isfinite(low):
+        return False
+    finite = np.abs(values[np.isfinite(values)])  # an infinity is no scale
+    return bool(-low <= ROUNDOFF_RTOL * finite.max())
 
 
 def validate_writable(ds):
