@@ -16,7 +16,7 @@ DOCS = PACKAGE.parent / "docs"
 #: the layers of docs/architecture.md, lowest first; a module imports only from its own
 #: layer or below ("beside" modules may import anything, nothing imports them)
 LAYERS = {
-    "contract": ["errors", "schema", "axes", "skymath"],
+    "contract": ["errors", "schema", "axes", "skymath", "files"],
     "grids": ["sky", "gti", "masks", "validation"],
     "core": ["stats", "psf", "edisp", "models", "forward", "reduce", "stack", "resample",
              "spatial", "region"],

@@ -65,7 +65,7 @@ def _edit(map_file, out, hdu, fn):
     with fits.open(map_file) as hdul:
         hdus = [h.copy() for h in hdul]
     fn(next(h for h in hdus if h.name == hdu))
-    fits.HDUList(hdus).writeto(out)
+    fits.HDUList(hdus).writeto(out, checksum=True)  # an edit that keeps the checksums valid
     return out
 
 

@@ -37,9 +37,10 @@ _LAZY = {
     "stat_contour": "xdl4.fitting",
     "confidence": "xdl4.fitting",
     "summary": "xdl4.summaries",
-    **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError", "KindError",
-                     "GridError", "StackError", "RunReadError", "FormatError", "ModelError",
-                     "FitError"], "xdl4.errors"),
+    **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError",
+                     "DL4FileNotFoundError", "DL4Warning", "KindError", "GridError",
+                     "StackError", "RunReadError", "FormatError", "ModelError", "FitError"],
+                    "xdl4.errors"),
     "flux_points": "xdl4.estimators",
     "light_curve": "xdl4.estimators",
 }
@@ -52,7 +53,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from xdl4.errors import (
         DL4Error,
         DL4FileExistsError,
+        DL4FileNotFoundError,
         DL4ValidationError,
+        DL4Warning,
         FitError,
         FormatError,
         GridError,
@@ -119,7 +122,8 @@ def open_dataset(path, chunks=None, **kwargs):
 
 
 __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test checks)
-    "KINDS", "VARIABLES", "DL4Error", "DL4FileExistsError", "DL4ValidationError", "FitError",
+    "KINDS", "VARIABLES", "DL4Error", "DL4FileExistsError", "DL4FileNotFoundError",
+    "DL4ValidationError", "DL4Warning", "FitError",
     "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
     "create_flux_points", "examples", "fit", "flux_points", "kinds", "light_curve", "models",

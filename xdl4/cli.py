@@ -1,9 +1,17 @@
-"""Command line: ``xdl4 demo`` (the main job on the built-in example), ``xdl4 info FILE``."""
+"""Command line: ``xdl4 demo`` (the main job on the built-in example), ``xdl4 info FILE``,
+``xdl4 stack RUN... -o OUT``.
+
+Errors print one line ``xdl4: error: ...`` and exit with status 1 (2 for usage errors),
+^C prints ``xdl4: interrupted`` and exits with 130; ``--debug`` shows the traceback.
+Outputs are written atomically: an error or ^C leaves no partial file behind.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 
@@ -29,6 +37,8 @@ def _demo(args: argparse.Namespace) -> int:
     for key, value in ds.dl4.info(models).items():
         print(f"  {key:16s} {value}")
     path = out / "example_map.nc"
+    from xdl4.files import atomic_write
+
     ds.dl4.to_netcdf(path, overwrite=True)
     models.write(out / "example_models.yaml", overwrite=True)
     print(f"\nwrote {path} and {out / 'example_models.yaml'}")
@@ -51,7 +61,7 @@ def _demo(args: argparse.Namespace) -> int:
         ax.set_title(title)
     fig.tight_layout()
     png = out / "example_fit.png"
-    fig.savefig(png, dpi=90)
+    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=90, format="png"), overwrite=True)
     print(f"wrote {png}")
     return 0
 
@@ -76,7 +86,8 @@ def _stack(args: argparse.Namespace) -> int:
 
         models = read_models(args.models)
     out = stack_files(args.runs, output=args.output, format=args.format,
-                      overwrite=args.overwrite, progress=not args.quiet, models=models)
+                      overwrite=args.overwrite, progress=not args.quiet, models=models,
+                      allow_duplicates=args.allow_duplicates)
     print(f"stacked {len(args.runs)} runs (livetime {float(out.livetime):.6g} s) "
           f"into {args.output}")
     return 0
@@ -100,13 +111,50 @@ def build_parser() -> argparse.ArgumentParser:
     stk.add_argument("--models", help="models YAML whose FoV background models are baked "
                      "into the runs' backgrounds first (as gammapy stacks)")
     stk.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    stk.add_argument("--allow-duplicates", action="store_true",
+                     help="stack a run given twice (same file or same dataset name)")
     stk.set_defaults(func=_stack)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    for command in (demo, info, stk):  # also accepted after the command
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks of errors")
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    """The error as one line: its message (multi-line validation lists joined), prefixed
+    with its type when it is not an error xdl4 raises on purpose."""
+    from xdl4.errors import DL4Error
+
+    text = "; ".join(part.strip(" -") for part in str(err).splitlines() if part.strip())
+    text = text.replace(":;", ":")
+    if isinstance(err, DL4Error | OSError):
+        return text or type(err).__name__
+    return f"{type(err).__name__}: {text} (a bug? rerun with --debug for the traceback)"
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"xdl4: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (``xdl4`` exits with it)."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        with warnings.catch_warnings():
+            if not args.debug:
+                warnings.showwarning = _warning_line
+            return args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            traceback.print_exc()
+        print("xdl4: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - one line for the user, --debug for more
+        if args.debug:
+            traceback.print_exc()
+        print(f"xdl4: error: {_one_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

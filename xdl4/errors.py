@@ -64,6 +64,11 @@ class DL4FileExistsError(DL4Error, FileExistsError):
     """A write would replace an existing file without ``overwrite=True``."""
 
 
+class DL4FileNotFoundError(DL4Error, FileNotFoundError):
+    """A file to read (or a companion it names, or the folder to write into) does not
+    exist; the message names it."""
+
+
 class ModelError(DL4Error, ValueError):
     """Invalid models: unknown types, bad parameters, models that apply to no dataset."""
 
@@ -72,5 +77,12 @@ class FitError(DL4Error, RuntimeError):
     """The statistic could not be evaluated (NaN) or the fit could not be set up."""
 
 
-__all__ = ["DL4Error", "DL4FileExistsError", "DL4ValidationError", "FitError", "FormatError",
-           "GridError", "KindError", "ModelError", "RunReadError", "StackError"]
+class DL4Warning(UserWarning):
+    """Something xdl4 read or was given that it keeps going with but that you should know
+    about (content of a file it cannot represent, a model parameter left at its default);
+    ``warnings.filterwarnings("error", category=xdl4.DL4Warning)`` makes them errors."""
+
+
+__all__ = ["DL4Error", "DL4FileExistsError", "DL4FileNotFoundError", "DL4ValidationError",
+           "DL4Warning", "FitError", "FormatError", "GridError", "KindError", "ModelError",
+           "RunReadError", "StackError"]

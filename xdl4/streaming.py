@@ -10,8 +10,8 @@ whatever the number of runs.
 >>> from xdl4.streaming import stack_files
 >>> tmp = tempfile.mkdtemp()
 >>> paths = [os.path.join(tmp, f"run{i}.nc") for i in range(3)]
->>> for i, p in enumerate(paths):
-...     xdl4.examples.spectrum_dataset(seed=i).dl4.to_netcdf(p)
+>>> for i, p in enumerate(paths):  # distinct names: a run given twice is refused
+...     xdl4.examples.spectrum_dataset(seed=i).assign_attrs(name=f"run{i}").dl4.to_netcdf(p)
 >>> float(stack_files(paths, progress=False).livetime)
 10800.0
 """
@@ -22,6 +22,7 @@ import contextlib
 import functools
 import multiprocessing as mp
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -31,14 +32,18 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import RunReadError, StackError
-from xdl4.io.util import check_overwrite
+from xdl4.files import check_overwrite
 from xdl4.kinds.counts import with_background_model
 from xdl4.models.routing import ModelsLike
 from xdl4.reduce import chunk, finalize
 from xdl4.stack import merge
+from xdl4.validation import dataset_name
 
 FORMATS = ("netcdf", "gadf")
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C/HDF5 libraries are not thread-safe
+#: attrs of partial terms: the (name, path) of every run folded in, to refuse duplicates
+RUNS = "_xdl4_runs"
+SCHEDULERS = ("processes", "synchronous", "threads")
 
 
 def run_terms(path: str | os.PathLike, chunks=None, models: ModelsLike = None) -> xr.Dataset:
@@ -52,19 +57,62 @@ def run_terms(path: str | os.PathLike, chunks=None, models: ModelsLike = None) -
         with lock, xdl4.open_dataset(path, chunks=chunks) as ds:
             if chunks is None:
                 ds = ds.load()  # one read per variable (lazy NetCDF reads on every access)
-            return chunk(with_background_model(ds, models)).compute(scheduler="synchronous")
+            name = dataset_name(ds)
+            terms = chunk(with_background_model(ds, models)).compute(scheduler="synchronous")
     except Exception as err:  # noqa: BLE001 - re-raised with the file name
         raise RunReadError(f"cannot stack run {os.fspath(path)!r}: "
                            f"{type(err).__name__}: {err}") from err
+    terms.attrs[RUNS] = [(name or os.fspath(path), os.fspath(path))]
+    return terms
 
 
-def _fold(acc: xr.Dataset, terms: xr.Dataset) -> xr.Dataset:
+def _fold(acc: xr.Dataset, terms: xr.Dataset, allow_duplicates: bool = False) -> xr.Dataset:
+    runs = acc.attrs.get(RUNS, []) + terms.attrs.get(RUNS, [])
+    if not allow_duplicates:
+        seen: dict[str, str] = {}
+        for name, path in runs:
+            if name in seen:
+                raise StackError(f"runs {seen[name]!r} and {path!r} are both named {name!r}: "
+                                 "a run stacked twice would be counted twice (pass "
+                                 "allow_duplicates=True if they are different runs)")
+            seen[name] = path
     try:
-        return merge(acc, terms, inplace=True)  # acc is private to this fold
+        out = merge(acc, terms, inplace=True)  # acc is private to this fold
     except StackError as err:
         names = terms.attrs.get("name", "?")
         raise StackError(f"cannot stack run {names!r} onto {acc.attrs.get('name', '?')!r}: "
                          f"{err}") from err
+    out.attrs[RUNS] = runs
+    return out
+
+
+def check_runs(paths, output=None, allow_duplicates: bool = False) -> list[str]:
+    """The run paths as strings, checked before any work: a list (not one path), not
+    empty, every file present, no file given twice (same file through another path or a
+    link included, unless ``allow_duplicates``) and not the ``output``."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise StackError(f"stack_files takes a list of run files, got one path {paths!r} "
+                         "(pass [path])")
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise StackError("stack_files needs at least one run")
+    seen: dict[tuple[int, int], str] = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise RunReadError(f"cannot stack run {p!r}: file not found") from None
+        except OSError as err:
+            raise RunReadError(f"cannot stack run {p!r}: {err}") from err
+        key = (st.st_dev, st.st_ino)
+        if key in seen and not allow_duplicates:
+            raise StackError(f"run file {p!r} is given twice (also as {seen[key]!r}): it "
+                             "would be counted twice (pass allow_duplicates=True to stack "
+                             "it twice on purpose)")
+        seen.setdefault(key, p)
+        if output is not None and os.path.exists(output) and os.path.samefile(p, output):
+            raise StackError(f"the output {os.fspath(output)!r} is one of the runs")
+    return paths
 
 
 def stack_files(
@@ -80,6 +128,7 @@ def stack_files(
     npartitions: int | None = None,
     scheduler: str = "processes",
     models=None,
+    allow_duplicates: bool = False,
 ) -> xr.Dataset:
     """Stack the runs in ``paths`` (GADF, OGIP or NetCDF; any mix) in bounded memory.
 
@@ -94,27 +143,35 @@ def stack_files(
     cannot be read raises :class:`RunReadError` naming it. With ``models`` each run's FoV
     background model is baked into its background first (gammapy stacks
     ``npred_background()``). Returns the stacked dataset (in memory).
+
+    A run given twice (the same file, or two runs with the same dataset name) raises
+    :class:`xdl4.StackError` before it is counted twice, unless ``allow_duplicates``.
+    One run and many take the same path; worker processes are forked, never spawned, so
+    a script without an ``if __name__ == "__main__":`` guard is never re-run (where fork
+    is not available the runs are folded in this process).
     """
     import dask.bag as db
 
-    paths = [os.fspath(p) for p in paths]
-    if not paths:
-        raise ValueError("stack_files needs at least one run")
     if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        raise StackError(f"format must be one of {FORMATS}, got {format!r}")
+    if scheduler not in SCHEDULERS:
+        raise StackError(f"scheduler must be one of {SCHEDULERS}, got {scheduler!r}")
+    paths = check_runs(paths, output, allow_duplicates)
     if output is not None:
         check_overwrite(output, overwrite)  # fail before the work, not after
     read = functools.partial(run_terms, chunks=chunks, models=models)
+    fold = functools.partial(_fold, allow_duplicates=allow_duplicates)
     workers = _n_workers(client)
     nparts = npartitions or max(1, min(len(paths), 2 * workers))
-    if client is None and scheduler == "processes" and workers > 1 and \
-            "fork" in mp.get_all_start_methods() and len(paths) > 1:
+    if client is None and scheduler in ("processes", "synchronous"):
+        forked = scheduler == "processes" and "fork" in mp.get_all_start_methods()
         # one contiguous partition per worker: fewest results to send back and fold
         forked_parts = npartitions or max(1, min(len(paths) - 1, workers))
-        terms = _fold_forked(paths, read, workers, forked_parts, progress)
+        terms = _fold_local(paths, read, fold, workers if forked else 1, forked_parts,
+                            progress)
         return _finish(terms, name, output, format, overwrite)
     bag = db.from_sequence(paths, npartitions=nparts).map(read)
-    terms = bag.fold(_fold, _fold, split_every=4)
+    terms = bag.fold(fold, fold, split_every=4)
     if client is not None:
         future = client.compute(terms)
         if progress:
@@ -130,33 +187,45 @@ def stack_files(
 
 
 def _finish(terms: xr.Dataset, name: str, output, format: str, overwrite: bool) -> xr.Dataset:
+    terms.attrs.pop(RUNS, None)
     out = finalize(terms).assign_attrs(name=name)
+    out.attrs.pop(RUNS, None)
     if output is not None:
         write(out, output, format=format, overwrite=overwrite)
     return out
 
 
-def _fold_partition(paths: list[str], read) -> xr.Dataset:
-    return functools.reduce(_fold, (read(p) for p in paths))
+def _fold_partition(paths: list[str], read, fold) -> xr.Dataset:
+    return functools.reduce(fold, (read(p) for p in paths))
 
 
-def _fold_forked(paths: list[str], read, workers: int, nparts: int,
-                 progress: bool) -> xr.Dataset:
-    """Fold contiguous partitions of ``paths`` in forked processes, then fold their results
-    in order. The first run is read here first: the workers inherit its imports and warm
-    caches (axis tables, grids), which is what makes forking cheap."""
+def _fold_local(paths: list[str], read, fold, workers: int, nparts: int,
+                progress: bool) -> xr.Dataset:
+    """Fold the runs on this machine, one run or many: the first run is read here, the
+    others in contiguous partitions folded by forked processes (``workers > 1``; they
+    inherit its imports and warm caches, which is what makes forking cheap) or here, then
+    the partitions' results are folded in order."""
     acc = read(paths[0])
     bounds = 1 + np.linspace(0, len(paths) - 1, nparts + 1).astype(int)
     parts = [paths[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    with mp.get_context("fork").Pool(workers) as pool:
-        results = pool.imap(functools.partial(_fold_partition, read=read), parts)
+    work = functools.partial(_fold_partition, read=read, fold=fold)
+    with contextlib.ExitStack() as stack:
+        if workers > 1 and len(parts) > 1:  # ^C: the pool is terminated, workers stay quiet
+            pool = mp.get_context("fork").Pool(workers, initializer=_ignore_sigint)
+            results = stack.enter_context(pool).imap(work, parts)
+        else:
+            results = map(work, parts)
+        if progress and parts:
+            stack.callback(print, file=sys.stderr)  # end the progress line, also on errors
         for i, terms in enumerate(results, 1):
-            acc = _fold(acc, terms)
+            acc = fold(acc, terms)
             if progress:
                 print(f"\rstacked {bounds[i]}/{len(paths)} runs", end="", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
     return acc
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write(ds: xr.Dataset, path: str | os.PathLike, format: str = "netcdf",
@@ -171,7 +240,7 @@ def write(ds: xr.Dataset, path: str | os.PathLike, format: str = "netcdf",
 
         to_gadf(ds, path, overwrite=overwrite)
     else:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        raise StackError(f"format must be one of {FORMATS}, got {format!r}")
     return Path(path)
 
 

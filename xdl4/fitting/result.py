@@ -183,32 +183,31 @@ class FitResult:
         fit status (``OptimizeResult``, ``CovarianceResult``; MINOS errors as
         ``MinosResult``) with this fit's values and errors, and the covariance in
         ``<stem>_covariance.dat`` (named by its ``covariance:`` key). gammapy's
-        ``Models.read`` reads it. Each file is written atomically; existing files raise
+        ``Models.read`` reads it. Both files are written all or nothing
+        (:func:`xdl4.files.write_all`); existing files raise
         :class:`~xdl4.errors.DL4FileExistsError` unless ``overwrite``."""
         import yaml
 
-        from xdl4.errors import DL4FileExistsError
-        from xdl4.models.container import _atomic_write, _covariance_text
+        from xdl4.files import write_all
+        from xdl4.models.container import _covariance_text
 
         path = Path(path)
         cov_path = path.parent / f"{path.stem}_covariance.dat"
         write_covariance = write_covariance and self._cov is not None and self._cov.size > 0
-        for target in [path] + ([cov_path] if write_covariance else []):
-            if target.exists() and not overwrite:
-                raise DL4FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"folder {path.parent} does not exist")
         with self._fitted() as models:
             data = {**self._header(), **models.to_dict(full_output)}
             names = models.parameters.long_names
         data.pop("covariance", None)
+        files = []
         if write_covariance:
-            _atomic_write(cov_path, _covariance_text(names, np.asarray(self._cov, float)))
+            cov_text = _covariance_text(names, np.asarray(self._cov, float))
+            files.append((cov_path, lambda tmp: tmp.write_text(cov_text)))
             data["covariance"] = cov_path.name
         data["metadata"] = {"creator": "xdl4", "date": datetime.now().isoformat(),
                             "origin": None}
-        _atomic_write(path, yaml.safe_dump(data, sort_keys=False, indent=4, width=80,
-                                           default_flow_style=False))
+        text = yaml.safe_dump(data, sort_keys=False, indent=4, width=80,
+                              default_flow_style=False)
+        write_all([*files, (path, lambda tmp: tmp.write_text(text))], overwrite)
         return path
 
     @classmethod

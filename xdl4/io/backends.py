@@ -9,15 +9,28 @@ import numpy as np
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
+from xdl4.errors import DL4FileNotFoundError
 from xdl4.io import fitsutil as fu
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz")
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """``"netcdf"``, ``"gadf"``, ``"ogip"`` or ``"flux_points"`` from the file contents."""
+    """``"netcdf"``, ``"gadf"``, ``"ogip"`` or ``"flux_points"`` from the file contents.
+
+    A file that does not exist raises :class:`xdl4.DL4FileNotFoundError`; one that is none
+    of these (or cannot be read) a :class:`xdl4.FormatError` naming it."""
     path = Path(path)
+    with fu.reading(path):
+        return _detect_format(path)
+
+
+def _detect_format(path: Path) -> str:
     name = path.name.lower()
+    if not path.is_file():
+        if not path.exists():
+            raise DL4FileNotFoundError(f"{path}: file not found")
+        raise fu.fail(path, None, "not a file")
     if name.endswith(".ecsv"):
         return "flux_points"
     if name.endswith((".nc", ".nc4", ".netcdf", ".h5")):
@@ -30,7 +43,7 @@ def detect_format(path: str | os.PathLike) -> str:
         raise fu.fail(path, None, "unknown file format (not NetCDF, FITS or ECSV)")
     try:  # fast path: the first extension decides for files written by gammapy
         first = fu.peek_headers(path, 2)[1:]
-    except (OSError, EOFError, ValueError):
+    except Exception:  # noqa: BLE001 - corrupt files: open_fits below names the problem
         first = []
     if first:
         ext = first[0]
@@ -42,7 +55,7 @@ def detect_format(path: str | os.PathLike) -> str:
             return "ogip"
         if ext.get("EXTNAME", "").upper() == "FLUXPOINTS":
             return "flux_points"
-    with fu.open_fits(path) as hdul:
+    with fu.open_fits(path, verify=False) as hdul:  # the reader verifies
         names = [h.name.upper() for h in hdul]
         if "COUNTS" in names:
             return "gadf"
@@ -57,34 +70,41 @@ def detect_format(path: str | os.PathLike) -> str:
                   f"(HDUs: {names})")
 
 
-def open_dataset(path: str | os.PathLike, chunks=None, **kwargs) -> xr.Dataset:
+def open_dataset(path: str | os.PathLike, chunks=None, verify: bool = True,
+                 **kwargs) -> xr.Dataset:
     """Open any DL4 file (NetCDF, GADF map/region dataset, OGIP PHA, flux-point FITS/ECSV)
-    as an ``xarray.Dataset``; with ``chunks`` the arrays are dask arrays."""
+    as an ``xarray.Dataset``; with ``chunks`` the arrays are dask arrays.
+
+    Every failure to open or read the file raises an :class:`xdl4.DL4Error` naming it
+    (:class:`xdl4.FormatError`, :class:`xdl4.DL4FileNotFoundError`); checksums written in
+    the file are verified unless ``verify=False`` (see ``docs/reliability.md``)."""
     fmt = detect_format(path)
     if fmt == "netcdf":
         from xdl4.io.netcdf import open_netcdf
 
-        return open_netcdf(path, chunks=chunks, **kwargs)
+        return open_netcdf(path, chunks=chunks, verify=verify, **kwargs)
+    if kwargs:
+        raise TypeError(f"open_dataset of a FITS file takes no options {sorted(kwargs)}")
     if chunks is None:
-        return read_fits(path, fmt)
-    return _open_fits_dask(path, fmt).chunk(chunks)
+        return read_fits(path, fmt, verify)
+    return _open_fits_dask(path, fmt, verify).chunk(chunks)
 
 
-def read_fits(path: str | os.PathLike, fmt: str) -> xr.Dataset:
+def read_fits(path: str | os.PathLike, fmt: str, verify: bool = True) -> xr.Dataset:
     if fmt == "gadf":
         from xdl4.io.gadf import read_gadf
 
-        return read_gadf(path)
+        return read_gadf(path, verify)
     if fmt == "ogip":
         from xdl4.io.ogip import read_ogip
 
-        return read_ogip(path)
+        return read_ogip(path, verify)
     from xdl4.io.flux_points import read_flux_points
 
-    return read_flux_points(path)
+    return read_flux_points(path, verify)
 
 
-def _open_fits_dask(path: str | os.PathLike, fmt: str) -> xr.Dataset:
+def _open_fits_dask(path: str | os.PathLike, fmt: str, verify: bool = True) -> xr.Dataset:
     """The dataset with dask arrays that all come from one read of the file at compute
     time: one task per file, so computing many runs reads each once and holds few at a
     time. The file is read once here too, to check it and learn shapes and dtypes.
@@ -100,10 +120,10 @@ def _open_fits_dask(path: str | os.PathLike, fmt: str) -> xr.Dataset:
     import dask.array as da
 
     path = os.fspath(path)
-    eager = read_fits(path, fmt)
+    eager = read_fits(path, fmt, verify)
     st = os.stat(path)
-    whole = dask.delayed(read_fits, pure=True)(path, fmt, dask_key_name=(
-        f"read-fits-{dask.base.tokenize(path, fmt, st.st_mtime_ns, st.st_size)}"))
+    whole = dask.delayed(read_fits, pure=True)(path, fmt, verify, dask_key_name=(
+        f"read-fits-{dask.base.tokenize(path, fmt, verify, st.st_mtime_ns, st.st_size)}"))
     lazy = {name: xr.Variable(var.dims, da.from_delayed(
                 dask.delayed(_values, pure=True)(whole, name), var.shape, dtype=var.dtype),
                 var.attrs)
@@ -137,7 +157,7 @@ class _FitsEntrypoint(BackendEntrypoint):
         try:
             return str(filename_or_obj).lower().endswith(FITS_SUFFIXES) and \
                 detect_format(filename_or_obj) == self.fmt
-        except (OSError, ValueError):
+        except (OSError, ValueError, TypeError):
             return False
 
 

@@ -8,11 +8,13 @@ preservation of header cards xdl4 does not model (kept in attrs, written back ve
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import functools
 import gzip
 import io
 import json
+import mmap
 import os
 import re
 import warnings
@@ -26,8 +28,8 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from xdl4.axes import axis_coords, node_coords
-from xdl4.errors import FormatError
-from xdl4.schema import GRID_MAPPING, GTI, IRF_GRID_MAPPING, META_PREFIX, META_ROW, parse_unit
+from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError
+from xdl4.schema import GTI, META_PREFIX, META_ROW, parse_unit
 from xdl4.sky import Region, WcsGrid
 
 CREATOR = "xdl4 0.1.0"
@@ -50,36 +52,235 @@ def fail(path, hdu: str | None, problem: str) -> FormatError:
 
 
 # --------------------------------------------------------------------------------------
-# opening
+# the typed error contract of every reader
+
+#: the HDU being read, to name it when something unexpected fails inside a reader
+_CURRENT_HDU: contextvars.ContextVar[str | None] = contextvars.ContextVar("xdl4_hdu",
+                                                                          default=None)
 
 
 @contextlib.contextmanager
-def open_fits(path: str | os.PathLike) -> Iterator[fits.HDUList]:
-    """Open a FITS file (gzip too) with every HDU loaded; truncation and corruption
-    raise :class:`xdl4.errors.FormatError` naming the file."""
+def reading(path: str | os.PathLike, hdu: str | None = None) -> Iterator[None]:
+    """Turn any failure while reading ``path`` into a :class:`FormatError` naming the file
+    and the HDU being read (errors xdl4 raises on purpose pass unchanged).
+
+    >>> with reading("x.fits", "COUNTS"):
+    ...     int("BITPIX")
+    Traceback (most recent call last):
+    ...
+    xdl4.errors.FormatError: x.fits [HDU COUNTS]: cannot read: ValueError: invalid ...
+    """
+    token = _CURRENT_HDU.set(hdu)
+    try:
+        yield
+    except (DL4Error, DL4Warning):
+        raise
+    except FileNotFoundError as err:
+        raise DL4FileNotFoundError(f"{path}: file not found ({err})") from err
+    except (Exception, Warning) as err:  # noqa: BLE001 - re-raised, typed and named
+        where = _CURRENT_HDU.get()
+        raise fail(path, where, f"cannot read: {type(err).__name__}: {err}") from err
+    finally:
+        _CURRENT_HDU.reset(token)
+
+
+def set_hdu(name: str | None) -> None:
+    """Record the HDU being read (named by :func:`reading` if something fails)."""
+    _CURRENT_HDU.set(name)
+
+
+# --------------------------------------------------------------------------------------
+# opening
+
+
+def _read_gzip(path: Path) -> bytes:
+    """The whole decompressed content (one decompression: astropy seeks back in gzip)."""
+    with gzip.open(path, "rb") as f:
+        return f.read()
+
+
+@contextlib.contextmanager
+def _raw_bytes(path: Path, data: bytes | None) -> Iterator[memoryview]:
+    """The file's bytes for checksums: the decompressed content, or the file mapped."""
+    if data is not None:
+        yield memoryview(data)
+        return
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        view = memoryview(m)
+        try:
+            yield view
+        finally:
+            view.release()
+
+
+@contextlib.contextmanager
+def open_fits(path: str | os.PathLike, verify: bool = True) -> Iterator[fits.HDUList]:
+    """Open a FITS file (gzip too) with every HDU loaded; truncation, corruption and (with
+    ``verify``) a CHECKSUM / DATASUM that does not match raise
+    :class:`xdl4.errors.FormatError` naming the file (and the HDU)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    if not path.is_file():
+        if not path.exists():
+            raise DL4FileNotFoundError(f"{path}: file not found")
+        raise fail(path, None, "not a file")
+    data = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", fits.verify.VerifyWarning)
             warnings.filterwarnings("error", message=".*truncated.*")
-            if path.name.endswith(".gz"):  # one decompression: astropy seeks back in gzip
-                with gzip.open(path, "rb") as f:
-                    source = io.BytesIO(f.read())
-                hdul = fits.open(source, lazy_load_hdus=False)
+            if path.name.endswith(".gz"):
+                data = _read_gzip(path)
+                hdul = fits.open(io.BytesIO(data), lazy_load_hdus=False)
             else:
                 hdul = fits.open(path, memmap=True, lazy_load_hdus=False)
-    except (OSError, ValueError, EOFError, Warning, TypeError, gzip.BadGzipFile) as err:
-        raise fail(path, None, f"not a readable FITS file (truncated or corrupt?): {err}") \
-            from err
-    hdul._xdl4_index = {  # name lookups in O(1) (astropy's .name property is slow)
-        str(h.header.get("EXTNAME", "PRIMARY" if i == 0 else "")).strip().upper(): h
-        for i, h in enumerate(hdul)}
+            if len(hdul) == 0:
+                raise ValueError("no HDU")
+    except DL4Error:
+        raise
+    except (Exception, Warning) as err:  # noqa: BLE001 - zlib, gzip, astropy, OS errors
+        raise fail(path, None, f"not a readable FITS file (truncated or corrupt?): "
+                   f"{type(err).__name__}: {err}") from err
     try:
-        yield hdul
+        with reading(path):
+            if verify and any("CHECKSUM" in h.header or "DATASUM" in h.header for h in hdul):
+                with _raw_bytes(path, data) as raw:
+                    verify_checksums(path, hdul, raw)
+            hdul._xdl4_index = {  # name lookups in O(1) (astropy's .name property is slow)
+                str(h.header.get("EXTNAME", "PRIMARY" if i == 0 else "")).strip().upper(): h
+                for i, h in enumerate(hdul)}
+        with reading(path):
+            yield hdul
     finally:
         hdul.close()
+
+
+# --------------------------------------------------------------------------------------
+# FITS checksums (the ones' complement sums of the FITS checksum convention)
+
+
+def _ones_sum(buf, start: int = 0) -> int:
+    """32-bit ones' complement sum of ``buf`` (big-endian words; length a multiple of 4)."""
+    total = int(np.frombuffer(buf, dtype=">u4").sum(dtype=np.uint64)) + start
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
+
+
+def _encode_checksum(value: int) -> str:
+    """The 16-character ASCII encoding of the complement of ``value`` (FITS convention):
+    written in place of ``'0000000000000000'`` it makes the HDU sum to negative zero."""
+    value = ~value & 0xFFFFFFFF
+    asc = [0] * 16
+    for i in range(4):
+        byte = (value >> (24 - 8 * i)) & 0xFF
+        ch = [byte // 4 + 0x30] * 4
+        ch[0] += byte % 4
+        changed = True
+        while changed:  # avoid ASCII punctuation, keeping the sum of each pair
+            changed = False
+            for j in (0, 2):
+                if ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
+                    ch[j] += 1
+                    ch[j + 1] -= 1
+                    changed = True
+        for j in range(4):
+            asc[4 * j + i] = ch[j]
+    return bytes(asc[15:] + asc[:15]).decode("ascii")
+
+
+_ZERO_CHECKSUM = fits.Card("CHECKSUM", "0" * 16, "HDU checksum").image.encode("ascii")
+_ZERO_DATASUM = fits.Card("DATASUM", "0", "data unit checksum").image.encode("ascii")
+
+
+def add_checksum_cards(header: fits.Header) -> None:
+    """Placeholders that :func:`stamp_checksums` fills once the bytes are known."""
+    for key in ("CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    header.append(fits.Card.fromstring(_ZERO_CHECKSUM.decode()))
+    header.append(fits.Card.fromstring(_ZERO_DATASUM.decode()))
+
+
+def stamp_checksums(buf: bytearray) -> None:
+    """Fill the CHECKSUM / DATASUM placeholders of every HDU of the serialised file."""
+    view = memoryview(buf)
+    for hdr, dat, end, _ in walk_hdus(io.BytesIO(buf)):
+        cards = {bytes(buf[i:i + 8]): i for i in range(hdr, dat, 80)}
+        if b"CHECKSUM" not in cards or b"DATASUM " not in cards:
+            continue
+        datasum = _ones_sum(view[dat:end])
+        card = fits.Card("DATASUM", str(datasum), "data unit checksum").image.encode("ascii")
+        i = cards[b"DATASUM "]
+        buf[i:i + 80] = card
+        i = cards[b"CHECKSUM"]
+        buf[i:i + 80] = _ZERO_CHECKSUM
+        total = _ones_sum(view[hdr:dat], datasum)
+        value = _encode_checksum(total).encode("ascii")
+        buf[i + 11:i + 27] = value
+
+
+def verify_checksums(path, hdul: fits.HDUList, raw) -> None:
+    """Check the CHECKSUM (whole HDU) and DATASUM (data) cards of every HDU that has them
+    against the bytes read; a mismatch means corruption or an edit that did not update
+    them."""
+    for hdu in hdul:
+        header = hdu.header
+        has_sum, has_data = "CHECKSUM" in header, "DATASUM" in header
+        if not (has_sum or has_data):
+            continue
+        info = hdu.fileinfo()
+        hdr, dat, end = info["hdrLoc"], info["datLoc"], info["datLoc"] + info["datSpan"]
+        if end > len(raw) or (end - hdr) % 4:
+            raise fail(path, hdu.name, "truncated (the HDU runs past the end of the file)")
+        if has_sum and _ones_sum(raw[hdr:end]) != 0xFFFFFFFF:
+            raise fail(path, hdu.name, "CHECKSUM does not match the content: the file is "
+                       "corrupt or was edited without updating CHECKSUM (read it anyway "
+                       "with verify=False)")
+        if has_data and not has_sum:
+            expected = str(header["DATASUM"]).strip()
+            if expected.isdigit() and int(expected) != _ones_sum(raw[dat:end]):
+                raise fail(path, hdu.name, "DATASUM does not match the data: the file is "
+                           "corrupt (read it anyway with verify=False)")
+
+
+def walk_hdus(f) -> Iterator[tuple[int, int, int, dict[str, str]]]:
+    """(header offset, data offset, end offset, {keyword: raw value}) of each HDU of an
+    open binary FITS stream, read by walking the 2880-byte blocks without parsing or
+    loading any data; stops at the end of the stream or at a header it cannot size."""
+    offset = 0
+    while True:
+        cards: dict[str, str] = {}
+        start = offset
+        while True:
+            block = f.read(2880)
+            if len(block) < 2880:
+                return
+            offset += 2880
+            text = block.decode("ascii", errors="replace")
+            ended = False
+            for i in range(0, 2880, 80):
+                card = text[i:i + 80]
+                key = card[:8].strip()
+                if key == "END":
+                    ended = True
+                    break
+                if card[8:10] == "= ":
+                    cards[key] = card[10:].split("/")[0].strip().strip("'").strip()
+            if ended:
+                break
+        try:
+            naxis = [int(cards.get(f"NAXIS{i}", 0)) for i in range(1, int(cards["NAXIS"]) + 1)]
+            size = abs(int(cards["BITPIX"])) // 8 * int(cards.get("GCOUNT", 1)) * (
+                int(cards.get("PCOUNT", 0)) + (int(np.prod(naxis)) if naxis else 0))
+        except (KeyError, ValueError):
+            yield start, offset, offset, cards
+            return
+        span = -(-size // 2880) * 2880
+        yield start, offset, offset + span, cards
+        f.seek(span, os.SEEK_CUR)
+        offset += span
 
 
 def peek_headers(path: str | os.PathLike, n: int = 3) -> list[dict[str, str]]:
@@ -88,32 +289,10 @@ def peek_headers(path: str | os.PathLike, n: int = 3) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     opener = gzip.open if Path(path).name.endswith(".gz") else open
     with opener(path, "rb") as f:
-        while len(out) < n:
-            cards: dict[str, str] = {}
-            while True:
-                block = f.read(2880)
-                if len(block) < 2880:
-                    return out
-                text = block.decode("ascii", errors="replace")
-                ended = False
-                for i in range(0, 2880, 80):
-                    card = text[i:i + 80]
-                    key = card[:8].strip()
-                    if key == "END":
-                        ended = True
-                        break
-                    if card[8:10] == "= ":
-                        cards[key] = card[10:].split("/")[0].strip().strip("'").strip()
-                if ended:
-                    break
+        for _, _, _, cards in walk_hdus(f):
             out.append(cards)
-            try:
-                naxis = [int(cards.get(f"NAXIS{i}", 0)) for i in range(1, int(cards["NAXIS"]) + 1)]
-                size = abs(int(cards["BITPIX"])) // 8 * int(cards.get("GCOUNT", 1)) * (
-                    int(cards.get("PCOUNT", 0)) + (int(np.prod(naxis)) if naxis else 0))
-            except (KeyError, ValueError):
-                return out
-            f.seek(-(-size // 2880) * 2880, os.SEEK_CUR)
+            if len(out) >= n:
+                break
     return out
 
 
@@ -438,9 +617,15 @@ def grid_from_header(path, hdu) -> WcsGrid:
             nx, ny = shape[0], shape[1]
         else:
             nx, ny = header["NAXIS1"], header["NAXIS2"]
-        return _grid(cards, (ny, nx))
+        grid = _grid(cards, (ny, nx))
     except Exception as err:  # noqa: BLE001 - re-raised with the file and HDU named
         raise fail(path, hdu.name, f"invalid WCS: {err}") from err
+    ctype = (str(header.get("CTYPE1", "")), str(header.get("CTYPE2", "")))
+    if not ctype[0].startswith(CELESTIAL) or not ctype[1].startswith(CELESTIAL):
+        raise fail(path, hdu.name, f"CTYPE1/CTYPE2 = {ctype[0]!r}/{ctype[1]!r}: not a "
+                   "celestial grid xdl4 can represent (RA---/DEC-- or GLON-/GLAT- with a "
+                   "projection code)")
+    return grid
 
 
 @functools.lru_cache(maxsize=64)
@@ -449,6 +634,8 @@ def _grid(cards: tuple, shape: tuple[int, int]) -> WcsGrid:
     return WcsGrid.from_wcs(_wcs(cards), shape)
 
 
+#: the celestial axes a sky grid may have (xdl4's frames: icrs, galactic)
+CELESTIAL = ("RA---", "DEC--", "GLON-", "GLAT-")
 WCS_KEYS = re.compile(r"^(WCSAXES|CRPIX[12]|CDELT[12]|CUNIT[12]|CTYPE[12]|CRVAL[12]|LONPOLE|"
                       r"LATPOLE|RADESYS|EQUINOX|PC[12]_[12]|CD[12]_[12]|PV[12]_\d+|MJDREF[IF]?|"
                       r"DATEREF)$")
@@ -461,41 +648,6 @@ def _wcs(cards: tuple) -> WCS:
     for k, v in cards:
         header[k] = v
     return WCS(header, naxis=2, fix=False)
-
-
-def grid_coords(grid: WcsGrid, prefix: str) -> dict:
-    """Grid coordinates for any prefix (``""``, ``"irf_"``, ``"psf_"``)."""
-    if prefix in ("", "irf_"):
-        return grid.coords(prefix)
-    out = {}
-    for key, var in grid.coords("irf_").items():
-        new = prefix + key[4:]
-        out[new] = xr.Variable([prefix + d[4:] for d in var.dims], var.data, var.attrs)
-    return out
-
-
-def ref_name(prefix: str) -> str:
-    return GRID_MAPPING if not prefix else (IRF_GRID_MAPPING if prefix == "irf_"
-                                            else f"{prefix}{GRID_MAPPING}")
-
-
-def grid_of(ds: xr.Dataset, prefix: str) -> WcsGrid:
-    if prefix in ("", "irf_"):
-        return WcsGrid.from_dataset(ds, prefix)
-    names = [ref_name(prefix)] + [f"{prefix}{a}" for a in ("lon", "lat", "lon_pixel",
-                                                             "lat_pixel")]
-    sub = xr.Dataset(coords={n: ds[n].variable for n in names})
-    sub = sub.rename({n: ("irf_" + n[len(prefix):]) if n != ref_name(prefix)
-                      else IRF_GRID_MAPPING for n in names})
-    return WcsGrid.from_dataset(sub, "irf_")
-
-
-def same_grid(a: WcsGrid, b: WcsGrid) -> bool:
-    return a.shape == b.shape and a.pixel_offset_in(b) == (0, 0)
-
-
-def wcs_cards(grid: WcsGrid) -> fits.Header:
-    return fits.Header.fromstring(grid.header, sep="\n")
 
 
 # --------------------------------------------------------------------------------------
@@ -591,7 +743,7 @@ def _region_columns(region: Region, grid: WcsGrid) -> list[fits.Column]:
     rows = []
     for shape, a in region.shapes:
         if shape == "polygon":
-            raise NotImplementedError("writing polygon regions is not supported")
+            raise FormatError("writing polygon regions is not supported")
         x, y = grid.world_to_pixel(a[0], a[1])
         radii = [0.0] if shape == "point" else [a[2]] if shape == "circle" else [a[2], a[3]]
         rot = a[4] if shape in ("ellipse", "box") else 0.0
@@ -699,16 +851,36 @@ def meta_table_hdu(ds: xr.Dataset) -> fits.BinTableHDU | None:
     return hdu
 
 
-def write_hdulist(hdus: list, path, overwrite: bool) -> None:
-    from xdl4.io.util import atomic_write
-
+def fits_bytes(hdus: list, checksum: bool = True) -> bytearray:
+    """The serialised FITS file of ``hdus`` (astropy verifies it), with CHECKSUM and
+    DATASUM cards on every HDU when ``checksum``."""
     hdul = fits.HDUList(hdus)
-
-    def write(tmp):
-        if str(path).endswith(".gz"):
-            with gzip.open(tmp, "wb") as f:
-                hdul.writeto(f, output_verify="exception")
+    for hdu in hdul:
+        if checksum:
+            add_checksum_cards(hdu.header)
         else:
-            hdul.writeto(tmp, output_verify="exception", overwrite=True)
+            for key in ("CHECKSUM", "DATASUM"):
+                hdu.header.remove(key, ignore_missing=True, remove_all=True)
+    out = io.BytesIO()
+    hdul.writeto(out, output_verify="exception")
+    buf = bytearray(out.getbuffer())
+    if checksum:
+        stamp_checksums(buf)
+    return buf
 
-    atomic_write(path, write, overwrite=overwrite)
+
+def fits_writer(hdus: list, path, checksum: bool = True):
+    """A writer ``tmp -> None`` of the FITS file ``path`` (gzip-compressed for ``.gz``),
+    serialised once, now: errors come before any file is touched."""
+    buf = fits_bytes(hdus, checksum)
+    compress = str(path).endswith(".gz")
+
+    def write(tmp) -> None:
+        if compress:
+            with gzip.open(tmp, "wb", compresslevel=9) as f:
+                f.write(buf)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(buf)
+
+    return write

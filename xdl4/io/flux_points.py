@@ -26,6 +26,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from xdl4.axes import time_coords
+from xdl4.errors import DL4FileNotFoundError, FormatError
+from xdl4.files import atomic_write, check_overwrite
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.kinds import validate
@@ -91,7 +93,7 @@ def table_to_dataset(table: Table, path, gti: dict | None = None,
         coords.update(_time_coords(table, path, {k: meta.pop(k, v) for k, v in
                                                  TIME_META.items()}))
     for k, v in meta.items():
-        if k not in ("EXTNAME",) and not isinstance(v, dict | list):
+        if k not in ("EXTNAME", "CHECKSUM", "DATASUM") and not isinstance(v, dict | list):
             attrs[f"fits_meta_{k}"] = fu.attr_value(v)
 
     def col(name):
@@ -176,16 +178,24 @@ def _time_coords(table: Table, path, meta: dict) -> dict:
                        fu.attr_value(meta["MJDREFF"]), scale)
 
 
-def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
-    """Read a gammapy flux-point file (FITS or ECSV)."""
+def read_flux_points(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
+    """Read a gammapy flux-point file (FITS or ECSV); ``verify=False`` skips the CHECKSUM
+    / DATASUM checks of a FITS file."""
     path = Path(path)
+    with fu.reading(path, "FLUXPOINTS"):
+        return _read_flux_points(path, verify)
+
+
+def _read_flux_points(path: Path, verify: bool) -> xr.Dataset:
     if ".ecsv" in path.suffixes:
+        if not path.is_file():
+            raise DL4FileNotFoundError(f"{path}: file not found")
         try:
             table = Table.read(path, format="ascii.ecsv")
         except Exception as err:  # noqa: BLE001 - re-raised with the file named
             raise fail(path, None, f"not a readable ECSV table: {err}") from err
         return table_to_dataset(table, path)
-    with fu.open_fits(path) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "FLUXPOINTS")
         if hdu is None:
             hdu = next((h for h in hdul[1:] if isinstance(h, fits.BinTableHDU)
@@ -196,6 +206,7 @@ def read_flux_points(path: str | os.PathLike) -> xr.Dataset:
         table = Table.read(hdu)
         units = {c.name: c.unit for c in hdu.columns}
         extra = fu.extra_cards(hdu.header)
+        fu.set_hdu("GTI")
         gti = fu.read_gti(path, hdul["GTI"]) if fu.find_hdu(hdul, "GTI") is not None else None
         primary = fu.primary_attrs(hdul[0].header, path)
     ds = table_to_dataset(table, path, gti, units)
@@ -235,7 +246,7 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
         if name.startswith("gti_"):
             continue
         if not set(lead) <= set(da.dims):
-            raise ValueError(f"flux-point variable {name!r} has dims {da.dims}, not {lead}")
+            raise FormatError(f"flux-point variable {name!r} has dims {da.dims}, not {lead}")
         table[name] = np.asarray(da.transpose(*lead, ...).values)
         if "units" in da.attrs:
             table[name].unit = da.attrs["units"] or ""
@@ -261,19 +272,13 @@ def _unit_of(ds: xr.Dataset, name: str) -> str | None:
     return ds[name].attrs.get("units")
 
 
-def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
-                        overwrite: bool = False) -> Path:
-    """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
-    ``.ecsv`` paths are written as ECSV."""
+def flux_points_writer(ds: xr.Dataset, path: str | os.PathLike, checksum: bool = True):
+    """The checked writer ``tmp -> None`` of flux points to ``path`` (FITS, or ECSV for
+    ``.ecsv``): everything that can fail fails now, before any file is touched."""
     validate(ds)
-    path = Path(path)
     table = dataset_to_table(ds)
-    if ".ecsv" in path.suffixes:
-        from xdl4.io.util import atomic_write
-
-        atomic_write(path, lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True),
-                     overwrite)
-        return path
+    if ".ecsv" in Path(path).suffixes:
+        return lambda tmp: table.write(tmp, format="ascii.ecsv", overwrite=True)
     hdu = fits.table_to_hdu(table)
     hdu.name = ds.attrs.get("fits_extname", "FLUXPOINTS")
     for name in table.colnames:  # unit strings verbatim
@@ -282,5 +287,13 @@ def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
     hdus = [fu.primary_hdu(ds.attrs), hdu]
     if "gti_start" in ds:
         hdus.append(fu.gti_hdu(ds))
-    fu.write_hdulist(hdus, path, overwrite)
-    return path
+    return fu.fits_writer(hdus, path, checksum)
+
+
+def to_flux_points_fits(ds: xr.Dataset, path: str | os.PathLike,
+                        overwrite: bool = False, checksum: bool = True) -> Path:
+    """Write flux points as gammapy does: PRIMARY, ``FLUXPOINTS`` table (+ ``GTI``);
+    ``.ecsv`` paths are written as ECSV. Atomic; ``checksum`` writes CHECKSUM / DATASUM
+    cards in every HDU (FITS only)."""
+    check_overwrite(path, overwrite)
+    return atomic_write(path, flux_points_writer(ds, path, checksum), overwrite)

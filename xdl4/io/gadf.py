@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +20,13 @@ import xarray as xr
 from astropy import units as u
 from astropy.io import fits
 
+from xdl4.errors import DL4Warning, FormatError
+from xdl4.files import atomic_write, check_overwrite
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import Axis, fail
 from xdl4.kinds import validate
 from xdl4.schema import REGION
-from xdl4.sky import tag_grids
+from xdl4.sky import WcsGrid, tag_grids
 from xdl4.validation import dataset_name, kind_record
 
 #: HDU name -> variable, in gammapy 2.1's writing order (on/off extras come after GTI)
@@ -80,14 +83,16 @@ class _Reader:
         for prefix in prefixes:
             if prefix not in self.grids:
                 self.grids[prefix] = grid
-                self.coords.update(fu.grid_coords(grid, prefix))
-            if fu.same_grid(grid, self.grids[prefix]):
+                self.coords.update(grid.coords(prefix))
+            known = self.grids[prefix]
+            if grid.shape == known.shape and grid.pixel_offset_in(known) == (0, 0):
                 return (f"{prefix}lat", f"{prefix}lon")
         raise fail(self.path, hdu.name, "sky grid differs from the grid of the other maps "
                    f"(shape {grid.shape} vs {self.grids[prefixes[-1]].shape})")
 
     def read_map(self, hdu, var: str) -> None:
         path, name = self.path, hdu.name
+        fu.set_hdu(name)
         if hdu.header.get("PIXTYPE", "").upper() == "HEALPIX":
             fu.grid_from_header(path, hdu)  # raises the HEALPix error
         is_region = isinstance(hdu, fits.BinTableHDU)
@@ -186,12 +191,14 @@ def _same_axis(coords: dict, new: dict, dim: str) -> bool:
     return bool(np.allclose(x.values, y.values, rtol=1e-6, atol=0))
 
 
-def read_gadf(path: str | os.PathLike) -> xr.Dataset:
+def read_gadf(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
     """Read a gammapy GADF dataset file (map or region flavour, on/off too) into xdl4.
 
-    Missing optional HDUs are simply absent; a file without ``COUNTS`` is an error.
+    Missing optional HDUs are simply absent; a file without ``COUNTS`` is an error; HDUs
+    xdl4 does not read are named in a :class:`xdl4.DL4Warning` (and in the attr
+    ``fits_unread_hdus``). ``verify=False`` skips the CHECKSUM / DATASUM checks.
     """
-    with fu.open_fits(path) as hdul:
+    with fu.reading(path), fu.open_fits(path, verify) as hdul:
         names = [h.name.upper() for h in hdul]
         if "COUNTS" not in names:
             raise fail(path, None, "missing required HDU 'COUNTS' (not a GADF dataset file; "
@@ -202,26 +209,33 @@ def read_gadf(path: str | os.PathLike) -> xr.Dataset:
             if hname in names:
                 r.read_map(fu.find_hdu(hdul, hname), var)
         if "GTI" in names:
+            fu.set_hdu("GTI")
             r.data.update(fu.read_gti(path, fu.find_hdu(hdul, "GTI")))
             r.coords["gti"] = xr.Variable("gti", np.arange(r.data["gti_start"].size))
         if "META_TABLE" in names:
+            fu.set_hdu("META_TABLE")
             r.data.update(fu.read_meta_table(path, fu.find_hdu(hdul, "META_TABLE")))
+        fu.set_hdu(None)
         known = set(HDU_VARS) | set(ONOFF_HDU_VARS) | {"PRIMARY", "GTI", "META_TABLE"}
         consumed = known | {f"{n}_{s}" for n in known for s in ("BANDS", "REGION")}
         unread = [n for n in names if n not in consumed]
-    onoff = "counts_off" in r.data
-    if r.is_region:
-        kind = "spectrum_onoff" if onoff else "spectrum"
-        if r.region is not None:
-            r.coords[REGION] = xr.Variable((), np.int32(0), r.region)
-    else:
-        kind = "map_onoff" if onoff else "map"
-    if onoff and "background" in r.data:
-        attrs["fits_background"] = "kept as variable 'fits_background'"
-        r.data["fits_background"] = r.data.pop("background")
-    if unread:
-        attrs["fits_unread_hdus"] = ",".join(unread)
-    return tag_grids(xr.Dataset(r.data, coords=r.coords, attrs={"dl4_kind": kind, **attrs}))
+        onoff = "counts_off" in r.data
+        if r.is_region:
+            kind = "spectrum_onoff" if onoff else "spectrum"
+            if r.region is not None:
+                r.coords[REGION] = xr.Variable((), np.int32(0), r.region)
+        else:
+            kind = "map_onoff" if onoff else "map"
+        if onoff and "background" in r.data:
+            attrs["fits_background"] = "kept as variable 'fits_background'"
+            r.data["fits_background"] = r.data.pop("background")
+        if unread:
+            attrs["fits_unread_hdus"] = ",".join(unread)
+            warnings.warn(f"{Path(path).name}: HDUs {unread} are not part of a GADF dataset "
+                          "file; xdl4 does not read them (they are not written back)",
+                          DL4Warning, stacklevel=3)
+        return tag_grids(xr.Dataset(r.data, coords=r.coords,
+                                    attrs={"dl4_kind": kind, **attrs}))
 
 
 # --------------------------------------------------------------------------------------
@@ -255,7 +269,7 @@ def map_hdus(ds: xr.Dataset, var: str, hdu_name: str) -> list:
     """The HDUs (data, BANDS, REGION) of one map variable."""
     da = ds[var]
     if "obs" in da.dims:
-        raise ValueError(f"{var}: cannot write a dataset with an 'obs' dim to GADF; write "
+        raise FormatError(f"{var}: cannot write a dataset with an 'obs' dim to GADF; write "
                          "one run at a time (ds.isel(obs=i))")
     prefix = _prefix(da.dims)
     sky = (f"{prefix}lat", f"{prefix}lon") if prefix is not None else ()
@@ -278,7 +292,7 @@ def map_hdus(ds: xr.Dataset, var: str, hdu_name: str) -> list:
     if prefix is None:
         hdu = _region_data_hdu(hdu_name, arr, attrs)
     else:
-        hdu = _image_hdu(hdu_name, arr, attrs, fu.grid_of(ds, prefix))
+        hdu = _image_hdu(hdu_name, arr, attrs, WcsGrid.from_dataset(ds, prefix))
     fu.axes_header(hdu.header, axes)
     fu.add_cards(hdu.header, attrs.get("fits_header"))
     fu.stamp(hdu.header, ds.attrs)
@@ -301,7 +315,7 @@ def map_hdus(ds: xr.Dataset, var: str, hdu_name: str) -> list:
 
 
 def _image_hdu(name: str, arr: np.ndarray, attrs: dict, grid) -> fits.ImageHDU:
-    header = fu.wcs_cards(grid)
+    header = fits.Header.fromstring(grid.header, sep="\n")
     hdu = fits.ImageHDU(data=arr, header=header, name=name)
     ny, nx = grid.shape
     hdu.header["WCSSHAPE"] = "(" + ",".join(str(n) for n in (nx, ny, *arr.shape[-3::-1])) + ")"
@@ -326,15 +340,14 @@ def _region_data_hdu(name: str, arr: np.ndarray, attrs: dict) -> fits.BinTableHD
     return hdu
 
 
-def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
-    to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
-    ``overwrite``."""
+def gadf_writer(ds: xr.Dataset, path: str | os.PathLike, checksum: bool = True):
+    """The checked writer ``tmp -> None`` of ``ds`` as a GADF file (flux points: their
+    FITS table): validated and serialised now, before any file is touched."""
     ds = ds.assign_attrs(name=dataset_name(ds))  # a run keeps its name as its obs label
     if kind_record(validate(ds)).geometry == "points":
-        from xdl4.io.flux_points import to_flux_points_fits
+        from xdl4.io.flux_points import flux_points_writer
 
-        return to_flux_points_fits(ds, path, overwrite=overwrite)
+        return flux_points_writer(ds, path, checksum)
     hdus: list = [fu.primary_hdu(ds.attrs)]
     for hname, var in HDU_VARS.items():
         if var == "background" and "fits_background" in ds:
@@ -349,5 +362,13 @@ def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
     for hname, var in ONOFF_HDU_VARS.items():
         if var in ds:
             hdus += map_hdus(ds, var, hname)
-    fu.write_hdulist(hdus, path, overwrite)
-    return Path(path)
+    return fu.fits_writer(hdus, path, checksum)
+
+
+def to_gadf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
+            checksum: bool = True) -> Path:
+    """Write ``ds`` as gammapy 2.1 writes it (GADF map/region dataset file; flux points go
+    to :func:`xdl4.io.flux_points.to_flux_points_fits`). Atomic; never overwrites unless
+    ``overwrite``; ``checksum`` writes CHECKSUM / DATASUM cards in every HDU."""
+    check_overwrite(path, overwrite)
+    return atomic_write(path, gadf_writer(ds, path, checksum), overwrite)

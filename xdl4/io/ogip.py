@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,10 @@ from astropy import units as u
 from astropy.io import fits
 
 from xdl4.axes import axis_coords
-from xdl4.errors import FormatError, KindError
+from xdl4.errors import DL4FileNotFoundError, DL4Warning, FormatError, KindError
+from xdl4.files import check_overwrite, write_all
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
-from xdl4.io.util import check_overwrite
 from xdl4.kinds import validate
 from xdl4.schema import REGION
 from xdl4.validation import dataset_name, kind_record
@@ -57,6 +58,17 @@ def _resolve(pha: Path, name: str) -> Path:
         else pha.parent / p
 
 
+def _companion(pha: Path, header: fits.Header, key: str) -> Path:
+    """The companion file named by the PHA's ``key`` card (ANCRFILE, BACKFILE, RESPFILE),
+    resolved from the PHA folder; a clear error naming the card if it does not exist."""
+    name = str(header[key]).strip()
+    path = _resolve(pha, name)
+    if not path.is_file():
+        raise DL4FileNotFoundError(f"{pha.name} [HDU SPECTRUM]: {key} = {name!r} names a "
+                                   f"file that does not exist ({path})")
+    return path
+
+
 def _spectrum_hdu(path, hdul):
     for hdu in hdul[1:]:
         if hdu.name == "SPECTRUM" or hdu.header.get("HDUCLAS1", "").strip() == "SPECTRUM":
@@ -68,21 +80,41 @@ def _ebounds(path, hdul) -> dict:
     hdu = fu.find_hdu(hdul, "EBOUNDS")
     if hdu is None:
         raise fail(path, None, "missing required HDU 'EBOUNDS'")
+    fu.set_hdu("EBOUNDS")
+    return _parse_ebounds(path, hdu)
+
+
+@fu.cached_by_content(data=True, copy_result=True)  # runs share their channel bins
+def _parse_ebounds(path, hdu) -> dict:
     d = fu.get_data(path, hdu)
+    for col in ("E_MIN", "E_MAX"):
+        if col not in d.names:
+            raise fail(path, "EBOUNDS", f"missing column {col}")
     unit = fu.check_unit(path, "EBOUNDS", d.columns["E_MIN"].unit)
     edges = np.append(d["E_MIN"], d["E_MAX"][-1]).astype(float)
     return axis_coords(edges, "energy", unit, "log")
 
 
-def _read_pha(path) -> tuple[fits.Header, dict, dict, dict]:
+#: SPECTRUM columns xdl4 reads; others (STAT_ERR, SYS_ERR, GROUPING...) are not kept
+PHA_COLUMNS = ("CHANNEL", "COUNTS", "QUALITY", "BACKSCAL", "AREASCAL")
+
+
+def _read_pha(path, verify: bool = True) -> tuple[fits.Header, dict, dict, dict]:
     """(SPECTRUM header, columns, energy coords, other parts) of a PHA or BKG file."""
-    with fu.open_fits(path) as hdul:
+    with fu.reading(path), fu.open_fits(path, verify) as hdul:
         hdu = _spectrum_hdu(path, hdul)
+        fu.set_hdu(hdu.name)
         d = fu.get_data(path, hdu)
         for col in ("COUNTS",):
             if col not in d.names:
                 raise fail(path, hdu.name, f"missing column {col}")
+        other = [c for c in d.names if c.upper() not in PHA_COLUMNS]
+        if other:
+            warnings.warn(f"{Path(path).name} [HDU {hdu.name}]: columns {other} are not "
+                          "represented by xdl4 (not read, not written back)", DL4Warning,
+                          stacklevel=4)
         energy = _ebounds(path, hdul)
+        fu.set_hdu(hdu.name)
         n = energy["energy"].size
         if len(d) != n:
             raise fail(path, hdu.name, f"{len(d)} channels but EBOUNDS has {n} bins")
@@ -103,11 +135,18 @@ def _column_or_key(cols: dict, header, key: str, n: int, default):
     return np.full(n, header.get(key, default)), False
 
 
-def read_ogip(path: str | os.PathLike) -> xr.Dataset:
+def read_ogip(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
     """Read an OGIP PHA file with its ARF, RMF and BKG companions (found through the
-    ANCRFILE/RESPFILE/BACKFILE keywords, relative to the PHA folder)."""
+    ANCRFILE/RESPFILE/BACKFILE keywords, relative to the PHA folder). Companions that do
+    not exist or whose energy bins differ from the PHA's are errors naming the file and
+    the card; ``verify=False`` skips the CHECKSUM / DATASUM checks."""
     path = Path(path)
-    header, cols, coords, parts = _read_pha(path)
+    with fu.reading(path, "SPECTRUM"):
+        return _read_ogip(path, verify)
+
+
+def _read_ogip(path: Path, verify: bool) -> xr.Dataset:
+    header, cols, coords, parts = _read_pha(path, verify)
     n = coords["energy"].size
     name = str(header.get("OBS_ID", "")).strip() or parts["primary"]["name"]
     attrs = {**parts["primary"], "name": name}
@@ -130,8 +169,8 @@ def read_ogip(path: str | os.PathLike) -> xr.Dataset:
     backscal, _ = _column_or_key(cols, header, "BACKSCAL", n, 1.0)
     onoff = bool(str(header.get("BACKFILE", "")).strip() not in ("", "none", "NONE"))
     if onoff:
-        bkg = _resolve(path, header["BACKFILE"].strip())
-        bheader, bcols, bcoords, _ = _read_pha(bkg)
+        bkg = _companion(path, header, "BACKFILE")
+        bheader, bcols, bcoords, _ = _read_pha(bkg, verify)
         if not np.array_equal(bcoords["energy_bounds"].values, coords["energy_bounds"].values):
             raise fail(bkg, "EBOUNDS", "energy bins differ from those of the PHA file")
         bextra = _extra(bheader)
@@ -145,16 +184,16 @@ def read_ogip(path: str | os.PathLike) -> xr.Dataset:
         counts_attrs["fits_backscal"] = np.asarray(backscal, float)
     if not str(header.get("ANCRFILE", "")).strip():
         raise fail(path, "SPECTRUM", "no ANCRFILE: an OGIP dataset needs its ARF")
-    arf = _resolve(path, header["ANCRFILE"].strip())
-    etrue, specresp, arf_unit = _read_arf(arf)
+    arf = _companion(path, header, "ANCRFILE")
+    etrue, specresp, arf_unit = _read_arf(arf, verify)
     coords.update(etrue)
     unit = (fu.parse_unit(arf_unit, arf.name) * u.s).to_string("fits") if arf_unit else "s"
     data["exposure"] = xr.Variable("energy_true", specresp * livetime,
                                    {"units": unit, "fits_specresp_unit": arf_unit})
     resp = str(header.get("RESPFILE", "")).strip()
     if resp and resp.lower() != "none":
-        rmf = _resolve(path, resp)
-        data["edisp"] = _read_rmf(rmf, coords)
+        rmf = _companion(path, header, "RESPFILE")
+        data["edisp"] = _read_rmf(rmf, coords, verify)
     if "region" in parts:
         coords[REGION] = xr.Variable((), np.int32(0), parts["region"])
     if "gti" in parts:
@@ -164,24 +203,43 @@ def read_ogip(path: str | os.PathLike) -> xr.Dataset:
     return xr.Dataset(data, coords=coords, attrs={"dl4_kind": kind, **attrs})
 
 
-def _read_arf(path) -> tuple[dict, np.ndarray, str]:
-    with fu.open_fits(path) as hdul:
+def _read_arf(path, verify: bool = True) -> tuple[dict, np.ndarray, str]:
+    with fu.reading(path), fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "SPECRESP")
         if hdu is None:
             raise fail(path, None, "missing required HDU 'SPECRESP' (not an ARF)")
+        fu.set_hdu(hdu.name)
         d = fu.get_data(path, hdu)
+        for col in ("ENERG_LO", "ENERG_HI", "SPECRESP"):
+            if col not in d.names:
+                raise fail(path, hdu.name, f"missing column {col}")
         eunit = fu.check_unit(path, hdu.name, d.columns["ENERG_LO"].unit)
         edges = np.append(d["ENERG_LO"], d["ENERG_HI"][-1]).astype(float)
         unit = fu.check_unit(path, hdu.name, d.columns["SPECRESP"].unit)
         return axis_coords(edges, "energy_true", eunit, "log"), fu.native(d["SPECRESP"]), unit
 
 
-def _read_rmf(path, coords: dict) -> xr.Variable:
-    with fu.open_fits(path) as hdul:
+def _read_rmf(path, coords: dict, verify: bool = True) -> xr.Variable:
+    with fu.reading(path), fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "MATRIX") or fu.find_hdu(hdul, "SPECRESP MATRIX")
         if hdu is None:
             raise fail(path, None, "missing required HDU 'MATRIX' (not an RMF)")
+        if fu.find_hdu(hdul, "EBOUNDS") is not None:
+            rmf_coords = _ebounds(path, hdul)
+            reco, ref = rmf_coords["energy_bounds"], coords["energy_bounds"]
+            # CF bounds inherit the units of their coordinate
+            scale = fu.parse_unit(rmf_coords["energy"].attrs.get("units"),
+                                  f"{Path(path).name} [HDU EBOUNDS]").to(
+                fu.parse_unit(coords["energy"].attrs.get("units"), "PHA EBOUNDS"))
+            if reco.shape != ref.shape or not np.allclose(
+                    reco.values * scale, ref.values, rtol=1e-5, atol=0):
+                raise fail(path, "EBOUNDS", "reconstructed-energy bins differ from those of "
+                           "the PHA file's EBOUNDS (a response for another spectrum?)")
+        fu.set_hdu(hdu.name)
         d = fu.get_data(path, hdu)
+        for col in ("ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN", "N_CHAN", "MATRIX"):
+            if col not in d.names:
+                raise fail(path, hdu.name, f"missing column {col}")
         etrue = np.append(d["ENERG_LO"], d["ENERG_HI"][-1]).astype(float)
         ref = coords["energy_true_bounds"].values
         if etrue.size != ref.shape[0] + 1 or not np.allclose(
@@ -328,7 +386,7 @@ def _arf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
 def _rmf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
     edisp = ds["edisp"]
     if set(edisp.dims) != {"energy_true", "energy"}:
-        raise ValueError(f"OGIP RMF needs an edisp kernel on (energy_true, energy); got dims "
+        raise FormatError(f"OGIP RMF needs an edisp kernel on (energy_true, energy); got dims "
                          f"{edisp.dims} (convert a migration edisp or take one position first)")
     kernel = np.asarray(edisp.transpose("energy_true", "energy").values, dtype=np.float32)
     b = ds["energy_true_bounds"].values
@@ -355,10 +413,15 @@ def _rmf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
     return hdu
 
 
-def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> list[Path]:
+def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
+            checksum: bool = True) -> list[Path]:
     """Write a spectrum dataset as OGIP: ``X.fits`` (PHA), ``X_arf.fits``, ``X_bkg.fits``
     (on/off) and ``X_rmf.fits`` (if edisp), companion names relative in the headers.
-    Every file is written atomically; nothing is overwritten unless ``overwrite``."""
+
+    All or nothing: every file is built and checked first, then all are committed
+    together (see :func:`xdl4.files.write_all`); nothing is overwritten unless
+    ``overwrite``. ``checksum`` writes CHECKSUM / DATASUM cards in every HDU.
+    """
     ds = ds.assign_attrs(name=dataset_name(ds))  # a run keeps its name as its obs label
     record = kind_record(validate(ds))
     if not record.ogip:
@@ -396,6 +459,5 @@ def to_ogip(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) ->
                         _ebounds_hdu(ds), *region]
     if "rmf" in paths:
         files["rmf"] = [fu.primary_hdu(ds.attrs), _rmf_hdu(ds), _ebounds_hdu(ds)]
-    for key, hdus in files.items():
-        fu.write_hdulist(hdus, paths[key], overwrite)
-    return [paths[k] for k in files]
+    return write_all([(paths[k], fu.fits_writer(hdus, paths[k], checksum))
+                      for k, hdus in files.items()], overwrite)

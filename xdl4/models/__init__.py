@@ -7,6 +7,7 @@ Hot paths (numpy only, current parameter values read as floats):
 
 from xdl4.skymath import pixel_solid_angle, pixel_solid_angle_exact
 
+from .checks import check_fit_start, count_fit_bins
 from .container import Models, read_models
 from .core import REGISTRY, get_model_class
 from .parameter import ModelsParameters, Parameter, Parameters
@@ -144,6 +145,8 @@ __all__ = [
     "TemplateSpectralModel",
     "TemporalModel",
     "__all__",
+    "check_fit_start",
+    "count_fit_bins",
     "get_model_class",
     "pixel_solid_angle",
     "pixel_solid_angle_exact",

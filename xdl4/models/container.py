@@ -6,7 +6,6 @@ import io
 import os
 import secrets
 import string
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from xdl4.errors import DL4FileNotFoundError, ModelError
 
 from .core import get_model_class
 from .parameter import ModelsParameters, Parameter
@@ -35,7 +36,7 @@ class Models(Sequence):
         names = [m.name for m in self._models]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ValueError(f"model names must be unique; duplicated: {sorted(dup)}")
+            raise ModelError(f"model names must be unique; duplicated: {sorted(dup)}")
         self._covariance = None
         self.covariance_filename: str | None = None
         if covariance is not None:
@@ -61,7 +62,7 @@ class Models(Sequence):
 
     def append(self, model: Any) -> None:
         if model.name in self.names:
-            raise ValueError(f"model names must be unique; duplicated: {model.name!r}")
+            raise ModelError(f"model names must be unique; duplicated: {model.name!r}")
         self._models.append(model)
         self._covariance = None
 
@@ -86,7 +87,7 @@ class Models(Sequence):
         value = np.asarray(value, dtype=float)
         n = len(self.parameters)
         if value.shape != (n, n):
-            raise ValueError(f"covariance shape {value.shape} does not match {n} parameters")
+            raise ModelError(f"covariance shape {value.shape} does not match {n} parameters")
         self._covariance = value
 
     # ---- dicts ------------------------------------------------------------------------------
@@ -114,15 +115,27 @@ class Models(Sequence):
 
     @classmethod
     def from_dict(cls, data: dict, base_path: str | os.PathLike | None = None) -> Models:
-        """Build from a models dict; links by label; covariance file read from `base_path`."""
+        """Build from a models dict; links by label; covariance file read from `base_path`.
+        Every problem raises :class:`xdl4.ModelError` naming the component (and the
+        parameter); parameters left at their defaults or starting outside their bounds
+        warn (:class:`xdl4.DL4Warning`)."""
         if not isinstance(data, dict) or not isinstance(data.get("components"), list):
-            raise ValueError("models YAML: expected a mapping with a 'components' list")
+            raise ModelError("models YAML: expected a mapping with a 'components' list")
         models = []
         for i, comp in enumerate(data["components"]):
             if not isinstance(comp, dict) or "type" not in comp:
-                raise ValueError(f"models YAML: component {i} has no 'type'")
-            mcls = get_model_class("sky", comp["type"], f"component {i}: ")
-            models.append(mcls.from_dict(comp, base_path=base_path))
+                raise ModelError(f"models YAML: component {i} has no 'type'")
+            label = f"component {i} ({comp.get('name', comp['type'])})"
+            try:
+                mcls = get_model_class("sky", comp["type"], f"{label}: ")
+                models.append(mcls.from_dict(comp, base_path=base_path))
+            except (ModelError, DL4FileNotFoundError):
+                raise
+            except FileNotFoundError as err:  # a template file
+                raise DL4FileNotFoundError(f"models YAML: {label}: {err}") from err
+            except Exception as err:  # noqa: BLE001 - template files, astropy: typed
+                raise ModelError(f"models YAML: {label}: {type(err).__name__}: {err}") \
+                    from err
         out = cls(models)
         out._apply_links()
         cov = data.get("covariance")
@@ -145,23 +158,29 @@ class Models(Sequence):
               write_covariance: bool = True) -> None:
         """Write the models YAML (and ``<stem>_covariance.dat`` if a covariance is set).
 
-        Atomic (temp file + os.replace); FileExistsError unless `overwrite`.
+        Atomic and all or nothing (see :func:`xdl4.files.write_all`);
+        :class:`xdl4.DL4FileExistsError` unless `overwrite`.
         """
+        from xdl4.files import write_all
+
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"file exists already: {path} (use overwrite=True)")
+        files = []
+        cov_name = None
         if write_covariance and self._covariance is not None and len(self.parameters):
             cov_name = f"{path.stem}_covariance.dat"
-            cov_path = path.parent / cov_name
-            if cov_path.exists() and not overwrite:
-                raise FileExistsError(f"file exists already: {cov_path} (use overwrite=True)")
-            _atomic_write(cov_path, _covariance_text(self.parameters.long_names,
-                                                     self._covariance))
-            self.covariance_filename = cov_name
-        d = self.to_dict(full_output)
+            cov_text = _covariance_text(self.parameters.long_names, self._covariance)
+            files.append((path.parent / cov_name, lambda tmp: tmp.write_text(cov_text)))
+        previous, self.covariance_filename = self.covariance_filename, \
+            cov_name or self.covariance_filename
+        try:
+            d = self.to_dict(full_output)
+        finally:
+            self.covariance_filename = previous
         d["metadata"] = {"creator": "xdl4", "date": datetime.now().isoformat(), "origin": None}
         text = yaml.safe_dump(d, sort_keys=False, indent=4, width=80, default_flow_style=False)
-        _atomic_write(path, text)
+        write_all([*files, (path, lambda tmp: tmp.write_text(text))], overwrite)
+        if cov_name is not None:
+            self.covariance_filename = cov_name
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> Models:
@@ -315,14 +334,27 @@ def _link_component(model: Any, register: dict[str, Parameter]) -> None:
 
 
 def read_models(path: str | os.PathLike) -> Models:
-    """Read a gammapy models YAML; ``$ENV`` and relative template/covariance paths resolved."""
+    """Read a gammapy models YAML; ``$ENV`` and relative template/covariance paths resolved.
+
+    A missing file raises :class:`xdl4.DL4FileNotFoundError`, anything wrong inside it
+    :class:`xdl4.ModelError` naming the file, the component and the parameter."""
     path = Path(path)
-    with open(path) as fh:
-        data = yaml.safe_load(fh)
+    if not path.is_file():
+        raise DL4FileNotFoundError(f"{path}: file not found")
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path.name}: not valid YAML: {err}") from err
+    if data is not None and not isinstance(data, dict):
+        raise ModelError(f"{path.name}: expected a mapping with a 'components' list")
     data = dict(data or {})
     data.pop("metadata", None)
     data.pop("checksum", None)
-    return Models.from_dict(data, base_path=path.parent)
+    try:
+        return Models.from_dict(data, base_path=path.parent)
+    except ModelError as err:
+        raise ModelError(f"{path.name}: {err}") from err
 
 
 def _covariance_text(names: list[str], cov: np.ndarray) -> str:
@@ -342,29 +374,20 @@ def _read_covariance(path: Path, names: list[str]) -> np.ndarray:
     from astropy.table import Table
 
     if not path.exists():
-        raise ValueError(f"covariance file not found: {path}")
-    t = Table.read(str(path), format="ascii.fixed_width", delimiter="|")
-    rows = [str(x) for x in t["Parameters"]]
-    t.remove_column("Parameters")
-    data = np.array([np.asarray(t[c], dtype=float) for c in t.colnames]).T
+        raise DL4FileNotFoundError(f"covariance file not found: {path}")
+    try:
+        t = Table.read(str(path), format="ascii.fixed_width", delimiter="|")
+        rows = [str(x) for x in t["Parameters"]]
+        t.remove_column("Parameters")
+        data = np.array([np.asarray(t[c], dtype=float) for c in t.colnames]).T
+    except Exception as err:  # noqa: BLE001 - astropy's table errors, re-raised typed
+        raise ModelError(f"covariance file {path}: cannot read: {err}") from err
     if data.shape != (len(names), len(names)):
-        raise ValueError(f"covariance file {path}: shape {data.shape} does not match "
+        raise ModelError(f"covariance file {path}: shape {data.shape} does not match "
                          f"{len(names)} parameters")
     if rows != names:
-        raise ValueError(f"covariance file {path}: parameter names {rows} differ from {names}")
+        raise ModelError(f"covariance file {path}: parameter names {rows} differ from {names}")
     return data
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent) or ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # SkyModel is re-exported for convenience in type hints of callers

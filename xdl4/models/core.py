@@ -9,7 +9,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from .parameter import Parameter, Parameters
+from .parameter import Parameter, Parameters, parameter_entries
 
 __all__ = ["Model", "REGISTRY", "get_model_class", "par"]
 
@@ -130,21 +130,14 @@ class Model:
 
     @classmethod
     def _params_from_list(cls, data: list[dict] | None, where: str) -> dict[str, Parameter]:
-        data = data or []
-        known = {d.name for d in cls._defaults}
+        entries = parameter_entries(data, [d.name for d in cls._defaults], where)
         out = {}
-        for entry in data:
-            name = entry.get("name")
-            if name not in known:
-                raise ValueError(
-                    f"{where}: unknown parameter {name!r} for {cls.tag[0]} "
-                    f"(expected one of {sorted(known)})"
-                )
-            d = next(x for x in cls._defaults if x.name == name)
-            p = d.copy()
-            p._canonical = d._canonical
-            p.update(entry, where=f"{where}.{name}")
-            out[name] = p
+        for d in cls._defaults:
+            if d.name in entries:
+                p = d.copy()
+                p._canonical = d._canonical
+                p.update(entries[d.name], where=f"{where}.{d.name}")
+                out[d.name] = p
         return out
 
     @classmethod

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import astropy.units as u
 import numpy as np
 import xarray as xr
+
+from xdl4.errors import DL4Warning, ModelError
 
 __all__ = ["Parameter", "Parameters", "ModelsParameters"]
 
@@ -139,7 +142,11 @@ class Parameter:
         return d
 
     def update(self, data: dict, where: str = "") -> None:
-        """Update fields from a YAML parameter dict (unknown keys -> ValueError)."""
+        """Update fields from a YAML parameter dict; unknown keys, values that are not
+        numbers and ``min > max`` raise :class:`xdl4.ModelError`, a value outside
+        ``[min, max]`` warns (:class:`xdl4.DL4Warning`), all naming the parameter."""
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: parameter entry is not a mapping: {data!r}")
         for key, val in data.items():
             if key == "name":
                 continue
@@ -147,9 +154,13 @@ class Parameter:
                 try:
                     self.unit = "" if val is None else str(val).strip()
                 except ValueError as exc:
-                    raise ValueError(f"{where}: {exc}") from None
+                    raise ModelError(f"{where}: {exc}") from None
             elif key in ("value", "min", "max", "error"):
-                setattr(self, key, _float(val))
+                try:
+                    setattr(self, key, _float(val))
+                except (TypeError, ValueError):
+                    raise ModelError(f"{where}: {key} of parameter {self.name!r} is not a "
+                                     f"number: {val!r}") from None
             elif key == "frozen":
                 self.frozen = bool(val)
             elif key == "prior":
@@ -159,7 +170,7 @@ class Parameter:
                     try:
                         prior_parameters(val)
                     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                        raise ValueError(f"{where}: parameter {self.name!r}: {exc}") from None
+                        raise ModelError(f"{where}: parameter {self.name!r}: {exc}") from None
                 self.prior = val
             elif key in ("interp", "scale_method", "scale_transform"):
                 setattr(self, key, val)
@@ -168,11 +179,63 @@ class Parameter:
             elif key == "is_norm":
                 pass
             else:
-                raise ValueError(f"{where}: unknown field {key!r} for parameter {self.name!r}")
+                raise ModelError(f"{where}: unknown field {key!r} for parameter {self.name!r}")
+        check_bounds(self, where)
 
     def __repr__(self) -> str:
         fz = ", frozen" if self.frozen else ""
         return f"Parameter({self.name}={self._value!r} {self._unit}{fz})"
+
+
+def check_bounds(p: Parameter, where: str = "") -> None:
+    """``min > max`` raises :class:`xdl4.ModelError`; a value outside ``[min, max]`` warns
+    (:class:`xdl4.DL4Warning`: a fit would start there, see
+    :func:`xdl4.models.check_fit_start`). NaN bounds are open.
+
+    >>> check_bounds(Parameter("index", 2.0, min=3.0, max=1.0), "pl")
+    Traceback (most recent call last):
+    ...
+    xdl4.errors.ModelError: pl: parameter 'index' has min 3 > max 1
+    """
+    head = f"{where}: " if where else ""
+    if p.min > p.max:
+        raise ModelError(f"{head}parameter {p.name!r} has min {p.min:g} > max {p.max:g}")
+    if p.value < p.min or p.value > p.max:
+        warnings.warn(f"{head}parameter {p.name!r} value {p.value:g} is outside its bounds "
+                      f"[{p.min:g}, {p.max:g}]", DL4Warning, stacklevel=4)
+
+
+def parameter_entries(entries, known: list[str], where: str) -> dict[str, dict]:
+    """The YAML parameter entries by name, checked: a list of mappings with known, unique
+    names (else :class:`xdl4.ModelError`); a known parameter without an entry keeps its
+    default value, with a :class:`xdl4.DL4Warning` naming it (as gammapy warns) unless the
+    component has no ``parameters`` at all (``entries`` None: all defaults, deliberately).
+
+    >>> parameter_entries([{"name": "a", "value": 1}, {"name": "a", "value": 2}], ["a"], "m")
+    Traceback (most recent call last):
+    ...
+    xdl4.errors.ModelError: m: parameter 'a' appears twice
+    """
+    given = entries is not None
+    entries = [] if entries is None else entries
+    if not isinstance(entries, list):
+        raise ModelError(f"{where}: 'parameters' must be a list, got {entries!r}")
+    out: dict[str, dict] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ModelError(f"{where}: parameter entry without a 'name': {entry!r}")
+        name = entry["name"]
+        if name not in known:
+            raise ModelError(f"{where}: unknown parameter {name!r} (expected one of "
+                             f"{sorted(known)})")
+        if name in out:
+            raise ModelError(f"{where}: parameter {name!r} appears twice")
+        out[name] = entry
+    missing = [n for n in known if n not in out]
+    if given and missing:
+        warnings.warn(f"{where}: parameters {missing} not given in the YAML: they keep their "
+                      "default values", DL4Warning, stacklevel=4)
+    return out
 
 
 def _float(v) -> float:
