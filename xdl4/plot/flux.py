@@ -111,7 +111,8 @@ def sed(fp: xr.Dataset, models=None, result=None, covariance=None, sed_type=None
         return lightcurve(fp, sed_type, ax, **kwargs)
     sed_type = sed_type or "e2dnde"
     p = _data.flux_points(fp, sed_type)
-    ax = _style.get_ax(ax)
+    own = ax is None  # a figure of its own: black points and a title; on a shared Axes
+    ax = _style.get_ax(ax)  # (several instruments) each set takes the next colour
     if profiles:
         prof = _data.likelihood_profiles(fp, sed_type)
         if prof is not None:
@@ -120,7 +121,8 @@ def sed(fp: xr.Dataset, models=None, result=None, covariance=None, sed_type=None
     has_bounds = np.all(np.isfinite(p["e_lo"]))
     xerr = (e - p["e_lo"], p["e_hi"] - e) if has_bounds else (np.zeros_like(e),) * 2
     kwargs.setdefault("label", fp.attrs.get("name") or "flux points")
-    kwargs.setdefault("color", "k")
+    if own:
+        kwargs.setdefault("color", "k")
     _points(ax, e, xerr, p, np.ones(e.shape, bool), **kwargs)
     sources = [m for m in _data.source_models(models)
                if m.datasets_names is None or fp.attrs.get("name") in m.datasets_names]
@@ -136,7 +138,8 @@ def sed(fp: xr.Dataset, models=None, result=None, covariance=None, sed_type=None
     ax.set_xlabel("Energy [TeV]")
     ax.set_ylabel(sed_label(sed_type, p["unit"]))
     ax.legend(fontsize="small")
-    ax.set_title(fp.attrs.get("name", ""), fontsize="medium")
+    if own:
+        ax.set_title(fp.attrs.get("name", ""), fontsize="medium")
     return ax
 
 

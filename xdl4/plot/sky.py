@@ -44,6 +44,10 @@ def _image_data(ds, what, smooth, energy, models):
     g = _data.grid(ds)
     if isinstance(what, xr.DataArray):
         da, name = what, what.name or "value"
+        if "energy" in da.dims and da.sizes["energy"] != ds.sizes.get("energy"):
+            # on its own energy binning (e.g. an estimator's map): summed as it is
+            da = da.sum("energy", keep_attrs=True) if da.sizes["energy"] > 1 else \
+                da.isel(energy=0, drop=True)
     elif what in ("excess", "sqrt_ts"):
         sel, erange = _data.energy_selection(ds, energy)
         erange += " (safe bins)" if "mask_safe" in ds else ""
