@@ -22,7 +22,6 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import xarray as xr
 
 import xdl4
 
@@ -57,7 +56,8 @@ NOTEBOOKS = {
         "## Excess, significance and TS maps",
         "excess = ds.dl4.excess_map(0.1)\n"
         'ds.dl4.plot.image(excess["sqrt_ts"]);',
-        "ts = ds.dl4.ts_map(models=xdl4.models.Models([m for m in models if m.name != \"point\"]))\n"
+        "others = xdl4.models.Models([m for m in models if m.name != \"point\"])\n"
+        "ts = ds.dl4.ts_map(models=others)  # where would a new point source be?\n"
         'ds.dl4.plot.image(ts["sqrt_ts"]);',
         "## A spectrum in a region\n\nThe map reduced to an on-region (gammapy's "
         "`to_spectrum_dataset`), data against the model with residuals below.",
@@ -93,7 +93,8 @@ NOTEBOOKS = {
         "## The SED of three instruments\n\nFlux points estimated from the Fermi-LAT map "
         "(xdl4's estimator), the published H.E.S.S. and HAWC points, and the joint model "
         "with its error band.",
-        'fermi_fp = xdl4.flux_points(fermi, models, "crab", energy_edges=np.geomspace(0.01, 2, 5))\n'
+        'edges = np.geomspace(0.01, 2, 5)\n'
+        'fermi_fp = xdl4.flux_points(fermi, models, "crab", energy_edges=edges)\n'
         'fig, ax = plt.subplots(figsize=(7, 5))\n'
         'for fp, label in [(fermi_fp, "Fermi-LAT"), (hess, "H.E.S.S."), (hawc, "HAWC")]:\n'
         '    fp.dl4.plot.sed(ax=ax, label=label, profiles=False)\n'
