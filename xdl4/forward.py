@@ -29,6 +29,7 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.edisp import migra_to_kernel, overlap_kernel
+from xdl4.irf import BoundedCache, check_irf_interpolation, mix, node_weights
 from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
@@ -36,6 +37,11 @@ from xdl4.stats import cash, wstat, wstat_background
 
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
+#: bounds (bytes) of an Evaluator's caches: PSF kernels per source position, the kernels
+#: of the IRF-grid pixels (bilinear mode), the kernels' FFTs (extended sources)
+KERNEL_CACHE_BYTES = 32 * 2**20
+NODE_KERNEL_CACHE_BYTES = 64 * 2**20
+FFT_CACHE_BYTES = 64 * 2**20
 
 
 def as_models(models) -> list:
@@ -88,9 +94,15 @@ class Evaluator:
 
     Build it once and call it many times (a fit does): per-source results are cached and
     recomputed only when the source's parameters change.
+
+    ``irf_interpolation``: how the PSF and EDISP maps are taken at a source position,
+    ``"nearest"`` (default here: gammapy 2.1's lookup, its numbers) or ``"bilinear"``
+    (the kernels of the surrounding IRF pixels mixed bilinearly: npred continuous in the
+    position; the default of fits); see :mod:`xdl4.irf`.
     """
 
-    def __init__(self, ds: xr.Dataset):
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
+        self.irf_interpolation = check_irf_interpolation(irf_interpolation)
         if "obs" in ds.dims and not vectorised_runs(ds):
             raise ValueError("Evaluator takes the runs of an obs dimension at once only for "
                              "region datasets without a PSF; use ds.isel(obs=i)")
@@ -121,8 +133,10 @@ class Evaluator:
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
-        self._kernels: dict[tuple, np.ndarray] = {}
-        self._kernel_ffts: dict[tuple, tuple] = {}
+        self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=64)
+        self._node_kernels = BoundedCache(NODE_KERNEL_CACHE_BYTES)
+        self._kernel_ffts = BoundedCache(FFT_CACHE_BYTES, max_items=16)
+        self._edisp_nodes: dict[tuple[int, int], np.ndarray] = {}
         self._stat_index = None
         self._gti = None  # (GoodTimes or None,), built when a temporal model needs it
 
@@ -193,26 +207,60 @@ class Evaluator:
 
     def psf_kernels(self, lon: float, lat: float) -> np.ndarray:
         """Normalised PSF kernels (n_energy, N, N) on the data grid at a position (cached
-        per position: resizing an extended source does not rebuild them)."""
+        per position: resizing an extended source does not rebuild them). ``nearest``:
+        built from the profile at the position (gammapy); ``bilinear``: the kernels of the
+        surrounding IRF pixels (each built once) mixed with bilinear weights."""
         key = (lon, lat)
-        if key not in self._kernels:
-            if len(self._kernels) > 64:
-                self._kernels.clear()
-            self._kernels[key] = self.kernel_builder.kernels(
-                self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
-        return self._kernels[key]
+        kern = self._kernels.get(key)
+        if kern is None:
+            if self.irf_interpolation == "nearest":
+                kern = self.kernel_builder.kernels(
+                    self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
+            else:
+                ny, nx = self.psf_values.shape[-2:]
+                x, y = self._irf_xy(self.psf_grid, lon, lat)
+                kern = mix(node_weights(x, y, nx, ny, "bilinear"), self._node_kernel)
+            self._kernels.put(key, kern)
+        return kern
+
+    def _node_kernel(self, iy: int, ix: int) -> np.ndarray:
+        """PSF kernels of IRF-grid pixel (iy, ix), as gammapy builds them at its centre."""
+        return self._node_kernels.get_or_build((iy, ix), lambda: self.kernel_builder.kernels(
+            self.psf_values[:, :, iy, ix], self.psf_node_values[:, :, iy, ix]))
 
     def edisp_matrix(self, lon: float | None, lat: float | None) -> np.ndarray:
-        """EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position."""
+        """EDISP kernel (n_true, n_reco) at a position: the nearest IRF pixel's
+        (``nearest``) or the bilinear mix of the surrounding pixels' kernels."""
         if self.edisp_values is None:
             return overlap_kernel(self.e_true, self.e_reco)
         ny, nx = self.edisp_values.shape[-2:]
         x, y = (0.0, 0.0) if lon is None else self._irf_xy(self.edisp_grid, lon, lat)
-        ix, iy = nearest_index(x, nx), nearest_index(y, ny)
-        values = np.ascontiguousarray(self.edisp_values[..., iy, ix])
-        if self.migra_edges is None:
-            return values
-        return migra_to_kernel(values, self.migra_edges, self.e_true, self.e_reco)
+        return mix(node_weights(x, y, nx, ny, self.irf_interpolation), self._edisp_node)
+
+    def _edisp_node(self, iy: int, ix: int) -> np.ndarray:
+        """EDISP kernel of IRF-grid pixel (iy, ix) (cached: a few KB each)."""
+        kern = self._edisp_nodes.get((iy, ix))
+        if kern is None:
+            kern = np.ascontiguousarray(self.edisp_values[..., iy, ix])
+            if self.migra_edges is not None:
+                kern = migra_to_kernel(kern, self.migra_edges, self.e_true, self.e_reco)
+            self._edisp_nodes[(iy, ix)] = kern
+        return kern
+
+    def cache_nbytes(self) -> dict[str, int]:
+        """Bytes held by this evaluator's caches now (and their peaks, ``*_peak``)."""
+        out = {"psf_kernels": self._kernels.nbytes, "psf_node_kernels":
+               self._node_kernels.nbytes, "psf_kernel_ffts": self._kernel_ffts.nbytes,
+               "edisp_nodes": sum(k.nbytes for k in self._edisp_nodes.values()),
+               "sources": sum(v.nbytes for c in self._cache.values() for v in c.values()
+                              if isinstance(v, np.ndarray))}
+        if self.psf_axis is not None and self.is_map:
+            out["psf_sampling"] = self.kernel_builder.cache.nbytes
+        for name, cache in (("psf_kernels", self._kernels),
+                            ("psf_node_kernels", self._node_kernels),
+                            ("psf_kernel_ffts", self._kernel_ffts)):
+            out[name + "_peak"] = cache.peak_nbytes
+        return out
 
     # -- one source ----------------------------------------------------------------------
     def _folded_morphology(self, model) -> tuple[np.ndarray, tuple | None]:
@@ -448,14 +496,17 @@ def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
     return xr.DataArray(data, dims=dims, coords=coords, name=name).transpose(*counts.dims)
 
 
-def npred(ds: xr.Dataset, models) -> xr.DataArray:
-    """Predicted counts (signal + background) on the data grid."""
-    return _like(ds, [Evaluator(r).npred(models) for r in _runs(ds)], "npred")
+def npred(ds: xr.Dataset, models, irf_interpolation: str | None = None) -> xr.DataArray:
+    """Predicted counts (signal + background) on the data grid (``irf_interpolation``:
+    see :class:`Evaluator`)."""
+    return _like(ds, [Evaluator(r, irf_interpolation).npred(models) for r in _runs(ds)],
+                 "npred")
 
 
-def npred_signal(ds: xr.Dataset, models, model_names=None) -> xr.DataArray:
-    return _like(ds, [Evaluator(r).npred_signal(models, model_names) for r in _runs(ds)],
-                 "npred_signal")
+def npred_signal(ds: xr.Dataset, models, model_names=None,
+                 irf_interpolation: str | None = None) -> xr.DataArray:
+    return _like(ds, [Evaluator(r, irf_interpolation).npred_signal(models, model_names)
+                      for r in _runs(ds)], "npred_signal")
 
 
 def npred_background(ds: xr.Dataset, models) -> xr.DataArray:
@@ -463,25 +514,27 @@ def npred_background(ds: xr.Dataset, models) -> xr.DataArray:
                  "npred_background")
 
 
-def stat_array(ds: xr.Dataset, models) -> xr.DataArray:
+def stat_array(ds: xr.Dataset, models, irf_interpolation: str | None = None) -> xr.DataArray:
     if kind_of(ds) == "flux_points":
         from xdl4.kinds.flux_points import stat_array as fp_stat
 
         return fp_stat(ds, models)
-    return _like(ds, [Evaluator(r).stat_array(models) for r in _runs(ds)], "stat")
+    return _like(ds, [Evaluator(r, irf_interpolation).stat_array(models) for r in _runs(ds)],
+                 "stat")
 
 
-def stat_sum(ds: xr.Dataset, models) -> float:
+def stat_sum(ds: xr.Dataset, models, irf_interpolation: str | None = None) -> float:
     """The statistic summed over mask_safe & mask_fit (and over runs)."""
     if kind_of(ds) == "flux_points":
         from xdl4.kinds.flux_points import stat_sum as fp_stat_sum
 
         return fp_stat_sum(ds, models)
-    return float(sum(Evaluator(r).stat_sum(models) for r in _runs(ds)))
+    return float(sum(Evaluator(r, irf_interpolation).stat_sum(models) for r in _runs(ds)))
 
 
 def fake(ds: xr.Dataset, models, seed=None, size: int | None = None,
-         npred_background: xr.DataArray | None = None) -> xr.Dataset:
+         npred_background: xr.DataArray | None = None,
+         irf_interpolation: str | None = None) -> xr.Dataset:
     """Poisson realisations of the dataset under ``models``: counts (and for on/off kinds
     counts_off) redrawn, everything else kept. ``size`` draws that many realisations
     along a new ``obs`` dimension in one vectorised call. On/off kinds draw
@@ -497,7 +550,7 @@ def fake(ds: xr.Dataset, models, seed=None, size: int | None = None,
     if "obs" in ds.dims:
         raise ValueError("fake takes one run; select one with ds.isel(obs=i)")
     rng = np.random.default_rng(seed)
-    ev = Evaluator(ds)
+    ev = Evaluator(ds, irf_interpolation)
     shape = ev.counts.shape if size is None else (size,) + ev.counts.shape
     sig = ev.npred_signal(models)
     dims = ds["counts"].transpose("energy", ...).dims
@@ -517,14 +570,15 @@ def fake(ds: xr.Dataset, models, seed=None, size: int | None = None,
     return out
 
 
-def residuals(ds: xr.Dataset, models, method: str = "diff") -> xr.DataArray:
+def residuals(ds: xr.Dataset, models, method: str = "diff",
+              irf_interpolation: str | None = None) -> xr.DataArray:
     """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
     (``diff/sqrt(model)``); NaN outside the fit mask."""
     if kind_of(ds) == "flux_points":
         from xdl4.kinds.flux_points import residuals as fp_residuals
 
         return fp_residuals(ds, models, method)
-    model = npred(ds, models)
+    model = npred(ds, models, irf_interpolation)
     diff = ds["counts"] - model
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "diff/model":

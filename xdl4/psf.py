@@ -12,13 +12,13 @@ gammapy's recipe (semantics 1.4), with its truncation radius taken at the right 
   kernel centre, normalised to sum 1.
 
 The kernel is linear in the profile, so the sub-pixel sampling is precomputed once as a
-matrix B (kernel pixels x rad nodes) per (n_j, f_j): a kernel at a new position costs one
-small matrix product per energy. That is what makes moving a source cheap.
+sparse matrix B (kernel pixels x rad nodes, a few nodes per pixel) per (n_j, f_j): a
+kernel at a new position costs one sparse product per energy. That is what makes moving
+a source cheap; the matrices are kept in a cache bounded in bytes.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -26,6 +26,8 @@ import numpy as np
 from xdl4.skymath import separation
 
 CONTAINMENT_MAX = 0.999
+#: bound of each KernelBuilder's cache of sparse sampling matrices (bytes)
+SAMPLING_CACHE_BYTES = 64 * 2**20
 
 
 def round_up_to_odd(x: float) -> int:
@@ -69,16 +71,29 @@ class KernelBuilder:
     a CAR grid of the data frame).
     """
 
-    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float]):
+    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float],
+                 max_bytes: int = SAMPLING_CACHE_BYTES):
+        from xdl4.irf import BoundedCache
+
         self.nodes = np.asarray(nodes_deg, float)
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
+        #: sparse sampling matrices per (n_j, f_j), bounded in bytes
+        self.cache = BoundedCache(max_bytes)
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - one builder per dataset, few keys
-    def _sampling(self, big: int, small: int, factor: int) -> np.ndarray:
-        """Matrix (big*big, n_rad): kernel pixel values from a profile (linear interp in
-        rad, linear extrapolation, as gammapy's interpolator)."""
+    def _sampling(self, small: int, factor: int):
+        """Sparse matrix (small*small, n_rad): the pixels of an n_j = ``small`` kernel image
+        from a profile, each the sum of its ``factor`` x ``factor`` sub-pixel samples
+        (linear interpolation in rad between the two nodes around each sample, linear
+        extrapolation, as gammapy's interpolator). A pixel depends on a few nodes only:
+        a few entries per row instead of n_rad (the dense matrix of the wide-PSF case was
+        23 MB per energy)."""
+        return self.cache.get_or_build((small, factor),
+                                       lambda: self._build_sampling(small, factor))
+
+    def _build_sampling(self, small: int, factor: int):
         from astropy.wcs import WCS
+        from scipy.sparse import csr_matrix
 
         n_sub = small * factor
         w = WCS(naxis=2)
@@ -92,16 +107,12 @@ class KernelBuilder:
         # linear interpolation weights on the nodes (extrapolating at both ends)
         idx = np.clip(np.searchsorted(self.nodes, rad) - 1, 0, self.nodes.size - 2)
         t = (rad - self.nodes[idx]) / (self.nodes[idx + 1] - self.nodes[idx])
-        weights = np.zeros((n_sub * n_sub, self.nodes.size))
-        rows = np.arange(rad.size)
-        weights[rows, idx] = 1 - t
-        weights[rows, idx + 1] += t
-        # block-sum the factor x factor sub-pixels of each kernel pixel
-        weights = weights.reshape(small, factor, small, factor, -1).sum(axis=(1, 3))
-        out = np.zeros((big, big, self.nodes.size))
-        o = (big - small) // 2
-        out[o:o + small, o:o + small] = weights
-        return out.reshape(big * big, -1)
+        row = ((y // factor) * small + x // factor).ravel()
+        matrix = csr_matrix((np.concatenate([1 - t, t]),
+                             (np.concatenate([row, row]), np.concatenate([idx, idx + 1]))),
+                            shape=(small * small, self.nodes.size))
+        matrix.sum_duplicates()
+        return matrix
 
     def kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None = None
                 ) -> np.ndarray:
@@ -122,9 +133,12 @@ class KernelBuilder:
         for j, prof in enumerate(profiles):
             small = min(round_up_to_odd(2 * r_max[j] / self.pix), big)
             factor = int(min(math.ceil(12 / max(2 * r68[j] / self.pix, 1e-12)), 4))
-            k = np.clip(self._sampling(big, small, factor) @ prof, 0, None)
+            k = np.clip(self._sampling(small, factor) @ prof, 0, None)
             total = k.sum()
-            out[j] = (k / total if total > 0 else k).reshape(big, big)
+            o = (big - small) // 2
+            out[j] = 0.0
+            out[j, o:o + small, o:o + small] = (k / total if total > 0 else k).reshape(
+                small, small)
         return out
 
 
@@ -176,11 +190,11 @@ def region_fraction(profiles: np.ndarray, nodes_deg: np.ndarray, radius: float,
 
 # -- applying kernels ----------------------------------------------------------------------
 
-def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = None
-             ) -> np.ndarray:
+def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndarray:
     """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
     (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
-    clipped at 0. ``fft_cache`` keeps the kernels' transforms between calls."""
+    clipped at 0. ``fft_cache`` (an :class:`xdl4.irf.BoundedCache`) keeps the kernels'
+    transforms between calls."""
     n, big = kernels.shape[0], kernels.shape[-1]
     h = big // 2
     ny, nx = images.shape[-2:]
@@ -191,14 +205,14 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = N
         for y, x in nz:
             out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
         return out[:, h:h + ny, h:h + nx]
-    cache = {} if fft_cache is None else fft_cache
     key = (id(kernels), images.shape[-2:])
-    if key not in cache:
-        if len(cache) > 16:
-            cache.clear()
-        cache[key] = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+    entry = None if fft_cache is None else fft_cache.get(key)
+    if entry is None or entry[0] is not kernels:
+        entry = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+        if fft_cache is not None:
+            fft_cache.put(key, entry, size=sum(g[3].nbytes for g in entry[1]))
     out = np.empty((n, ny, nx))
-    for planes, small, shape, kfft in cache[key][1]:
+    for planes, small, shape, kfft in entry[1]:
         # planes whose kernel is small get a smaller (cheaper) transform; same result
         from scipy.fft import irfft2, rfft2
 
