@@ -389,7 +389,7 @@ class Evaluator:
                            big[1].stop - big[1].start))
         padded[:, box[0].start - big[0].start:box[0].stop - big[0].start,
                box[1].start - big[1].start:box[1].stop - big[1].start] = npred
-        return convolve(padded, kern), big
+        return convolve(padded, kern, self._kernel_ffts), big
 
     # -- totals --------------------------------------------------------------------------
     def sources(self, models, names=None) -> list:

@@ -195,16 +195,11 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndar
     (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
     clipped at 0. ``fft_cache`` (an :class:`xdl4.irf.BoundedCache`) keeps the kernels'
     transforms between calls."""
-    n, big = kernels.shape[0], kernels.shape[-1]
-    h = big // 2
+    n = kernels.shape[0]
     ny, nx = images.shape[-2:]
     nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
     if len(nz) <= 16:
-        images = np.broadcast_to(images, (n, ny, nx))
-        out = np.zeros((n, ny + 2 * h, nx + 2 * h))
-        for y, x in nz:
-            out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
-        return out[:, h:h + ny, h:h + nx]
+        return _stamp(np.broadcast_to(images, (n, ny, nx)), kernels, nz, fft_cache)
     key = (id(kernels), images.shape[-2:])
     entry = None if fft_cache is None else fft_cache.get(key)
     if entry is None or entry[0] is not kernels:
@@ -221,6 +216,58 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndar
         hs = small // 2
         out[planes] = full[..., hs:hs + ny, hs:hs + nx]
     return np.clip(out, 0, None)
+
+
+def _stamp(images: np.ndarray, kernels: np.ndarray, nz: np.ndarray, cache=None
+           ) -> np.ndarray:
+    """The kernels stamped at the few non-zero pixels ``nz`` of images (n, ny, nx),
+    written straight into the (n, ny, nx) output; runs of energy planes with much smaller
+    kernel footprints (high energies) are stamped over their own footprint only."""
+    n, ny, nx = images.shape
+    h = kernels.shape[-1] // 2
+    key = ("stamp", id(kernels))
+    entry = None if cache is None else cache.get(key)
+    if entry is None or entry[0] is not kernels:
+        entry = (kernels, _plane_runs(_extents(kernels)))
+        if cache is not None:
+            cache.put(key, entry, size=0)
+    out = np.zeros((n, ny, nx))
+    for lo, hi, e in entry[1]:
+        k = kernels[lo:hi]
+        for y, x in nz:
+            y0, y1 = max(y - e, 0), min(y + e + 1, ny)
+            x0, x1 = max(x - e, 0), min(x + e + 1, nx)
+            if y0 < y1 and x0 < x1:
+                out[lo:hi, y0:y1, x0:x1] += images[lo:hi, y, x, None, None] * \
+                    k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h]
+    return out
+
+
+def _extents(kernels: np.ndarray) -> np.ndarray:
+    """Half-width of the non-zero footprint of each kernel plane (n, N, N)."""
+    big = kernels.shape[-1]
+    h = big // 2
+    out = np.zeros(len(kernels), int)
+    for mask in (kernels.any(axis=2), kernels.any(axis=1)):  # (n, N) rows, columns
+        first = mask.argmax(axis=1)
+        last = big - 1 - mask[:, ::-1].argmax(axis=1)
+        e = np.maximum(h - first, last - h)
+        out = np.maximum(out, np.where(mask.any(axis=1), e, 0))
+    return out
+
+
+def _plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first, stop, half-width) of runs of consecutive planes stamped together: a new
+    run starts where the footprint shrinks below 70% of the run's (fewer, larger copies
+    for small kernels; little wasted work on zeros for wide ones)."""
+    runs: list[list[int]] = []
+    for j, e in enumerate(int(v) for v in extents):
+        if runs and (e <= runs[-1][2] and (e + 1) ** 2 >= 0.5 * (runs[-1][2] + 1) ** 2
+                     or max(e, runs[-1][2]) < 8):
+            runs[-1][1], runs[-1][2] = j + 1, max(runs[-1][2], e)
+        else:
+            runs.append([j, j + 1, e])
+    return [tuple(r) for r in runs]
 
 
 def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:

@@ -11,6 +11,7 @@ import xarray as xr
 
 from xdl4.errors import FitError
 from xdl4.forward import Evaluator, as_models, vectorised_runs
+from xdl4.irf import FIT_IRF_INTERPOLATION, check_irf_interpolation
 from xdl4.schema import ONOFF_KINDS, kind_of
 
 
@@ -33,6 +34,10 @@ def _flatten(data: Any) -> list[xr.Dataset]:
         return [ds for item in data for ds in _flatten(item)]
     raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
                     f"{type(data).__name__}")
+
+
+class NaNStatistic(FitError):
+    """The statistic is NaN at the current parameter values."""
 
 
 class _Run(Evaluator):
@@ -98,6 +103,9 @@ class Likelihood:
     ``data``: a dataset, a list of datasets, a DataTree of datasets, or a dataset with an
     ``obs`` dimension (its runs are fitted jointly; a ``FoVBackgroundModel`` named after a
     run's ``obs`` label applies to that run, one named after the dataset to all its runs).
+    ``irf_interpolation``: ``"bilinear"`` (default: PSF and EDISP mixed from the IRF pixels
+    around a source, a likelihood continuous in the source position) or ``"nearest"``
+    (gammapy's lookup and numbers); see :mod:`xdl4.irf`.
 
     >>> import xdl4
     >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -107,9 +115,11 @@ class Likelihood:
     (0.0, 2)
     """
 
-    def __init__(self, data: Any, models: Any) -> None:
+    def __init__(self, data: Any, models: Any, irf_interpolation: str | None = None) -> None:
         from xdl4.models import Models, TemplateNPredModel
 
+        self.irf_interpolation = check_irf_interpolation(irf_interpolation,
+                                                         FIT_IRF_INTERPOLATION)
         self.models = models if isinstance(models, Models) else Models(as_models(models))
         datasets = _flatten(data)
         if not datasets:
@@ -142,7 +152,7 @@ class Likelihood:
                 mine = [m for m in srcs if m.datasets_names is None
                         or labels & set(m.datasets_names)]
                 back = bkg.get(label, bkg.get(name))
-                term = _Run(run)
+                term = _Run(run, self.irf_interpolation)
                 term.bind(label, mine, back)
                 self.terms.append(term)
                 used.update(m.name for m in mine)
@@ -166,7 +176,7 @@ class Likelihood:
             if not math.isfinite(s) and (s != s or _nan_npred(term)):
                 free = ", ".join(f"{lab}={p.value:.6g}" for lab, p in
                                  self.models.parameters.unique() if not p.frozen)
-                raise FitError(f"statistic is NaN for dataset {term.label!r} at {free}")
+                raise NaNStatistic(f"statistic is NaN for dataset {term.label!r} at {free}")
             total += s
         return total + self.prior_stat()
 
@@ -183,12 +193,15 @@ class Likelihood:
         return {t.label: float(t.stat_sum(self.models)) for t in self.terms}
 
 
-def _likelihood(data: Any, models: Any) -> Likelihood:
+def _likelihood(data: Any, models: Any, irf_interpolation: str | None = None) -> Likelihood:
     """A new Likelihood, or ``data`` itself when it is one (built for the same models)."""
     if not isinstance(data, Likelihood):
-        return Likelihood(data, models)
+        return Likelihood(data, models, irf_interpolation)
     if models is not None and models is not data.models and \
             [id(m) for m in as_models(models)] != [id(m) for m in data.models]:
         raise ValueError("a Likelihood was passed with other models: pass models=None or "
                          "the Likelihood's own models")
+    if irf_interpolation is not None and irf_interpolation != data.irf_interpolation:
+        raise ValueError(f"a Likelihood built with irf_interpolation="
+                         f"{data.irf_interpolation!r} was passed with {irf_interpolation!r}")
     return data
