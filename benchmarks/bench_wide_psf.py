@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -141,8 +142,26 @@ def _start(models, center) -> None:
     p["src.lat_0"].value = center[1] + START["dlat"]
 
 
-def _median_ms(times: list[float]) -> float:
-    return float(np.median(times) * 1e3)
+def _loop(out: dict, name: str, change, evaluate, n: int) -> None:
+    """Median wall and CPU time (ms) of ``evaluate()`` after ``change(k)``, k = 0..n-1."""
+    wall, cpu = [], []
+    for k in range(n):
+        change(k)
+        t0, c0 = time.perf_counter(), time.process_time()
+        evaluate()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    out[f"{name}_ms"] = float(np.median(wall) * 1e3)
+    out[f"{name}_cpu_ms"] = float(np.median(cpu) * 1e3)
+
+
+def _set_alpha(p, k: int, sign: bool = True) -> None:
+    p.value = TRUTH["alpha"] + 0.01 * (k + 1) * ((-1) ** k if sign else 1)
+
+
+def _move(lon, lat, k: int) -> None:
+    d = 1e-3 * (k + 1) * (-1) ** k
+    lon.value, lat.value = CENTER[0] + d, CENTER[1] - 0.5 * d
 
 
 def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
@@ -155,37 +174,23 @@ def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
     models = xdl4.read_models(folder / "models.yaml")
     p = models.parameters
     out: dict = {}
-    lik = Likelihood(datasets, models)
+    lik = Likelihood(datasets, models, **{k: v for k, v in (fit_options or {}).items()
+                                          if k == "irf_interpolation"})
     lik.stat()
-    t = []
-    for k in range(20):
-        p["src.alpha"].value = TRUTH["alpha"] + 0.01 * (k + 1) * (-1) ** k
-        t0 = time.perf_counter()
-        lik.stat()
-        t.append(time.perf_counter() - t0)
-    out["eval_spectral_ms"] = _median_ms(t)
-    t = []
-    for k in range(20):
-        d = 1e-3 * (k + 1) * (-1) ** k
-        p["src.lon_0"].value = CENTER[0] + d
-        p["src.lat_0"].value = CENTER[1] - 0.5 * d
-        t0 = time.perf_counter()
-        lik.stat()
-        t.append(time.perf_counter() - t0)
-    out["eval_move_ms"] = _median_ms(t)
-    t = []
-    for k in range(5):
-        p["src.alpha"].value = TRUTH["alpha"] + 0.01 * (k + 1)
-        t0 = time.perf_counter()
-        sum(ds.dl4.stat_sum(models) for ds in datasets)
-        t.append(time.perf_counter() - t0)
-    out["accessor_ms"] = _median_ms(t)
+    _loop(out, "eval_spectral", lambda k: _set_alpha(p["src.alpha"], k), lik.stat, 20)
+    _loop(out, "eval_move", lambda k: _move(p["src.lon_0"], p["src.lat_0"], k), lik.stat, 20)
+    _loop(out, "accessor", lambda k: _set_alpha(p["src.alpha"], k, False),
+          lambda: sum(ds.dl4.stat_sum(models) for ds in datasets), 5)
     models = xdl4.read_models(folder / "models.yaml")
     _start(models, CENTER)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = xdl4.fit(datasets, models, **(fit_options or {}))
     out["fit_s"] = time.perf_counter() - t0
+    out["fit_cpu_s"] = time.process_time() - c0
     out["fit_nfev"] = result.nfev
+    # finite differences of single datasets inside the gradient, in full evaluations
+    out["fit_grad_evals"] = (result.gradient["dataset_evals"] / len(datasets)
+                             if result.gradient else 0.0)
     out["fit_success"] = bool(result.success)
     out["fit_values"] = {lab: float(v) for lab, v in zip(
         result.parameters.parameter.values, result.parameters.value.values, strict=True)
@@ -200,8 +205,10 @@ def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
     sizes: dict[str, int] = {}
     for term in lik.terms:
         for name, size in term.cache_nbytes().items():
-            if name.endswith("_peak") or name in ("psf_sampling", "sources", "edisp_nodes"):
+            if name.endswith("_peak") or name in ("sources", "edisp_nodes"):
                 sizes[name] = sizes.get(name, 0) + size
+            elif name == "psf_sampling":  # one cache shared by all evaluators
+                sizes[name] = size
     out["cache_mib"] = {k: v / 2**20 for k, v in sizes.items()}
     out["cache_total_mib"] = sum(sizes.values()) / 2**20
     out["rss_mib"] = _rss_mib()
@@ -223,38 +230,22 @@ def run_gammapy(folder: Path) -> dict:
     src = models["src"]
     out: dict = {}
     datasets.stat_sum()
-    t = []
-    for k in range(20):
-        src.spectral_model.alpha.value = TRUTH["alpha"] + 0.01 * (k + 1) * (-1) ** k
-        t0 = time.perf_counter()
-        datasets.stat_sum()
-        t.append(time.perf_counter() - t0)
-    out["eval_spectral_ms"] = _median_ms(t)
-    t = []
-    for k in range(20):
-        d = 1e-3 * (k + 1) * (-1) ** k
-        src.spatial_model.lon_0.value = CENTER[0] + d
-        src.spatial_model.lat_0.value = CENTER[1] - 0.5 * d
-        t0 = time.perf_counter()
-        datasets.stat_sum()
-        t.append(time.perf_counter() - t0)
-    out["eval_move_ms"] = _median_ms(t)
-    t = []
-    for k in range(5):
-        src.spectral_model.alpha.value = TRUTH["alpha"] + 0.01 * (k + 1)
-        t0 = time.perf_counter()
-        sum(ds.stat_sum() for ds in datasets)
-        t.append(time.perf_counter() - t0)
-    out["accessor_ms"] = _median_ms(t)
+    alpha, spatial = src.spectral_model.alpha, src.spatial_model
+    _loop(out, "eval_spectral", lambda k: _set_alpha(alpha, k), datasets.stat_sum, 20)
+    _loop(out, "eval_move", lambda k: _move(spatial.lon_0, spatial.lat_0, k),
+          datasets.stat_sum, 20)
+    _loop(out, "accessor", lambda k: _set_alpha(alpha, k, False),
+          lambda: sum(ds.stat_sum() for ds in datasets), 5)
     models = Models.read(folder / "models.yaml")
     datasets.models = models
     p = models.parameters
     p["alpha"].value, p["amplitude"].value = START["alpha"], START["amplitude"]
     p["lon_0"].value = CENTER[0] + START["dlon"]
     p["lat_0"].value = CENTER[1] + START["dlat"]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = Fit().run(datasets)
     out["fit_s"] = time.perf_counter() - t0
+    out["fit_cpu_s"] = time.process_time() - c0
     out["fit_nfev"] = int(result.optimize_result.nfev)
     out["fit_success"] = bool(result.success)
     out["fit_values"] = {f"src.{par.name}": float(par.value) for par in models.parameters
@@ -263,17 +254,25 @@ def run_gammapy(folder: Path) -> dict:
     return out
 
 
-def _child(args: list[str]) -> dict:
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+def _child(args: list[str], blas_threads: int) -> dict:
+    env = dict(os.environ)
+    if blas_threads > 0:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(blas_threads)
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 ROWS = (("eval after a spectral change (ms)", "eval_spectral_ms"),
+        ("  CPU (ms)", "eval_spectral_cpu_ms"),
         ("eval after moving the source (ms)", "eval_move_ms"),
+        ("  CPU (ms)", "eval_move_cpu_ms"),
         ("accessor, 5 x stat_sum (ms)", "accessor_ms"),
-        ("full fit (s)", "fit_s"))
+        ("  CPU (ms)", "accessor_cpu_ms"),
+        ("full fit (s)", "fit_s"),
+        ("  CPU (s)", "fit_cpu_s"))
 
 
 def report(xdl4_runs: list[dict], gammapy_runs: list[dict]) -> None:
@@ -286,6 +285,8 @@ def report(xdl4_runs: list[dict], gammapy_runs: list[dict]) -> None:
         print(f"{label:38s}{a:10.3g}{b:10.3g}{b / a:8.1f}")
     for label, key in (("fit evaluations (nfev)", "fit_nfev"), ("peak RSS (MiB)", "rss_mib")):
         print(f"{label:38s}{med(xdl4_runs, key):10.0f}{med(gammapy_runs, key):10.0f}")
+    if med(xdl4_runs, "fit_grad_evals") > 0:
+        print(f"{'  + gradient finite differences':38s}{med(xdl4_runs, 'fit_grad_evals'):10.0f}")
     x = xdl4_runs[-1]
     print(f"xdl4 caches after the fit: {x['cache_total_mib']:.1f} MiB "
           + ", ".join(f"{k} {v:.2f}" for k, v in x["cache_mib"].items()))
@@ -304,6 +305,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="xdl4/gammapy pairs")
     parser.add_argument("--gammapy", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--xdl4", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--blas-threads", type=int, default=1,
+                        help="BLAS threads of both libraries' processes (0: inherit the "
+                             "environment); on a few busy cores, threaded BLAS calls on "
+                             "these small arrays only wait for each other")
     parser.add_argument("--fit-options", default="{}",
                         help="JSON keyword arguments of xdl4.fit, e.g. '{\"grad\": true}'")
     args = parser.parse_args()
@@ -320,9 +325,10 @@ def main() -> None:
         xs, gs = [], []
         for _ in range(args.repeat):
             xs.append(_child([sys.executable, __file__, "--xdl4", str(folder),
-                              "--fit-options", args.fit_options]))
+                              "--fit-options", args.fit_options], args.blas_threads))
             if args.compare:
-                gs.append(_child([args.compare, __file__, "--gammapy", str(folder)]))
+                gs.append(_child([args.compare, __file__, "--gammapy", str(folder)],
+                                 args.blas_threads))
         report(xs, gs)
 
 

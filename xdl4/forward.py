@@ -28,9 +28,10 @@ import xarray as xr
 
 from xdl4 import masks
 from xdl4.axes import edges
+from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
-from xdl4.irf import BoundedCache, check_irf_interpolation, mix, node_weights
-from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
+from xdl4.irf import check_irf_interpolation, mix, node_weights
+from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy, stamp
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
 from xdl4.stats import cash, wstat, wstat_background
@@ -39,9 +40,11 @@ from xdl4.stats import cash, wstat, wstat_background
 CUTOUT_MARGIN = 0.1
 #: bounds (bytes) of an Evaluator's caches: PSF kernels per source position, the kernels
 #: of the IRF-grid pixels (bilinear mode), the kernels' FFTs (extended sources)
-KERNEL_CACHE_BYTES = 32 * 2**20
+KERNEL_CACHE_BYTES = 8 * 2**20
 NODE_KERNEL_CACHE_BYTES = 64 * 2**20
 FFT_CACHE_BYTES = 64 * 2**20
+#: spectral integrals per (spectral model, values, true-energy edges), shared by evaluators
+_FLUX_CACHE = BoundedCache(2**20, max_items=256)
 
 
 def as_models(models) -> list:
@@ -133,7 +136,7 @@ class Evaluator:
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
-        self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=64)
+        self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=8)
         self._node_kernels = BoundedCache(NODE_KERNEL_CACHE_BYTES)
         self._kernel_ffts = BoundedCache(FFT_CACHE_BYTES, max_items=16)
         self._edisp_nodes: dict[tuple[int, int], np.ndarray] = {}
@@ -345,7 +348,7 @@ class Evaluator:
             fkey += (model.temporal_key(),)
         if cache.get("spectral_key") != fkey:
             if cache.get("flux_key") != fkey[:2]:  # the flux survives a spatial change
-                cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey[:2])
+                cache.update(flux=self._flux(model, fkey[:2]), flux_key=fkey[:2])
             flux = cache["flux"] * cache["unit"]
             if model.temporal is not None:
                 flux = flux * self.temporal_norm(model)
@@ -361,6 +364,16 @@ class Evaluator:
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
             cache.update(spectral_key=fkey, npred=npred)
         return cache["npred"], cache.get("box_reco", cache["box"])
+
+    def _flux(self, model, key: tuple) -> np.ndarray:
+        """The spectrum integrated over the true-energy bins, shared by the evaluators of
+        datasets with the same binning (a joint fit computes it once per step)."""
+        key = (id(model.spectral),) + key + (self.e_true.tobytes(),)
+        hit = _FLUX_CACHE.get(key)
+        if hit is None or hit[0] is not model.spectral:
+            hit = (model.spectral, model.spectral.integral_bins(self.e_true))
+            _FLUX_CACHE.put(key, hit, size=hit[1].nbytes)
+        return hit[1]
 
     def temporal_norm(self, model) -> float | np.ndarray:
         """Mean light curve of a source over this dataset's GTIs, cached per temporal key;
@@ -385,6 +398,12 @@ class Evaluator:
         ny, nx = self.grid.shape
         big = (slice(max(box[0].start - h, 0), min(box[0].stop + h, ny)),
                slice(max(box[1].start - h, 0), min(box[1].stop + h, nx)))
+        nz = np.argwhere(np.any(npred != 0, axis=0))
+        if len(nz) <= 16:  # a point source: the kernels stamped at its few pixels
+            shift = np.array([box[0].start - big[0].start, box[1].start - big[1].start])
+            return stamp(npred[:, nz[:, 0], nz[:, 1]], nz + shift, kern,
+                         (big[0].stop - big[0].start, big[1].stop - big[1].start),
+                         self._kernel_ffts), big
         padded = np.zeros((npred.shape[0], big[0].stop - big[0].start,
                            big[1].stop - big[1].start))
         padded[:, box[0].start - big[0].start:box[0].stop - big[0].start,

@@ -23,10 +23,11 @@ import math
 
 import numpy as np
 
+from xdl4.cache import BoundedCache
 from xdl4.skymath import separation
 
 CONTAINMENT_MAX = 0.999
-#: bound of each KernelBuilder's cache of sparse sampling matrices (bytes)
+#: bound of the KernelBuilders' shared cache of sparse sampling matrices (bytes)
 SAMPLING_CACHE_BYTES = 64 * 2**20
 
 
@@ -71,15 +72,14 @@ class KernelBuilder:
     a CAR grid of the data frame).
     """
 
-    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float],
-                 max_bytes: int = SAMPLING_CACHE_BYTES):
-        from xdl4.irf import BoundedCache
-
+    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float]):
         self.nodes = np.asarray(nodes_deg, float)
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
-        #: sparse sampling matrices per (n_j, f_j), bounded in bytes
-        self.cache = BoundedCache(max_bytes)
+        self._key = (self.nodes.tobytes(), self.pix, self.center)
+        #: sparse sampling matrices per (rad nodes, pixel size, centre, n_j, f_j), shared
+        #: by the builders of datasets on the same grid, bounded in bytes
+        self.cache = SAMPLING_CACHE
 
     def _sampling(self, small: int, factor: int):
         """Sparse matrix (small*small, n_rad): the pixels of an n_j = ``small`` kernel image
@@ -88,7 +88,7 @@ class KernelBuilder:
         extrapolation, as gammapy's interpolator). A pixel depends on a few nodes only:
         a few entries per row instead of n_rad (the dense matrix of the wide-PSF case was
         23 MB per energy)."""
-        return self.cache.get_or_build((small, factor),
+        return self.cache.get_or_build(self._key + (small, factor),
                                        lambda: self._build_sampling(small, factor))
 
     def _build_sampling(self, small: int, factor: int):
@@ -140,6 +140,9 @@ class KernelBuilder:
             out[j, o:o + small, o:o + small] = (k / total if total > 0 else k).reshape(
                 small, small)
         return out
+
+
+SAMPLING_CACHE = BoundedCache(SAMPLING_CACHE_BYTES)
 
 
 def bilinear_weights(x: float, y: float, nx: int, ny: int) -> list[tuple[int, int, float]]:
@@ -199,7 +202,8 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndar
     ny, nx = images.shape[-2:]
     nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
     if len(nz) <= 16:
-        return _stamp(np.broadcast_to(images, (n, ny, nx)), kernels, nz, fft_cache)
+        values = np.broadcast_to(images, (n, ny, nx))[:, nz[:, 0], nz[:, 1]]
+        return stamp(values, nz, kernels, (ny, nx), fft_cache)
     key = (id(kernels), images.shape[-2:])
     entry = None if fft_cache is None else fft_cache.get(key)
     if entry is None or entry[0] is not kernels:
@@ -218,12 +222,16 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndar
     return np.clip(out, 0, None)
 
 
-def _stamp(images: np.ndarray, kernels: np.ndarray, nz: np.ndarray, cache=None
-           ) -> np.ndarray:
-    """The kernels stamped at the few non-zero pixels ``nz`` of images (n, ny, nx),
-    written straight into the (n, ny, nx) output; runs of energy planes with much smaller
-    kernel footprints (high energies) are stamped over their own footprint only."""
-    n, ny, nx = images.shape
+def stamp(values: np.ndarray, coords: np.ndarray, kernels: np.ndarray,
+          shape: tuple[int, int], cache=None) -> np.ndarray:
+    """Kernels (n, N, N) centred on a few pixels ``coords`` (k, 2: row, column) with
+    amplitudes ``values`` (n, k), summed on an (n, *shape) image (kernel parts beyond it
+    are dropped): a 'same' convolution of an image that is zero elsewhere. Runs of energy
+    planes with much smaller kernel footprints (high energies) are stamped over their own
+    footprint only; ``cache`` (a :class:`xdl4.irf.BoundedCache`) keeps those runs per
+    kernel array."""
+    n = kernels.shape[0]
+    ny, nx = shape
     h = kernels.shape[-1] // 2
     key = ("stamp", id(kernels))
     entry = None if cache is None else cache.get(key)
@@ -234,12 +242,15 @@ def _stamp(images: np.ndarray, kernels: np.ndarray, nz: np.ndarray, cache=None
     out = np.zeros((n, ny, nx))
     for lo, hi, e in entry[1]:
         k = kernels[lo:hi]
-        for y, x in nz:
+        tmp = np.empty((hi - lo, 2 * e + 1, 2 * e + 1))
+        for i, (y, x) in enumerate(coords):
             y0, y1 = max(y - e, 0), min(y + e + 1, ny)
             x0, x1 = max(x - e, 0), min(x + e + 1, nx)
             if y0 < y1 and x0 < x1:
-                out[lo:hi, y0:y1, x0:x1] += images[lo:hi, y, x, None, None] * \
-                    k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h]
+                t = tmp[:, :y1 - y0, :x1 - x0]
+                np.multiply(values[lo:hi, i, None, None],
+                            k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h], out=t)
+                out[lo:hi, y0:y1, x0:x1] += t
     return out
 
 

@@ -113,7 +113,7 @@ def _attempt(step: str, m) -> dict:
 def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = True,
         minos: bool | Sequence[str] = False, sigma: float = 1.0, strategy: int = 0,
         tol: float = 0.1, ncall: int | None = None, irf_interpolation: str | None = None,
-        retry: bool = True) -> FitResult:
+        retry: bool = True, grad: bool | None = False) -> FitResult:
     """Fit ``models`` to ``data`` (dataset, list, DataTree, or a dataset with ``obs``).
 
     MIGRAD (``strategy``, ``tol``: EDM goal 0.002 x tol), then HESSE (``covariance``),
@@ -131,7 +131,10 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
     HESSE run (strategy, validity, evaluations, EDM), ``result.bad_calls`` the NaN /
     infinite statistics met. ``irf_interpolation``: ``"bilinear"`` (default: a
     likelihood smooth in the source position) or ``"nearest"`` (gammapy's numbers);
-    see :class:`~xdl4.fitting.Likelihood`.
+    see :class:`~xdl4.fitting.Likelihood`. ``grad``: give MIGRAD the gradient of
+    :mod:`xdl4.fitting.gradient` (analytic for spectral parameters and background norms,
+    finite differences of the datasets concerned for the others); ``None``: only when
+    at least half of the free parameters are analytic; ``result.gradient`` reports it.
 
     >>> import xdl4
     >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -150,14 +153,23 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
     limits = free.limits(default_limits)
     steps0 = free.steps()
     objective = _Objective(lik, free)
-    m = _minuit(lik, free, strategy, tol, objective=objective, limits=limits, steps=steps0)
+    gradient = None
+    if grad is not False:
+        from xdl4.fitting.gradient import Gradient
+
+        gradient = Gradient(lik, free, steps0)
+        if grad is None and gradient.fraction_analytic < 0.5:
+            gradient = None
+    m = _minuit(lik, free, strategy, tol, objective=objective, limits=limits, steps=steps0,
+                grad=gradient)
     attempts: list[dict] = []
 
     def restart(at_strategy: int, steps=None):
         """A fresh Minuit (no state of a failed run) from the best point seen."""
         start = objective.best_x if objective.best_x is not None else np.array(m.values)
         return _minuit(lik, free, at_strategy, tol, objective=objective, start=start,
-                       limits=limits, steps=steps0 if steps is None else steps)
+                       limits=limits, steps=steps0 if steps is None else steps,
+                       grad=gradient)
 
     try:
         if optimize:
@@ -246,7 +258,10 @@ def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = Tru
         message += f"; retried MIGRAD at strategy {', '.join(str(a['strategy']) for a in retried)}"
     if objective.bad_calls:
         message += f"; stepped back from {objective.bad_calls} NaN/inf statistic(s)"
+    info = None if gradient is None else {
+        "analytic": gradient.analytic, "numeric": gradient.numeric, "calls": gradient.ncalls,
+        "dataset_evals": gradient.nterm_evals}
     return FitResult(success, message, lik.nfev - nfev0, total, m, columns, cov_all,
-                     attempts=attempts, bad_calls=objective.bad_calls,
+                     attempts=attempts, bad_calls=objective.bad_calls, gradient=info,
                      irf_interpolation=lik.irf_interpolation,
                      default_bounds={free.labels[i]: b for i, b in default_limits.items()})

@@ -22,7 +22,9 @@ class FitResult:
     run: ``step``, ``strategy``, ``valid``, ``accurate``, ``nfev``, ``edm``, ``reason``),
     ``bad_calls`` (NaN / infinite statistics stepped back from), ``irf_interpolation``,
     ``default_bounds`` (bounds the fit gave to unbounded source positions, by label; also
-    in ``parameters.min/max``).
+    in ``parameters.min/max``), ``gradient`` (None when MIGRAD computed it numerically,
+    else the ``analytic`` and ``numeric`` labels, gradient ``calls`` and the single-dataset
+    ``dataset_evals`` of its finite differences; ``nfev`` counts full evaluations only).
     """
 
     success: bool
@@ -36,6 +38,7 @@ class FitResult:
     bad_calls: int = 0
     irf_interpolation: str | None = None
     default_bounds: dict = field(default_factory=dict)
+    gradient: dict | None = None
 
     @property
     def strategy(self) -> int | None:
