@@ -31,7 +31,15 @@ from xdl4.axes import edges
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
 from xdl4.irf import check_irf_interpolation, mix, node_weights
-from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy, stamp
+from xdl4.psf import (
+    KernelBuilder,
+    bilinear_weights,
+    convolve,
+    extents,
+    interp_log_energy,
+    mix_kernels,
+    stamp,
+)
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
 from xdl4.stats import cash, wstat, wstat_background
@@ -222,14 +230,24 @@ class Evaluator:
             else:
                 ny, nx = self.psf_values.shape[-2:]
                 x, y = self._irf_xy(self.psf_grid, lon, lat)
-                kern = mix(node_weights(x, y, nx, ny, "bilinear"), self._node_kernel)
+                weights = node_weights(x, y, nx, ny, "bilinear")
+                if len(weights) == 1:
+                    kern = self._node_kernel(*weights[0][:2])[0]
+                else:
+                    kern = mix_kernels([(w,) + self._node_kernel(iy, ix)
+                                        for iy, ix, w in weights])
             self._kernels.put(key, kern)
         return kern
 
-    def _node_kernel(self, iy: int, ix: int) -> np.ndarray:
-        """PSF kernels of IRF-grid pixel (iy, ix), as gammapy builds them at its centre."""
-        return self._node_kernels.get_or_build((iy, ix), lambda: self.kernel_builder.kernels(
-            self.psf_values[:, :, iy, ix], self.psf_node_values[:, :, iy, ix]))
+    def _node_kernel(self, iy: int, ix: int) -> tuple[np.ndarray, np.ndarray]:
+        """PSF kernels of IRF-grid pixel (iy, ix), as gammapy builds them at its centre,
+        and their footprints."""
+        def build():
+            kern = self.kernel_builder.kernels(self.psf_values[:, :, iy, ix],
+                                               self.psf_node_values[:, :, iy, ix])
+            return kern, extents(kern)
+
+        return self._node_kernels.get_or_build((iy, ix), build)
 
     def edisp_matrix(self, lon: float | None, lat: float | None) -> np.ndarray:
         """EDISP kernel (n_true, n_reco) at a position: the nearest IRF pixel's
@@ -402,8 +420,7 @@ class Evaluator:
         if len(nz) <= 16:  # a point source: the kernels stamped at its few pixels
             shift = np.array([box[0].start - big[0].start, box[1].start - big[1].start])
             return stamp(npred[:, nz[:, 0], nz[:, 1]], nz + shift, kern,
-                         (big[0].stop - big[0].start, big[1].stop - big[1].start),
-                         self._kernel_ffts), big
+                         (big[0].stop - big[0].start, big[1].stop - big[1].start)), big
         padded = np.zeros((npred.shape[0], big[0].stop - big[0].start,
                            big[1].stop - big[1].start))
         padded[:, box[0].start - big[0].start:box[0].stop - big[0].start,

@@ -20,6 +20,7 @@ a source cheap; the matrices are kept in a cache bounded in bytes.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -143,6 +144,8 @@ class KernelBuilder:
 
 
 SAMPLING_CACHE = BoundedCache(SAMPLING_CACHE_BYTES)
+#: footprints of recent kernel arrays (a few ints each; weak references to the arrays)
+_FOOTPRINTS = BoundedCache(2**20, max_items=256)
 
 
 def bilinear_weights(x: float, y: float, nx: int, ny: int) -> list[tuple[int, int, float]]:
@@ -196,20 +199,21 @@ def region_fraction(profiles: np.ndarray, nodes_deg: np.ndarray, radius: float,
 def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndarray:
     """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
     (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
-    clipped at 0. ``fft_cache`` (an :class:`xdl4.irf.BoundedCache`) keeps the kernels'
-    transforms between calls."""
+    clipped at 0. ``fft_cache`` (an :class:`xdl4.cache.BoundedCache`, or a dict) keeps
+    the kernels' transforms between calls."""
     n = kernels.shape[0]
     ny, nx = images.shape[-2:]
     nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
     if len(nz) <= 16:
         values = np.broadcast_to(images, (n, ny, nx))[:, nz[:, 0], nz[:, 1]]
-        return stamp(values, nz, kernels, (ny, nx), fft_cache)
+        return stamp(values, nz, kernels, (ny, nx))
     key = (id(kernels), images.shape[-2:])
     entry = None if fft_cache is None else fft_cache.get(key)
-    if entry is None or entry[0] is not kernels:
-        entry = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+    if entry is None or entry[0]() is not kernels:
+        # a weak reference: the id is only trusted while those kernels live
+        entry = (weakref.ref(kernels), _kernel_groups(kernels, ny, nx))
         if fft_cache is not None:
-            fft_cache.put(key, entry, size=sum(g[3].nbytes for g in entry[1]))
+            _put(fft_cache, key, entry, sum(g[3].nbytes for g in entry[1]))
     out = np.empty((n, ny, nx))
     for planes, small, shape, kfft in entry[1]:
         # planes whose kernel is small get a smaller (cheaper) transform; same result
@@ -223,24 +227,17 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndar
 
 
 def stamp(values: np.ndarray, coords: np.ndarray, kernels: np.ndarray,
-          shape: tuple[int, int], cache=None) -> np.ndarray:
+          shape: tuple[int, int]) -> np.ndarray:
     """Kernels (n, N, N) centred on a few pixels ``coords`` (k, 2: row, column) with
     amplitudes ``values`` (n, k), summed on an (n, *shape) image (kernel parts beyond it
     are dropped): a 'same' convolution of an image that is zero elsewhere. Runs of energy
     planes with much smaller kernel footprints (high energies) are stamped over their own
-    footprint only; ``cache`` (a :class:`xdl4.irf.BoundedCache`) keeps those runs per
-    kernel array."""
+    footprint only (remembered per kernel array)."""
     n = kernels.shape[0]
     ny, nx = shape
     h = kernels.shape[-1] // 2
-    key = ("stamp", id(kernels))
-    entry = None if cache is None else cache.get(key)
-    if entry is None or entry[0] is not kernels:
-        entry = (kernels, _plane_runs(_extents(kernels)))
-        if cache is not None:
-            cache.put(key, entry, size=0)
     out = np.zeros((n, ny, nx))
-    for lo, hi, e in entry[1]:
+    for lo, hi, e in footprint_runs(kernels):
         k = kernels[lo:hi]
         tmp = np.empty((hi - lo, 2 * e + 1, 2 * e + 1))
         for i, (y, x) in enumerate(coords):
@@ -254,7 +251,49 @@ def stamp(values: np.ndarray, coords: np.ndarray, kernels: np.ndarray,
     return out
 
 
-def _extents(kernels: np.ndarray) -> np.ndarray:
+def _put(cache, key, value, size: int) -> None:
+    """Store in a BoundedCache (or a plain dict)."""
+    if isinstance(cache, BoundedCache):
+        cache.put(key, value, size=size)
+    else:
+        cache[key] = value
+
+
+def footprint_runs(kernels: np.ndarray, half_widths: np.ndarray | None = None) -> list:
+    """Runs of energy planes of a kernel array stamped together (:func:`_plane_runs`),
+    remembered per array (weakly: a small cache keyed by id); ``half_widths`` registers
+    known footprints."""
+    key = id(kernels)
+    entry = _FOOTPRINTS.get(key)
+    if entry is None or entry[0]() is not kernels:
+        runs = _plane_runs(extents(kernels) if half_widths is None else half_widths)
+        entry = (weakref.ref(kernels), runs)
+        _FOOTPRINTS.put(key, entry, size=0)
+    return entry[1]
+
+
+def mix_kernels(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """sum_i w_i K_i of kernel sets K_i (n, N_i, N_i) (odd sizes, centred on the largest)
+    given as (w_i, K_i, footprint half-widths of K_i's planes): each plane is added over
+    its own footprint only."""
+    big = max(k.shape[-1] for _, k, _ in parts)
+    n = parts[0][1].shape[0]
+    c = big // 2
+    out = np.zeros((n, big, big))
+    tmp = np.empty((n, big, big))
+    extent = np.zeros(n, int)
+    for w, k, ext in parts:
+        h = k.shape[-1] // 2
+        for lo, hi, e in _plane_runs(ext):
+            t = np.multiply(w, k[lo:hi, h - e:h + e + 1, h - e:h + e + 1],
+                            out=tmp[lo:hi, :2 * e + 1, :2 * e + 1])
+            out[lo:hi, c - e:c + e + 1, c - e:c + e + 1] += t
+        extent = np.maximum(extent, ext)
+    footprint_runs(out, extent)
+    return out
+
+
+def extents(kernels: np.ndarray) -> np.ndarray:
     """Half-width of the non-zero footprint of each kernel plane (n, N, N)."""
     big = kernels.shape[-1]
     h = big // 2
