@@ -113,7 +113,7 @@ def _attempt(step: str, m) -> dict:
 def fit(data: Any, models: Any, *, optimize: bool = True, covariance: bool = True,
         minos: bool | Sequence[str] = False, sigma: float = 1.0, strategy: int = 0,
         tol: float = 0.1, ncall: int | None = None, irf_interpolation: str | None = None,
-        retry: bool = True, grad: bool | None = False) -> FitResult:
+        retry: bool = True, grad: bool | None = None) -> FitResult:
     """Fit ``models`` to ``data`` (dataset, list, DataTree, or a dataset with ``obs``).
 
     MIGRAD (``strategy``, ``tol``: EDM goal 0.002 x tol), then HESSE (``covariance``),
