@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -32,7 +33,8 @@ def nbytes(value: Any) -> int:
 class BoundedCache:
     """A least-recently-used mapping bounded by the bytes of its values (``max_bytes``)
     and by a number of entries (``max_items``). The newest entry is always kept, even
-    alone above the bound. ``nbytes`` and ``peak_nbytes`` report its size."""
+    alone above the bound. ``nbytes`` and ``peak_nbytes`` report its size. Thread-safe
+    (a lock around each operation; values are built outside it)."""
 
     def __init__(self, max_bytes: int, max_items: int | None = None) -> None:
         self.max_bytes = int(max_bytes)
@@ -40,31 +42,35 @@ class BoundedCache:
         self._data: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self.nbytes = 0
         self.peak_nbytes = 0
+        self._lock = threading.Lock()
 
     def __contains__(self, key: Hashable) -> bool:
-        return key in self._data
+        with self._lock:
+            return key in self._data
 
     def __len__(self) -> int:
         return len(self._data)
 
     def get(self, key: Hashable, default: Any = None) -> Any:
-        item = self._data.get(key)
-        if item is None:
-            return default
-        self._data.move_to_end(key)
-        return item[0]
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return default
+            self._data.move_to_end(key)
+            return item[0]
 
     def put(self, key: Hashable, value: Any, size: int | None = None) -> None:
-        if key in self._data:
-            self.nbytes -= self._data.pop(key)[1]
         size = nbytes(value) if size is None else int(size)
-        self._data[key] = (value, size)
-        self.nbytes += size
-        while len(self._data) > 1 and (self.nbytes > self.max_bytes or (
-                self.max_items is not None and len(self._data) > self.max_items)):
-            _, (_, s) = self._data.popitem(last=False)
-            self.nbytes -= s
-        self.peak_nbytes = max(self.peak_nbytes, self.nbytes)
+        with self._lock:
+            if key in self._data:
+                self.nbytes -= self._data.pop(key)[1]
+            self._data[key] = (value, size)
+            self.nbytes += size
+            while len(self._data) > 1 and (self.nbytes > self.max_bytes or (
+                    self.max_items is not None and len(self._data) > self.max_items)):
+                _, (_, s) = self._data.popitem(last=False)
+                self.nbytes -= s
+            self.peak_nbytes = max(self.peak_nbytes, self.nbytes)
 
     def get_or_build(self, key: Hashable, build: Callable[[], Any]) -> Any:
         value = self.get(key, _MISSING)
@@ -74,8 +80,19 @@ class BoundedCache:
         return value
 
     def clear(self) -> None:
-        self._data.clear()
-        self.nbytes = 0
+        with self._lock:
+            self._data.clear()
+            self.nbytes = 0
+
+    def __getstate__(self) -> dict:
+        """Pickled empty (same bounds): a cache is rebuilt where it is used, and its
+        entries may hold weak references."""
+        return {"max_bytes": self.max_bytes, "max_items": self.max_items,
+                "_data": OrderedDict(), "nbytes": 0, "peak_nbytes": 0}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 _MISSING = object()

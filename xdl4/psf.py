@@ -78,9 +78,12 @@ class KernelBuilder:
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
         self._key = (self.nodes.tobytes(), self.pix, self.center)
-        #: sparse sampling matrices per (rad nodes, pixel size, centre, n_j, f_j), shared
-        #: by the builders of datasets on the same grid, bounded in bytes
-        self.cache = SAMPLING_CACHE
+
+    @property
+    def cache(self):
+        """Sparse sampling matrices per (rad nodes, pixel size, centre, n_j, f_j), shared
+        by the builders of datasets on the same grid, bounded in bytes."""
+        return SAMPLING_CACHE
 
     def _sampling(self, small: int, factor: int):
         """Sparse matrix (small*small, n_rad): the pixels of an n_j = ``small`` kernel image
