@@ -19,6 +19,7 @@ a source cheap; the matrices are kept in a cache bounded in bytes.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 
@@ -242,14 +243,19 @@ def stamp(values: np.ndarray, coords: np.ndarray, kernels: np.ndarray,
     out = np.zeros((n, ny, nx))
     for lo, hi, e in footprint_runs(kernels):
         k = kernels[lo:hi]
-        tmp = np.empty((hi - lo, 2 * e + 1, 2 * e + 1))
+        tmp = None
         for i, (y, x) in enumerate(coords):
             y0, y1 = max(y - e, 0), min(y + e + 1, ny)
             x0, x1 = max(x - e, 0), min(x + e + 1, nx)
             if y0 < y1 and x0 < x1:
-                t = tmp[:, :y1 - y0, :x1 - x0]
-                np.multiply(values[lo:hi, i, None, None],
-                            k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h], out=t)
+                src = k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h]
+                if tmp is None:  # the first stamp lands on zeros: written in place
+                    np.multiply(values[lo:hi, i, None, None], src,
+                                out=out[lo:hi, y0:y1, x0:x1])
+                    tmp = np.empty((hi - lo, 2 * e + 1, 2 * e + 1))
+                    continue
+                t = np.multiply(values[lo:hi, i, None, None], src,
+                                out=tmp[:, :y1 - y0, :x1 - x0])
                 out[lo:hi, y0:y1, x0:x1] += t
     return out
 
@@ -285,11 +291,14 @@ def mix_kernels(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray
     out = np.zeros((n, big, big))
     tmp = np.empty((n, big, big))
     extent = np.zeros(n, int)
-    for w, k, ext in parts:
+    for i, (w, k, ext) in enumerate(parts):
         h = k.shape[-1] // 2
-        for lo, hi, e in _plane_runs(ext):
-            t = np.multiply(w, k[lo:hi, h - e:h + e + 1, h - e:h + e + 1],
-                            out=tmp[lo:hi, :2 * e + 1, :2 * e + 1])
+        for lo, hi, e in _plane_runs_of(tuple(int(v) for v in ext)):
+            src = k[lo:hi, h - e:h + e + 1, h - e:h + e + 1]
+            if i == 0:  # lands on zeros: written in place
+                np.multiply(w, src, out=out[lo:hi, c - e:c + e + 1, c - e:c + e + 1])
+                continue
+            t = np.multiply(w, src, out=tmp[lo:hi, :2 * e + 1, :2 * e + 1])
             out[lo:hi, c - e:c + e + 1, c - e:c + e + 1] += t
         extent = np.maximum(extent, ext)
     footprint_runs(out, extent)
@@ -307,6 +316,11 @@ def extents(kernels: np.ndarray) -> np.ndarray:
         e = np.maximum(h - first, last - h)
         out = np.maximum(out, np.where(mask.any(axis=1), e, 0))
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _plane_runs_of(extents: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    return _plane_runs(np.array(extents))
 
 
 def _plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
