@@ -144,3 +144,48 @@ def test_caches_are_bounded(corner_ds):
     assert sizes["psf_kernels_peak"] <= forward.KERNEL_CACHE_BYTES
     assert sizes["psf_node_kernels"] <= forward.NODE_KERNEL_CACHE_BYTES
     assert sizes["psf_node_kernels"] > 0 and sizes["edisp_nodes"] > 0
+
+
+def test_sparse_kernel_sampling_equals_the_dense_recipe():
+    """The sparse sampling matrices give the kernels of the dense (kernel pixels x rad
+    nodes) recipe they replaced, to 1e-12 (nearest-mode numbers unchanged)."""
+    from astropy.wcs import WCS
+
+    from xdl4.psf import CONTAINMENT_MAX, containment_radius, round_up_to_odd
+    from xdl4.skymath import separation
+
+    ds = varying_irfs(xdl4.examples.map_dataset(0, width=0.8, binsz=0.05))
+    ev = Evaluator(ds, irf_interpolation="nearest")
+    kb = ev.kernel_builder
+    prof = ev.psf_profiles(83.66, 22.03)
+    kern = ev.psf_kernels(83.66, 22.03)
+
+    def dense(big, small, factor):
+        n_sub = small * factor
+        w = WCS(naxis=2)
+        w.wcs.ctype = ["RA---CAR", "DEC--CAR"]
+        w.wcs.crval = kb.center
+        w.wcs.cdelt = [-kb.pix / factor, kb.pix / factor]
+        w.wcs.crpix = [(n_sub + 1) / 2, (n_sub + 1) / 2]
+        y, x = np.mgrid[:n_sub, :n_sub]
+        rad = separation(*w.wcs_pix2world(x.ravel(), y.ravel(), 0), *kb.center)
+        idx = np.clip(np.searchsorted(kb.nodes, rad) - 1, 0, kb.nodes.size - 2)
+        t = (rad - kb.nodes[idx]) / (kb.nodes[idx + 1] - kb.nodes[idx])
+        m = np.zeros((rad.size, kb.nodes.size))
+        m[np.arange(rad.size), idx] = 1 - t
+        m[np.arange(rad.size), idx + 1] += t
+        m = m.reshape(small, factor, small, factor, -1).sum(axis=(1, 3))
+        out = np.zeros((big, big, kb.nodes.size))
+        o = (big - small) // 2
+        out[o:o + small, o:o + small] = m
+        return out.reshape(big * big, -1)
+
+    r_max = containment_radius(prof, kb.nodes, CONTAINMENT_MAX)
+    r68 = containment_radius(prof, kb.nodes, 0.68)
+    big = round_up_to_odd(2 * r_max.max() / kb.pix)
+    assert kern.shape[-1] == big
+    for j in range(len(prof)):
+        small = min(round_up_to_odd(2 * r_max[j] / kb.pix), big)
+        factor = int(min(np.ceil(12 / max(2 * r68[j] / kb.pix, 1e-12)), 4))
+        k = np.clip(dense(big, small, factor) @ prof[j], 0, None)
+        np.testing.assert_allclose(kern[j].ravel(), k / k.sum(), rtol=1e-12, atol=1e-15)
