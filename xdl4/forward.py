@@ -36,8 +36,8 @@ from xdl4.psf import (
     bilinear_weights,
     convolve,
     extents,
+    footprint_runs,
     interp_log_energy,
-    mix_kernels,
     stamp,
 )
 from xdl4.schema import GRID_PREFIXES, ONOFF_KINDS, REGION, kind_of, parse_unit
@@ -47,9 +47,11 @@ from xdl4.stats import cash, wstat, wstat_background
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
 #: bounds (bytes) of an Evaluator's caches: PSF kernels per source position, the kernels
-#: of the IRF-grid pixels (bilinear mode), the kernels' FFTs (extended sources)
+#: of the IRF-grid pixels and their stacks per IRF cell (bilinear mode), the kernels'
+#: FFTs (extended sources)
 KERNEL_CACHE_BYTES = 8 * 2**20
 NODE_KERNEL_CACHE_BYTES = 64 * 2**20
+CELL_CACHE_BYTES = 64 * 2**20
 FFT_CACHE_BYTES = 64 * 2**20
 #: spectral integrals per (spectral model, values, true-energy edges), shared by evaluators
 _FLUX_CACHE = BoundedCache(2**20, max_items=256)
@@ -146,6 +148,7 @@ class Evaluator:
         self._cache: dict[str, dict] = {}
         self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=8)
         self._node_kernels = BoundedCache(NODE_KERNEL_CACHE_BYTES)
+        self._cell_stacks = BoundedCache(CELL_CACHE_BYTES)
         self._kernel_ffts = BoundedCache(FFT_CACHE_BYTES, max_items=16)
         self._edisp_nodes: dict[tuple[int, int], np.ndarray] = {}
         self._stat_index = None
@@ -234,10 +237,27 @@ class Evaluator:
                 if len(weights) == 1:
                     kern = self._node_kernel(*weights[0][:2])[0]
                 else:
-                    kern = mix_kernels([(w,) + self._node_kernel(iy, ix)
-                                        for iy, ix, w in weights])
+                    stack, half_widths = self._cell_kernels(tuple(
+                        (iy, ix) for iy, ix, _ in weights))
+                    # one fused pass over the stacked kernels of the cell's pixels
+                    kern = np.einsum("a,aijk->ijk", [w for *_, w in weights], stack)
+                    footprint_runs(kern, half_widths)
             self._kernels.put(key, kern)
         return kern
+
+    def _cell_kernels(self, nodes: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels of the IRF pixels ``nodes`` (the corners of a cell) stacked on a
+        common size (k, n, N, N), and the largest footprint of each plane."""
+        def build():
+            parts = [self._node_kernel(iy, ix) for iy, ix in nodes]
+            big = max(k.shape[-1] for k, _ in parts)
+            stack = np.zeros((len(parts), parts[0][0].shape[0], big, big))
+            for i, (k, _) in enumerate(parts):
+                o = (big - k.shape[-1]) // 2
+                stack[i, :, o:o + k.shape[-1], o:o + k.shape[-1]] = k
+            return stack, np.max([e for _, e in parts], axis=0)
+
+        return self._cell_stacks.get_or_build(nodes, build)
 
     def _node_kernel(self, iy: int, ix: int) -> tuple[np.ndarray, np.ndarray]:
         """PSF kernels of IRF-grid pixel (iy, ix), as gammapy builds them at its centre,
@@ -271,7 +291,8 @@ class Evaluator:
     def cache_nbytes(self) -> dict[str, int]:
         """Bytes held by this evaluator's caches now (and their peaks, ``*_peak``)."""
         out = {"psf_kernels": self._kernels.nbytes, "psf_node_kernels":
-               self._node_kernels.nbytes, "psf_kernel_ffts": self._kernel_ffts.nbytes,
+               self._node_kernels.nbytes, "psf_cell_stacks": self._cell_stacks.nbytes,
+               "psf_kernel_ffts": self._kernel_ffts.nbytes,
                "edisp_nodes": sum(k.nbytes for k in self._edisp_nodes.values()),
                "sources": sum(v.nbytes for c in self._cache.values() for v in c.values()
                               if isinstance(v, np.ndarray))}
@@ -279,6 +300,7 @@ class Evaluator:
             out["psf_sampling"] = self.kernel_builder.cache.nbytes
         for name, cache in (("psf_kernels", self._kernels),
                             ("psf_node_kernels", self._node_kernels),
+                            ("psf_cell_stacks", self._cell_stacks),
                             ("psf_kernel_ffts", self._kernel_ffts)):
             out[name + "_peak"] = cache.peak_nbytes
         return out

@@ -19,7 +19,6 @@ a source cheap; the matrices are kept in a cache bounded in bytes.
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import weakref
@@ -298,30 +297,6 @@ def footprint_runs(kernels: np.ndarray, half_widths: np.ndarray | None = None) -
     return entry[1]
 
 
-def mix_kernels(parts: list[tuple[float, np.ndarray, np.ndarray]]) -> np.ndarray:
-    """sum_i w_i K_i of kernel sets K_i (n, N_i, N_i) (odd sizes, centred on the largest)
-    given as (w_i, K_i, footprint half-widths of K_i's planes): each plane is added over
-    its own footprint only."""
-    big = max(k.shape[-1] for _, k, _ in parts)
-    n = parts[0][1].shape[0]
-    c = big // 2
-    out = np.zeros((n, big, big))
-    tmp = scratch((n, big, big))
-    extent = np.zeros(n, int)
-    for i, (w, k, ext) in enumerate(parts):
-        h = k.shape[-1] // 2
-        for lo, hi, e in _plane_runs_of(tuple(int(v) for v in ext)):
-            src = k[lo:hi, h - e:h + e + 1, h - e:h + e + 1]
-            if i == 0:  # lands on zeros: written in place
-                np.multiply(w, src, out=out[lo:hi, c - e:c + e + 1, c - e:c + e + 1])
-                continue
-            t = np.multiply(w, src, out=tmp[lo:hi, :2 * e + 1, :2 * e + 1])
-            out[lo:hi, c - e:c + e + 1, c - e:c + e + 1] += t
-        extent = np.maximum(extent, ext)
-    footprint_runs(out, extent)
-    return out
-
-
 def extents(kernels: np.ndarray) -> np.ndarray:
     """Half-width of the non-zero footprint of each kernel plane (n, N, N)."""
     big = kernels.shape[-1]
@@ -333,11 +308,6 @@ def extents(kernels: np.ndarray) -> np.ndarray:
         e = np.maximum(h - first, last - h)
         out = np.maximum(out, np.where(mask.any(axis=1), e, 0))
     return out
-
-
-@functools.lru_cache(maxsize=256)
-def _plane_runs_of(extents: tuple[int, ...]) -> list[tuple[int, int, int]]:
-    return _plane_runs(np.array(extents))
 
 
 def _plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
