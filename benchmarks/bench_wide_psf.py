@@ -169,6 +169,7 @@ def _move(lon, lat, k: int) -> None:
 def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
     import xdl4
     from xdl4.fitting import Likelihood
+    from xdl4.forward import stat_sum
 
     datasets = [xdl4.open_dataset(p) for p in sorted(folder.glob("wide*.fits"))]
     for ds in datasets:
@@ -176,6 +177,9 @@ def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
     models = xdl4.read_models(folder / "models.yaml")
     p = models.parameters
     out: dict = {}
+    # the same files and numbers as gammapy: -2 ln L at the truth, gammapy's IRF lookup
+    out["stat_truth_nearest"] = sum(stat_sum(ds, models, "nearest") for ds in datasets)
+    out["stat_truth_bilinear"] = sum(stat_sum(ds, models, "bilinear") for ds in datasets)
     lik = Likelihood(datasets, models, **{k: v for k, v in (fit_options or {}).items()
                                           if k == "irf_interpolation"})
     lik.stat()
@@ -230,8 +234,7 @@ def run_gammapy(folder: Path) -> dict:
     models = Models.read(folder / "models.yaml")
     datasets.models = models
     src = models["src"]
-    out: dict = {}
-    datasets.stat_sum()
+    out: dict = {"stat_truth": float(datasets.stat_sum())}
     alpha, spatial = src.spectral_model.alpha, src.spatial_model
     _loop(out, "eval_spectral", lambda k: _set_alpha(alpha, k), datasets.stat_sum, 40)
     _loop(out, "eval_move", lambda k: _move(spatial.lon_0, spatial.lat_0, k),
@@ -292,6 +295,12 @@ def report(xdl4_runs: list[dict], gammapy_runs: list[dict]) -> None:
     if med(xdl4_runs, "fit_grad_evals") > 0:
         print(f"{'  + gradient finite differences':38s}{med(xdl4_runs, 'fit_grad_evals'):10.0f}")
     x = xdl4_runs[-1]
+    if gammapy_runs:
+        g = gammapy_runs[-1]["stat_truth"]
+        print(f"-2 ln L at the truth: gammapy {g:.6f}, xdl4 nearest "
+              f"{x['stat_truth_nearest']:.6f} (rel. diff "
+              f"{abs(x['stat_truth_nearest'] - g) / abs(g):.1e}), xdl4 bilinear "
+              f"{x['stat_truth_bilinear']:.6f}")
     print(f"xdl4 caches after the fit: {x['cache_total_mib']:.1f} MiB "
           + ", ".join(f"{k} {v:.2f}" for k, v in x["cache_mib"].items()))
     print("fit success: xdl4", [r["fit_success"] for r in xdl4_runs], "gammapy",
