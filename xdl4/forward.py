@@ -242,6 +242,7 @@ class Evaluator:
                     # one fused pass over the stacked kernels of the cell's pixels
                     kern = np.einsum("a,aijk->ijk", [w for *_, w in weights], stack)
                     footprint_runs(kern, half_widths)
+            kern.flags.writeable = False  # cached and shared: never modified in place
             self._kernels.put(key, kern)
         return kern
 
@@ -255,6 +256,7 @@ class Evaluator:
             for i, (k, _) in enumerate(parts):
                 o = (big - k.shape[-1]) // 2
                 stack[i, :, o:o + k.shape[-1], o:o + k.shape[-1]] = k
+            stack.flags.writeable = False
             return stack, np.max([e for _, e in parts], axis=0)
 
         return self._cell_stacks.get_or_build(nodes, build)
@@ -265,6 +267,7 @@ class Evaluator:
         def build():
             kern = self.kernel_builder.kernels(self.psf_values[:, :, iy, ix],
                                                self.psf_node_values[:, :, iy, ix])
+            kern.flags.writeable = False
             return kern, extents(kern)
 
         return self._node_kernels.get_or_build((iy, ix), build)
@@ -285,6 +288,7 @@ class Evaluator:
             kern = np.ascontiguousarray(self.edisp_values[..., iy, ix])
             if self.migra_edges is not None:
                 kern = migra_to_kernel(kern, self.migra_edges, self.e_true, self.e_reco)
+            kern.flags.writeable = False  # returned as is at a pixel centre: shared
             self._edisp_nodes[(iy, ix)] = kern
         return kern
 
