@@ -116,7 +116,8 @@ NOTEBOOKS = {
         "runs.dl4.info_table().to_dataframe()",
         "cumulative = runs.dl4.info_table(cumulative=True)\n"
         'plt.plot(cumulative.livetime / 3600, cumulative.sqrt_ts, "o-")\n'
-        'plt.xlabel("Livetime [h]"); plt.ylabel("sqrt(TS)");',
+        'plt.xlabel("Livetime [h]")\n'
+        'plt.ylabel("sqrt(TS)");',
         "## Stacking",
         'runs.sel(obs="run1").dl4',
         "stacked = runs.dl4.stack(name=\"stacked\")\nstacked.dl4.plot.peek();",

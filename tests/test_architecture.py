@@ -16,9 +16,9 @@ DOCS = PACKAGE.parent / "docs"
 #: the layers of docs/architecture.md, lowest first; a module imports only from its own
 #: layer or below ("beside" modules may import anything, nothing imports them)
 LAYERS = {
-    "contract": ["errors", "schema", "axes", "skymath", "files"],
+    "contract": ["errors", "schema", "axes", "skymath", "files", "cache"],
     "grids": ["sky", "gti", "masks", "validation"],
-    "core": ["stats", "psf", "edisp", "models", "forward", "reduce", "stack", "resample",
+    "core": ["stats", "psf", "edisp", "irf", "models", "forward", "reduce", "stack", "resample",
              "spatial", "region"],
     "kinds": ["kinds"],
     "fit": ["fitting", "estimators", "plot"],

@@ -234,34 +234,41 @@ class DL4Accessor:
                           coords={d: self._ds[d] for d in dims})
 
     # -- predicted counts and likelihood -------------------------------------------------
-    def npred(self, models: ModelsLike) -> xr.DataArray:
-        """Predicted counts (signal + background), never negative."""
-        return self._call("npred", models)
+    def npred(self, models: ModelsLike, irf_interpolation: str | None = None) -> xr.DataArray:
+        """Predicted counts (signal + background), never negative. ``irf_interpolation``
+        (counts kinds): ``"nearest"`` (default: gammapy's IRF lookup and numbers) or
+        ``"bilinear"`` (the default of fits; see :mod:`xdl4.irf`)."""
+        return self._call("npred", models, **_irf(irf_interpolation))
 
-    def npred_signal(self, models: ModelsLike, model_names=None) -> xr.DataArray:
+    def npred_signal(self, models: ModelsLike, model_names=None,
+                     irf_interpolation: str | None = None) -> xr.DataArray:
         """Predicted source counts (of ``model_names`` only, if given)."""
-        return self._call("npred_signal", models, model_names)
+        return self._call("npred_signal", models, model_names, **_irf(irf_interpolation))
 
     def npred_background(self, models: ModelsLike = None) -> xr.DataArray:
         """Background counts: FoV-model scaled, or profiled for on/off kinds."""
         return self._call("npred_background", models)
 
-    def stat_array(self, models: ModelsLike) -> xr.DataArray:
+    def stat_array(self, models: ModelsLike, irf_interpolation: str | None = None
+                   ) -> xr.DataArray:
         """The statistic per bin (cash, wstat or chi2 by kind), masks not applied."""
-        return self._call("stat_array", models)
+        return self._call("stat_array", models, **_irf(irf_interpolation))
 
-    def stat_sum(self, models: ModelsLike) -> float:
-        """The statistic summed over mask_safe & mask_fit (and runs)."""
-        return self._call("stat_sum", models)
+    def stat_sum(self, models: ModelsLike, irf_interpolation: str | None = None) -> float:
+        """The statistic summed over mask_safe & mask_fit (and runs). A fit's
+        ``total_stat`` is this with the fit's ``irf_interpolation`` (``"bilinear"`` by
+        default) and the priors."""
+        return self._call("stat_sum", models, **_irf(irf_interpolation))
 
     def fake(self, models: ModelsLike, seed=None, size: int | None = None,
              **kwargs) -> xr.Dataset:
         """Poisson realisation(s) of the data under ``models`` (``size``: along ``obs``)."""
         return self._call("fake", models, seed, size, **kwargs)
 
-    def residuals(self, models: ModelsLike, method: str = "diff") -> xr.DataArray:
+    def residuals(self, models: ModelsLike, method: str = "diff",
+                  irf_interpolation: str | None = None) -> xr.DataArray:
         """``diff``, ``diff/model`` or ``diff/sqrt(model)`` residuals, NaN outside masks."""
-        return self._call("residuals", models, method)
+        return self._call("residuals", models, method, **_irf(irf_interpolation))
 
     # -- stacking and reshaping ------------------------------------------------------------
     def stack(self, other: xr.Dataset | None = None, dim: str = "obs",
@@ -357,3 +364,8 @@ class DL4Accessor:
         import xdl4.estimators  # noqa: F401  (registers the estimators with the map kinds)
 
         return self._call("ts_map", kernel_model, models, **kwargs)
+
+
+def _irf(irf_interpolation: str | None) -> dict:
+    """The ``irf_interpolation`` option, passed on only when given (flux points have none)."""
+    return {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}

@@ -30,15 +30,34 @@ import xarray as xr
 
 from xdl4 import masks
 from xdl4.axes import edges
+from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
+from xdl4.irf import check_irf_interpolation, mix, node_weights
 from xdl4.models.routing import ModelsLike, Routed
-from xdl4.psf import KernelBuilder, bilinear_weights, convolve, interp_log_energy
+from xdl4.psf import (
+    KernelBuilder,
+    bilinear_weights,
+    convolve,
+    extents,
+    footprint_runs,
+    interp_log_energy,
+    stamp,
+)
 from xdl4.schema import REGION, canonical, parse_unit
 from xdl4.sky import Region, WcsGrid, grid_of, nearest_index
 from xdl4.validation import dataset_name
 
 #: gammapy's margin (deg) added to a model's evaluation diameter in its contribution test
 CUTOUT_MARGIN = 0.1
+#: bounds (bytes) of an Evaluator's caches: PSF kernels per source position, the kernels
+#: of the IRF-grid pixels and their stacks per IRF cell (bilinear mode), the kernels'
+#: FFTs (extended sources)
+KERNEL_CACHE_BYTES = 8 * 2**20
+NODE_KERNEL_CACHE_BYTES = 64 * 2**20
+CELL_CACHE_BYTES = 64 * 2**20
+FFT_CACHE_BYTES = 64 * 2**20
+#: spectral integrals per (spectral model, values, true-energy edges), shared by evaluators
+_FLUX_CACHE = BoundedCache(2**20, max_items=256)
 
 
 def values_in(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
@@ -86,9 +105,15 @@ class Evaluator(Routed):
     recomputed only when the source's parameters change. Arrays are read by dimension
     name (:func:`xdl4.schema.canonical`), never by position. A kind's evaluator adds the
     background and the statistic (:mod:`xdl4.kinds.counts`).
+
+    ``irf_interpolation``: how the PSF and EDISP maps are taken at a source position,
+    ``"nearest"`` (default here: gammapy 2.1's lookup, its numbers) or ``"bilinear"``
+    (the kernels of the surrounding IRF pixels mixed bilinearly: npred continuous in the
+    position; the default of fits); see :mod:`xdl4.irf`.
     """
 
-    def __init__(self, ds: xr.Dataset):
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
+        self.irf_interpolation = check_irf_interpolation(irf_interpolation)
         ds = canonical(ds)
         if "obs" in ds.dims and not vectorises_runs(ds):
             raise ValueError("Evaluator takes the runs of an obs dimension at once only for "
@@ -109,8 +134,11 @@ class Evaluator(Routed):
         self._prepare_psf(ds)
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
-        self._kernels: dict[tuple, np.ndarray] = {}
-        self._kernel_ffts: dict[tuple, tuple] = {}
+        self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=8)
+        self._node_kernels = BoundedCache(NODE_KERNEL_CACHE_BYTES)
+        self._cell_stacks = BoundedCache(CELL_CACHE_BYTES)
+        self._kernel_ffts = BoundedCache(FFT_CACHE_BYTES, max_items=16)
+        self._edisp_nodes: dict[tuple[int, int], np.ndarray] = {}
         self._gti = None  # (GoodTimes or None,), built when a temporal model needs it
 
     def _order(self, da: xr.DataArray, first: str = "energy") -> xr.DataArray:
@@ -178,26 +206,93 @@ class Evaluator(Routed):
 
     def psf_kernels(self, lon: float, lat: float) -> np.ndarray:
         """Normalised PSF kernels (n_energy, N, N) on the data grid at a position (cached
-        per position: resizing an extended source does not rebuild them)."""
+        per position: resizing an extended source does not rebuild them). ``nearest``:
+        built from the profile at the position (gammapy); ``bilinear``: the kernels of the
+        surrounding IRF pixels (each built once) mixed with bilinear weights."""
         key = (lon, lat)
-        if key not in self._kernels:
-            if len(self._kernels) > 64:
-                self._kernels.clear()
-            self._kernels[key] = self.kernel_builder.kernels(
-                self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
-        return self._kernels[key]
+        kern = self._kernels.get(key)
+        if kern is None:
+            if self.irf_interpolation == "nearest":
+                kern = self.kernel_builder.kernels(
+                    self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
+            else:
+                ny, nx = self.psf_values.shape[-2:]
+                x, y = self._irf_xy(self.psf_grid, lon, lat)
+                weights = node_weights(x, y, nx, ny, "bilinear")
+                if len(weights) == 1:
+                    kern = self._node_kernel(*weights[0][:2])[0]
+                else:
+                    stack, half_widths = self._cell_kernels(tuple(
+                        (iy, ix) for iy, ix, _ in weights))
+                    # one fused pass over the stacked kernels of the cell's pixels
+                    kern = np.einsum("a,aijk->ijk", [w for *_, w in weights], stack)
+                    footprint_runs(kern, half_widths)
+            kern.flags.writeable = False  # cached and shared: never modified in place
+            self._kernels.put(key, kern)
+        return kern
+
+    def _cell_kernels(self, nodes: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """The kernels of the IRF pixels ``nodes`` (the corners of a cell) stacked on a
+        common size (k, n, N, N), and the largest footprint of each plane."""
+        def build():
+            parts = [self._node_kernel(iy, ix) for iy, ix in nodes]
+            big = max(k.shape[-1] for k, _ in parts)
+            stack = np.zeros((len(parts), parts[0][0].shape[0], big, big))
+            for i, (k, _) in enumerate(parts):
+                o = (big - k.shape[-1]) // 2
+                stack[i, :, o:o + k.shape[-1], o:o + k.shape[-1]] = k
+            stack.flags.writeable = False
+            return stack, np.max([e for _, e in parts], axis=0)
+
+        return self._cell_stacks.get_or_build(nodes, build)
+
+    def _node_kernel(self, iy: int, ix: int) -> tuple[np.ndarray, np.ndarray]:
+        """PSF kernels of IRF-grid pixel (iy, ix), as gammapy builds them at its centre,
+        and their footprints."""
+        def build():
+            kern = self.kernel_builder.kernels(self.psf_values[:, :, iy, ix],
+                                               self.psf_node_values[:, :, iy, ix])
+            kern.flags.writeable = False
+            return kern, extents(kern)
+
+        return self._node_kernels.get_or_build((iy, ix), build)
 
     def edisp_matrix(self, lon: float | None, lat: float | None) -> np.ndarray:
-        """EDISP kernel (n_true, n_reco) at the nearest IRF pixel of a position."""
+        """EDISP kernel (n_true, n_reco) at a position: the nearest IRF pixel's
+        (``nearest``) or the bilinear mix of the surrounding pixels' kernels."""
         if self.edisp_values is None:
             return overlap_kernel(self.e_true, self.e_reco)
         ny, nx = self.edisp_values.shape[-2:]
         x, y = (0.0, 0.0) if lon is None else self._irf_xy(self.edisp_grid, lon, lat)
-        ix, iy = nearest_index(x, nx), nearest_index(y, ny)
-        values = np.ascontiguousarray(self.edisp_values[..., iy, ix])
-        if self.migra_edges is None:
-            return values
-        return migra_to_kernel(values, self.migra_edges, self.e_true, self.e_reco)
+        return mix(node_weights(x, y, nx, ny, self.irf_interpolation), self._edisp_node)
+
+    def _edisp_node(self, iy: int, ix: int) -> np.ndarray:
+        """EDISP kernel of IRF-grid pixel (iy, ix) (cached: a few KB each)."""
+        kern = self._edisp_nodes.get((iy, ix))
+        if kern is None:
+            kern = np.ascontiguousarray(self.edisp_values[..., iy, ix])
+            if self.migra_edges is not None:
+                kern = migra_to_kernel(kern, self.migra_edges, self.e_true, self.e_reco)
+            kern.flags.writeable = False  # returned as is at a pixel centre: shared
+            self._edisp_nodes[(iy, ix)] = kern
+        return kern
+
+    def cache_nbytes(self) -> dict[str, int]:
+        """Bytes held by this evaluator's caches now (and their peaks, ``*_peak``)."""
+        out = {"psf_kernels": self._kernels.nbytes, "psf_node_kernels":
+               self._node_kernels.nbytes, "psf_cell_stacks": self._cell_stacks.nbytes,
+               "psf_kernel_ffts": self._kernel_ffts.nbytes,
+               "edisp_nodes": sum(k.nbytes for k in self._edisp_nodes.values()),
+               "sources": sum(v.nbytes for c in self._cache.values() for v in c.values()
+                              if isinstance(v, np.ndarray))}
+        if self.psf_axis is not None and self.is_map:
+            out["psf_sampling"] = self.kernel_builder.cache.nbytes
+        for name, cache in (("psf_kernels", self._kernels),
+                            ("psf_node_kernels", self._node_kernels),
+                            ("psf_cell_stacks", self._cell_stacks),
+                            ("psf_kernel_ffts", self._kernel_ffts)):
+            out[name + "_peak"] = cache.peak_nbytes
+        return out
 
     # -- one source ----------------------------------------------------------------------
     def _folded_morphology(self, model) -> tuple[np.ndarray, tuple | None]:
@@ -282,7 +377,7 @@ class Evaluator(Routed):
             fkey += (model.temporal_key(),)
         if cache.get("spectral_key") != fkey:
             if cache.get("flux_key") != fkey[:2]:  # the flux survives a spatial change
-                cache.update(flux=model.spectral.integral_bins(self.e_true), flux_key=fkey[:2])
+                cache.update(flux=self._flux(model, fkey[:2]), flux_key=fkey[:2])
             flux = cache["flux"] * cache["unit"]
             if model.temporal is not None:
                 flux = flux * self.temporal_norm(model)
@@ -298,6 +393,16 @@ class Evaluator(Routed):
                 npred, cache["box_reco"] = self._reco_psf(model, npred, cache["box"])
             cache.update(spectral_key=fkey, npred=npred)
         return cache["npred"], cache.get("box_reco", cache["box"])
+
+    def _flux(self, model, key: tuple) -> np.ndarray:
+        """The spectrum integrated over the true-energy bins, shared by the evaluators of
+        datasets with the same binning (a joint fit computes it once per step)."""
+        key = (id(model.spectral),) + key + (self.e_true.tobytes(),)
+        hit = _FLUX_CACHE.get(key)
+        if hit is None or hit[0] is not model.spectral:
+            hit = (model.spectral, model.spectral.integral_bins(self.e_true))
+            _FLUX_CACHE.put(key, hit, size=hit[1].nbytes)
+        return hit[1]
 
     def temporal_norm(self, model) -> float | np.ndarray:
         """Mean light curve of a source over this dataset's GTIs, cached per temporal key;
@@ -323,11 +428,16 @@ class Evaluator(Routed):
         ny, nx = self.grid.shape
         big = (slice(max(box[0].start - h, 0), min(box[0].stop + h, ny)),
                slice(max(box[1].start - h, 0), min(box[1].stop + h, nx)))
+        nz = np.argwhere(np.any(npred != 0, axis=0))
+        if len(nz) <= 16:  # a point source: the kernels stamped at its few pixels
+            shift = np.array([box[0].start - big[0].start, box[1].start - big[1].start])
+            return stamp(npred[:, nz[:, 0], nz[:, 1]], nz + shift, kern,
+                         (big[0].stop - big[0].start, big[1].stop - big[1].start)), big
         padded = np.zeros((npred.shape[0], big[0].stop - big[0].start,
                            big[1].stop - big[1].start))
         padded[:, box[0].start - big[0].start:box[0].stop - big[0].start,
                box[1].start - big[1].start:box[1].stop - big[1].start] = npred
-        return convolve(padded, kern), big
+        return convolve(padded, kern, self._kernel_ffts), big
 
     # -- totals --------------------------------------------------------------------------
     def npred_signal(self, models: ModelsLike, names=None) -> np.ndarray:

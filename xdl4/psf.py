@@ -12,20 +12,25 @@ gammapy's recipe (semantics 1.4), with its truncation radius taken at the right 
   kernel centre, normalised to sum 1.
 
 The kernel is linear in the profile, so the sub-pixel sampling is precomputed once as a
-matrix B (kernel pixels x rad nodes) per (n_j, f_j): a kernel at a new position costs one
-small matrix product per energy. That is what makes moving a source cheap.
+sparse matrix B (kernel pixels x rad nodes, a few nodes per pixel) per (n_j, f_j): a
+kernel at a new position costs one sparse product per energy. That is what makes moving
+a source cheap; the matrices are kept in a cache bounded in bytes.
 """
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
+import weakref
 
 import numpy as np
 
+from xdl4.cache import BoundedCache
 from xdl4.skymath import separation
 
 CONTAINMENT_MAX = 0.999
+#: bound of the KernelBuilders' shared cache of sparse sampling matrices (bytes)
+SAMPLING_CACHE_BYTES = 64 * 2**20
 
 
 def round_up_to_odd(x: float) -> int:
@@ -73,12 +78,27 @@ class KernelBuilder:
         self.nodes = np.asarray(nodes_deg, float)
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
+        self._key = (self.nodes.tobytes(), self.pix, self.center)
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - one builder per dataset, few keys
-    def _sampling(self, big: int, small: int, factor: int) -> np.ndarray:
-        """Matrix (big*big, n_rad): kernel pixel values from a profile (linear interp in
-        rad, linear extrapolation, as gammapy's interpolator)."""
+    @property
+    def cache(self):
+        """Sparse sampling matrices per (rad nodes, pixel size, centre, n_j, f_j), shared
+        by the builders of datasets on the same grid, bounded in bytes."""
+        return SAMPLING_CACHE
+
+    def _sampling(self, small: int, factor: int):
+        """Sparse matrix (small*small, n_rad): the pixels of an n_j = ``small`` kernel image
+        from a profile, each the sum of its ``factor`` x ``factor`` sub-pixel samples
+        (linear interpolation in rad between the two nodes around each sample, linear
+        extrapolation, as gammapy's interpolator). A pixel depends on a few nodes only:
+        a few entries per row instead of n_rad (the dense matrix of the wide-PSF case was
+        23 MB per energy)."""
+        return self.cache.get_or_build(self._key + (small, factor),
+                                       lambda: self._build_sampling(small, factor))
+
+    def _build_sampling(self, small: int, factor: int):
         from astropy.wcs import WCS
+        from scipy.sparse import csr_matrix
 
         n_sub = small * factor
         w = WCS(naxis=2)
@@ -92,16 +112,12 @@ class KernelBuilder:
         # linear interpolation weights on the nodes (extrapolating at both ends)
         idx = np.clip(np.searchsorted(self.nodes, rad) - 1, 0, self.nodes.size - 2)
         t = (rad - self.nodes[idx]) / (self.nodes[idx + 1] - self.nodes[idx])
-        weights = np.zeros((n_sub * n_sub, self.nodes.size))
-        rows = np.arange(rad.size)
-        weights[rows, idx] = 1 - t
-        weights[rows, idx + 1] += t
-        # block-sum the factor x factor sub-pixels of each kernel pixel
-        weights = weights.reshape(small, factor, small, factor, -1).sum(axis=(1, 3))
-        out = np.zeros((big, big, self.nodes.size))
-        o = (big - small) // 2
-        out[o:o + small, o:o + small] = weights
-        return out.reshape(big * big, -1)
+        row = ((y // factor) * small + x // factor).ravel()
+        matrix = csr_matrix((np.concatenate([1 - t, t]),
+                             (np.concatenate([row, row]), np.concatenate([idx, idx + 1]))),
+                            shape=(small * small, self.nodes.size))
+        matrix.sum_duplicates()
+        return matrix
 
     def kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None = None
                 ) -> np.ndarray:
@@ -122,10 +138,18 @@ class KernelBuilder:
         for j, prof in enumerate(profiles):
             small = min(round_up_to_odd(2 * r_max[j] / self.pix), big)
             factor = int(min(math.ceil(12 / max(2 * r68[j] / self.pix, 1e-12)), 4))
-            k = np.clip(self._sampling(big, small, factor) @ prof, 0, None)
+            k = np.clip(self._sampling(small, factor) @ prof, 0, None)
             total = k.sum()
-            out[j] = (k / total if total > 0 else k).reshape(big, big)
+            o = (big - small) // 2
+            out[j] = 0.0
+            out[j, o:o + small, o:o + small] = (k / total if total > 0 else k).reshape(
+                small, small)
         return out
+
+
+SAMPLING_CACHE = BoundedCache(SAMPLING_CACHE_BYTES)
+#: footprints of recent kernel arrays (a few ints each; weak references to the arrays)
+_FOOTPRINTS = BoundedCache(2**20, max_items=256)
 
 
 def bilinear_weights(x: float, y: float, nx: int, ny: int) -> list[tuple[int, int, float]]:
@@ -176,29 +200,26 @@ def region_fraction(profiles: np.ndarray, nodes_deg: np.ndarray, radius: float,
 
 # -- applying kernels ----------------------------------------------------------------------
 
-def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = None
-             ) -> np.ndarray:
+def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache=None) -> np.ndarray:
     """Per-energy 'same' convolution of images ((h, w) or (n, h, w)) with odd kernels
     (n, N, N); stamps the kernel directly for a few non-zero pixels, else float64 FFT
-    clipped at 0. ``fft_cache`` keeps the kernels' transforms between calls."""
-    n, big = kernels.shape[0], kernels.shape[-1]
-    h = big // 2
+    clipped at 0. ``fft_cache`` (an :class:`xdl4.cache.BoundedCache`, or a dict) keeps
+    the kernels' transforms between calls."""
+    n = kernels.shape[0]
     ny, nx = images.shape[-2:]
     nz = np.argwhere(images != 0 if images.ndim == 2 else np.any(images != 0, axis=0))
     if len(nz) <= 16:
-        images = np.broadcast_to(images, (n, ny, nx))
-        out = np.zeros((n, ny + 2 * h, nx + 2 * h))
-        for y, x in nz:
-            out[:, y:y + big, x:x + big] += images[:, y, x, None, None] * kernels
-        return out[:, h:h + ny, h:h + nx]
-    cache = {} if fft_cache is None else fft_cache
+        values = np.broadcast_to(images, (n, ny, nx))[:, nz[:, 0], nz[:, 1]]
+        return stamp(values, nz, kernels, (ny, nx))
     key = (id(kernels), images.shape[-2:])
-    if key not in cache:
-        if len(cache) > 16:
-            cache.clear()
-        cache[key] = (kernels, _kernel_groups(kernels, ny, nx))  # kernels kept alive: id
+    entry = None if fft_cache is None else fft_cache.get(key)
+    if entry is None or entry[0]() is not kernels:
+        # a weak reference: the id is only trusted while those kernels live
+        entry = (weakref.ref(kernels), _kernel_groups(kernels, ny, nx))
+        if fft_cache is not None:
+            _put(fft_cache, key, entry, sum(g[3].nbytes for g in entry[1]))
     out = np.empty((n, ny, nx))
-    for planes, small, shape, kfft in cache[key][1]:
+    for planes, small, shape, kfft in entry[1]:
         # planes whose kernel is small get a smaller (cheaper) transform; same result
         from scipy.fft import irfft2, rfft2
 
@@ -207,6 +228,100 @@ def convolve(images: np.ndarray, kernels: np.ndarray, fft_cache: dict | None = N
         hs = small // 2
         out[planes] = full[..., hs:hs + ny, hs:hs + nx]
     return np.clip(out, 0, None)
+
+
+def stamp(values: np.ndarray, coords: np.ndarray, kernels: np.ndarray,
+          shape: tuple[int, int]) -> np.ndarray:
+    """Kernels (n, N, N) centred on a few pixels ``coords`` (k, 2: row, column) with
+    amplitudes ``values`` (n, k), summed on an (n, *shape) image (kernel parts beyond it
+    are dropped): a 'same' convolution of an image that is zero elsewhere. Runs of energy
+    planes with much smaller kernel footprints (high energies) are stamped over their own
+    footprint only (remembered per kernel array)."""
+    n = kernels.shape[0]
+    ny, nx = shape
+    h = kernels.shape[-1] // 2
+    out = np.zeros((n, ny, nx))
+    for lo, hi, e in footprint_runs(kernels):
+        k = kernels[lo:hi]
+        tmp = None
+        for i, (y, x) in enumerate(coords):
+            y0, y1 = max(y - e, 0), min(y + e + 1, ny)
+            x0, x1 = max(x - e, 0), min(x + e + 1, nx)
+            if y0 < y1 and x0 < x1:
+                src = k[:, y0 - y + h:y1 - y + h, x0 - x + h:x1 - x + h]
+                if tmp is None:  # the first stamp lands on zeros: written in place
+                    np.multiply(values[lo:hi, i, None, None], src,
+                                out=out[lo:hi, y0:y1, x0:x1])
+                    tmp = scratch((hi - lo, 2 * e + 1, 2 * e + 1))
+                    continue
+                t = np.multiply(values[lo:hi, i, None, None], src,
+                                out=tmp[:, :y1 - y0, :x1 - x0])
+                out[lo:hi, y0:y1, x0:x1] += t
+    return out
+
+
+_SCRATCH = threading.local()
+
+
+def scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A reusable float64 work array of ``shape`` (contents undefined): one buffer per
+    thread, grown to the largest size asked for (one kernel set: 1.2 MB in the wide-PSF
+    case). Temporaries of that size allocated and freed at every evaluation make the C
+    allocator return memory to the system and fault it back in (~30% of an evaluation
+    on the test machine)."""
+    size = math.prod(shape)
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH.buf = np.empty(size)
+    return buf[:size].reshape(shape)
+
+
+def _put(cache, key, value, size: int) -> None:
+    """Store in a BoundedCache (or a plain dict)."""
+    if isinstance(cache, BoundedCache):
+        cache.put(key, value, size=size)
+    else:
+        cache[key] = value
+
+
+def footprint_runs(kernels: np.ndarray, half_widths: np.ndarray | None = None) -> list:
+    """Runs of energy planes of a kernel array stamped together (:func:`_plane_runs`),
+    remembered per array (weakly: a small cache keyed by id); ``half_widths`` registers
+    known footprints."""
+    key = id(kernels)
+    entry = _FOOTPRINTS.get(key)
+    if entry is None or entry[0]() is not kernels:
+        runs = _plane_runs(extents(kernels) if half_widths is None else half_widths)
+        entry = (weakref.ref(kernels), runs)
+        _FOOTPRINTS.put(key, entry, size=0)
+    return entry[1]
+
+
+def extents(kernels: np.ndarray) -> np.ndarray:
+    """Half-width of the non-zero footprint of each kernel plane (n, N, N)."""
+    big = kernels.shape[-1]
+    h = big // 2
+    out = np.zeros(len(kernels), int)
+    for mask in (kernels.any(axis=2), kernels.any(axis=1)):  # (n, N) rows, columns
+        first = mask.argmax(axis=1)
+        last = big - 1 - mask[:, ::-1].argmax(axis=1)
+        e = np.maximum(h - first, last - h)
+        out = np.maximum(out, np.where(mask.any(axis=1), e, 0))
+    return out
+
+
+def _plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first, stop, half-width) of runs of consecutive planes stamped together: a new
+    run starts where the footprint shrinks below 70% of the run's (fewer, larger copies
+    for small kernels; little wasted work on zeros for wide ones)."""
+    runs: list[list[int]] = []
+    for j, e in enumerate(int(v) for v in extents):
+        if runs and (e <= runs[-1][2] and (e + 1) ** 2 >= 0.5 * (runs[-1][2] + 1) ** 2
+                     or max(e, runs[-1][2]) < 8):
+            runs[-1][1], runs[-1][2] = j + 1, max(runs[-1][2], e)
+        else:
+            runs.append([j, j + 1, e])
+    return [tuple(r) for r in runs]
 
 
 def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:

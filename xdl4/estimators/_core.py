@@ -90,10 +90,11 @@ def _as_runs(a: np.ndarray, lead: bool, n_energy: int) -> np.ndarray:
     return a.reshape(a.shape[0], n_energy, -1)
 
 
-def run_blocks(data, models, source_name: str) -> tuple[Likelihood, list[Block]]:
+def run_blocks(data, models, source_name: str, irf_interpolation: str | None = None
+               ) -> tuple[Likelihood, list[Block]]:
     """The per-run arrays of every dataset in ``data`` (dataset, list, DataTree, runs along
     ``obs``) with the models bound as in a fit."""
-    lik = Likelihood(data, models)
+    lik = Likelihood(data, models, irf_interpolation)
     blocks = []
     for term in lik.terms:
         if not isinstance(term, Evaluator):

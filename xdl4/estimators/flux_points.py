@@ -243,7 +243,8 @@ def _check_aligned(blocks) -> np.ndarray:
 def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1.0,
                 n_sigma_ul: float = 2.0, selection_optional="all", norm_scan=None,
                 reoptimize: bool = False, sqrt_ts_threshold_ul: float = 2.0,
-                independent: bool = False, **fit_options) -> xr.Dataset:
+                independent: bool = False, irf_interpolation: str | None = None,
+                **fit_options) -> xr.Dataset:
     """Flux points of ``source`` in ``energy_edges`` (gammapy's ``FluxPointsEstimator``).
 
     ``data``: a dataset, a list, a DataTree, or runs along ``obs`` (fitted jointly; with
@@ -253,7 +254,8 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     nearest dataset edges as gammapy does; default gammapy's [1, 10] TeV.
     ``selection_optional``: "all" (default here: it costs little), None, or a subset of
     ``errn-errp``, ``ul``, ``scan``. ``norm_scan``: the norms of ``stat_scan`` (default
-    gammapy's 11 values log-spaced over [0.2, 5]).
+    gammapy's 11 values log-spaced over [0.2, 5]). ``irf_interpolation``: as in
+    :func:`xdl4.fit` (default bilinear; ``"nearest"`` for gammapy's numbers).
 
     Returns a ``flux_points`` dataset of sed_type ``likelihood`` with gammapy's columns:
     ``ref_dnde``, ``ref_flux``, ``ref_eflux``, ``norm``, ``norm_err`` (x ``n_sigma``),
@@ -268,7 +270,7 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     norm_scan = DEFAULT_NORM_SCAN if norm_scan is None else np.asarray(norm_scan, float)
     energy_edges = [1.0, 10.0] if energy_edges is None else energy_edges
     src = source_model(models, source)
-    lik, blocks = run_blocks(data, models, src.name)
+    lik, blocks = run_blocks(data, models, src.name, irf_interpolation)
     e_reco = _check_aligned(blocks)
     e_group, e_min, e_max, _ = energy_groups(e_reco, energy_edges)
     n_runs = sum(b.counts.shape[0] for b in blocks)
@@ -282,7 +284,8 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
 
         res = solve_reoptimized([(d, 0) for d in flatten(data)], models, src, e_group,
                                 e_min.size, [0] * n_runs, 1, labels, selection, n_sigma,
-                                n_sigma_ul, norm_scan, **fit_options)
+                                n_sigma_ul, norm_scan, irf_interpolation=irf_interpolation,
+                                **fit_options)
         res = {k: v.reshape((1, e_min.size) + v.shape[1:])[0] for k, v in res.items()}
     else:
         if independent:

@@ -54,7 +54,8 @@ def _intervals(starts, stops) -> list[tuple]:
 def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, *,
                 atol="1e-6 s", n_sigma: float = 1.0, n_sigma_ul: float = 2.0,
                 selection_optional="all", norm_scan=None, sqrt_ts_threshold_ul: float = 2.0,
-                reoptimize: bool = False, **fit_options) -> xr.Dataset:
+                reoptimize: bool = False, irf_interpolation: str | None = None,
+                **fit_options) -> xr.Dataset:
     """Light curve of ``source``: flux points (see :func:`xdl4.flux_points`) per time
     interval, as a ``flux_points`` dataset with a ``time`` axis (gammapy's light-curve
     format once written with ``to_gadf``).
@@ -73,7 +74,7 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     energy_edges = [1.0, 10.0] if energy_edges is None else energy_edges
     atol = u.Quantity(atol)
     src = source_model(models, source)
-    lik, blocks = run_blocks(runs, models, src.name)
+    lik, blocks = run_blocks(runs, models, src.name, irf_interpolation)
     datasets = [d for b in blocks for d in b.datasets]
     labels = [lab for b in blocks for lab in b.labels]
     ranges = [gti_range(d) for d in datasets]
@@ -121,7 +122,7 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
                 r += 1
         res = solve_reoptimized(units, models, src, e_group, e_min.size, rows, len(used),
                                 labels, selection, n_sigma, n_sigma_ul, norm_scan,
-                                **fit_options)
+                                irf_interpolation=irf_interpolation, **fit_options)
     else:
         groups = build_groups(blocks, e_group, e_min.size, rows, len(used),
                               list(range(n_runs)), n_runs)

@@ -42,7 +42,8 @@ class _Group:
         self.models = models
         self.norm = scale.parameters[0]
         self.norm.frozen = False
-        self.lik = Likelihood(datasets, models)
+        fit_options = dict(fit_options)  # shared by the groups: never changed in place
+        self.lik = Likelihood(datasets, models, fit_options.pop("irf_interpolation", None))
         self.others = [p for lab, p in models.parameters.unique()
                        if not p.frozen and p is not self.norm]
         self.fit_options = {"covariance": False, **fit_options}

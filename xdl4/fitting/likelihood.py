@@ -11,6 +11,7 @@ import xarray as xr
 
 from xdl4 import kinds
 from xdl4.errors import DL4ValidationError, FitError
+from xdl4.irf import FIT_IRF_INTERPOLATION, check_irf_interpolation
 from xdl4.models.routing import ModelsLike, as_models
 from xdl4.validation import dataset_name, kind_record, with_name
 
@@ -36,6 +37,10 @@ def _flatten(data: Any) -> list[xr.Dataset]:
                     f"{type(data).__name__}")
 
 
+class NaNStatistic(FitError):
+    """The statistic is NaN at the current parameter values."""
+
+
 def _nan_npred(term) -> bool:
     """NaN predicted counts (xdl4.stats.wstat reports them as an infinite statistic)."""
     return hasattr(term, "npred_signal") and bool(np.isnan(term.npred_signal(None)).any())
@@ -47,6 +52,9 @@ class Likelihood:
     ``data``: a dataset, a list of datasets, a DataTree of datasets, or a dataset with an
     ``obs`` dimension (its runs are fitted jointly; a ``FoVBackgroundModel`` named after a
     run's ``obs`` label applies to that run, one named after the dataset to all its runs).
+    ``irf_interpolation``: ``"bilinear"`` (default: PSF and EDISP mixed from the IRF pixels
+    around a source, a likelihood continuous in the source position) or ``"nearest"``
+    (gammapy's lookup and numbers); see :mod:`xdl4.irf`.
 
     >>> import xdl4
     >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -56,9 +64,12 @@ class Likelihood:
     (0.0, 2)
     """
 
-    def __init__(self, data: Any, models: ModelsLike) -> None:
+    def __init__(self, data: Any, models: ModelsLike,
+                 irf_interpolation: str | None = None) -> None:
         from xdl4.models import Models, TemplateNPredModel
 
+        self.irf_interpolation = check_irf_interpolation(irf_interpolation,
+                                                         FIT_IRF_INTERPOLATION)
         self.models = models if isinstance(models, Models) else Models(as_models(models))
         datasets = _flatten(data)
         if not datasets:
@@ -74,7 +85,8 @@ class Likelihood:
         for ds, name in zip(datasets, names, strict=True):
             behaviour = kinds.of(ds)
             terms = behaviour.get("likelihood_terms")
-            self.terms += terms(behaviour.validate(ds), name, self.models)
+            self.terms += terms(behaviour.validate(ds), name, self.models,
+                                irf_interpolation=self.irf_interpolation)
         used = {m.name for term in self.terms for m in term.bound_models()}
         unused = [m.name for m in self.models if m.name not in used]
         if unused:
@@ -94,7 +106,7 @@ class Likelihood:
             if not math.isfinite(s) and (s != s or _nan_npred(term)):
                 free = ", ".join(f"{lab}={p.value:.6g}" for lab, p in
                                  self.models.parameters.unique() if not p.frozen)
-                raise FitError(f"statistic is NaN for dataset {term.label!r} at {free}")
+                raise NaNStatistic(f"statistic is NaN for dataset {term.label!r} at {free}")
             total += s
         return total + self.prior_stat()
 
@@ -111,12 +123,16 @@ class Likelihood:
         return {t.label: float(t.stat_sum(self.models)) for t in self.terms}
 
 
-def _likelihood(data: Any, models: ModelsLike) -> Likelihood:
+def _likelihood(data: Any, models: ModelsLike,
+                irf_interpolation: str | None = None) -> Likelihood:
     """A new Likelihood, or ``data`` itself when it is one (built for the same models)."""
     if not isinstance(data, Likelihood):
-        return Likelihood(data, models)
+        return Likelihood(data, models, irf_interpolation)
     if models is not None and models is not data.models and \
             [id(m) for m in as_models(models)] != [id(m) for m in data.models]:
         raise ValueError("a Likelihood was passed with other models: pass models=None or "
                          "the Likelihood's own models")
+    if irf_interpolation is not None and irf_interpolation != data.irf_interpolation:
+        raise ValueError(f"a Likelihood built with irf_interpolation="
+                         f"{data.irf_interpolation!r} was passed with {irf_interpolation!r}")
     return data

@@ -73,11 +73,14 @@ class _Free:
         for p, v in zip(self.params, self.start, strict=True):
             p.value = v
 
-    def limits(self) -> list[tuple[float | None, float | None]]:
+    def limits(self, overrides: dict[int, tuple[float, float]] | None = None
+               ) -> list[tuple[float | None, float | None]]:
+        """Minuit's limits on the factors, from the parameters' bounds (``overrides``:
+        other (min, max) in value units by parameter index)."""
         out = []
-        for p, t, s in zip(self.params, self.t, self.scales, strict=True):
+        for i, (p, t, s) in enumerate(zip(self.params, self.t, self.scales, strict=True)):
             lims = []
-            for b in p.bounds():
+            for b in (overrides or {}).get(i, p.bounds()):
                 with np.errstate(all="ignore"):
                     y = t[0](b) / s if math.isfinite(b) and (t[0] is _T["lin"][0] or b > 0) \
                         else None

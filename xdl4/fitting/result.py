@@ -26,9 +26,17 @@ class FitResult:
     ``parameters``: Dataset on ``parameter`` ("model.param" labels) with ``value``,
     ``error``, ``unit``, ``min``, ``max``, ``frozen`` (and ``errn``, ``errp`` after MINOS);
     ``covariance``: DataArray (``parameter_1``, ``parameter_2``) in parameter units, zero for
-    frozen parameters, linked labels sharing rows; ``minuit``: the iminuit object;
-    ``models``: the fitted models (the objects, which later fits may change: ``parameters``
-    keeps this fit's numbers). ``write`` / ``read`` save and load a fit as gammapy does.
+    frozen parameters, linked labels sharing rows; ``minuit``: the iminuit object (of the
+    last MIGRAD / HESSE run); ``models``: the fitted models (the objects, which later fits
+    may change: ``parameters`` keeps this fit's numbers). ``write`` / ``read`` save and
+    load a fit as gammapy does. How it got there: ``attempts`` (one dict per MIGRAD or
+    HESSE run: ``step``, ``strategy``, ``valid``, ``accurate``, ``nfev``, ``edm``,
+    ``reason``), ``bad_calls`` (NaN / infinite statistics stepped back from),
+    ``irf_interpolation``, ``default_bounds`` (bounds the fit gave to unbounded source
+    positions, by label; also in ``parameters.min/max``), ``gradient`` (None when MIGRAD
+    computed it numerically, else the ``analytic`` and ``numeric`` labels, gradient
+    ``calls`` and the single-dataset ``dataset_evals`` of its finite differences; ``nfev``
+    counts full evaluations only).
     """
 
     success: bool
@@ -39,6 +47,17 @@ class FitResult:
     _columns: dict = field(default_factory=dict)
     _cov: np.ndarray | None = None
     models: Any = None
+    attempts: list = field(default_factory=list)
+    bad_calls: int = 0
+    irf_interpolation: str | None = None
+    default_bounds: dict = field(default_factory=dict)
+    gradient: dict | None = None
+
+    @property
+    def strategy(self) -> int | None:
+        """MIGRAD strategy of the run that gave the result (after any retries)."""
+        runs = [a for a in self.attempts if a["step"] == "migrad"]
+        return runs[-1]["strategy"] if runs else None
 
     @functools.cached_property
     def parameters(self) -> xr.Dataset:

@@ -60,7 +60,7 @@ def stat_profile(data: Any, models: ModelsLike, parameter: str,
     >>> prof["stat"].dims, prof.sizes["src.index"]
     (('src.index',), 3)
     """
-    lik = _likelihood(data, models)
+    lik = _likelihood(data, models, fit_options.pop("irf_interpolation", None))
     models = lik.models
     par = models.parameters[parameter]
     if values is None:
@@ -115,7 +115,7 @@ def confidence(data: Any, models: ModelsLike, parameters: str | Sequence[str], s
     True
     """
     names = [parameters] if isinstance(parameters, str) else list(parameters)
-    lik = _likelihood(data, models)
+    lik = _likelihood(data, models, fit_options.pop("irf_interpolation", None))
     with _Saved(lik.models):
         fit_options.setdefault("covariance", False)
         r = fit(lik, lik.models, minos=names, sigma=sigma, **fit_options)
@@ -148,7 +148,7 @@ def stat_contour(data: Any, models: ModelsLike, x: str, y: str, sigma: float = 1
     """
     from scipy.stats import chi2
 
-    lik = _likelihood(data, models)
+    lik = _likelihood(data, models, fit_options.pop("irf_interpolation", None))
     cl = _cl(sigma)
     with _Saved(lik.models):
         fit_options.setdefault("covariance", False)

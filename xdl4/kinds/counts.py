@@ -53,8 +53,8 @@ from xdl4.validation import concat_runs, dataset_name, kind_record, run_labels, 
 class CashEvaluator(Evaluator):
     """Cash kinds: npred = signal + the background variable scaled by the FoV model."""
 
-    def __init__(self, ds: xr.Dataset):
-        super().__init__(ds)
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
+        super().__init__(ds, irf_interpolation)
         self.background = (values_in(self._order(self.ds["background"]), "", "background")
                            if "background" in self.ds else None)
         self._cash: PreparedCash | None = None
@@ -94,8 +94,8 @@ class CashEvaluator(Evaluator):
 class WStatEvaluator(Evaluator):
     """On/off kinds: the background is profiled (WStat) from the OFF counts."""
 
-    def __init__(self, ds: xr.Dataset):
-        super().__init__(ds)
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
+        super().__init__(ds, irf_interpolation)
         ds, shape = self.ds, self.counts.shape
         self.counts_off = np.broadcast_to(
             np.asarray(self._order(ds["counts_off"]).values, dtype=float), shape)
@@ -128,14 +128,15 @@ class WStatEvaluator(Evaluator):
 EVALUATORS = {"cash": CashEvaluator, "wstat": WStatEvaluator}
 
 
-def evaluator(ds: xr.Dataset) -> Evaluator:
-    """The evaluator of a counts dataset (one run, or region runs at once).
+def evaluator(ds: xr.Dataset, irf_interpolation: str | None = None) -> Evaluator:
+    """The evaluator of a counts dataset (one run, or region runs at once);
+    ``irf_interpolation``: see :class:`xdl4.forward.Evaluator`.
 
     >>> import xdl4
     >>> type(evaluator(xdl4.examples.map_dataset())).__name__
     'CashEvaluator'
     """
-    return EVALUATORS[kind_record(ds).statistic](ds)
+    return EVALUATORS[kind_record(ds).statistic](ds, irf_interpolation)
 
 
 # -- dataset-level operations ----------------------------------------------------------------
@@ -162,35 +163,44 @@ def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
     return xr.DataArray(data, dims=dims, coords=coords, name=name).transpose(*counts.dims)
 
 
-def npred(ds: xr.Dataset, models: ModelsLike) -> xr.DataArray:
-    """Predicted counts (signal + background) on the data grid."""
-    return _like(ds, [evaluator(r).npred(models) for r in _runs(ds)], "npred")
+def npred(ds: xr.Dataset, models: ModelsLike,
+          irf_interpolation: str | None = None) -> xr.DataArray:
+    """Predicted counts (signal + background) on the data grid (``irf_interpolation``:
+    see :class:`xdl4.forward.Evaluator`, as for every function here)."""
+    return _like(ds, [evaluator(r, irf_interpolation).npred(models) for r in _runs(ds)],
+                 "npred")
 
 
-def npred_signal(ds: xr.Dataset, models: ModelsLike, model_names=None) -> xr.DataArray:
+def npred_signal(ds: xr.Dataset, models: ModelsLike, model_names=None,
+                 irf_interpolation: str | None = None) -> xr.DataArray:
     """Predicted source counts (of ``model_names`` only, if given)."""
-    return _like(ds, [evaluator(r).npred_signal(models, model_names) for r in _runs(ds)],
-                 "npred_signal")
+    return _like(ds, [evaluator(r, irf_interpolation).npred_signal(models, model_names)
+                      for r in _runs(ds)], "npred_signal")
 
 
-def npred_background(ds: xr.Dataset, models: ModelsLike = None) -> xr.DataArray:
+def npred_background(ds: xr.Dataset, models: ModelsLike = None,
+                     irf_interpolation: str | None = None) -> xr.DataArray:
     """Background counts: FoV-model scaled (cash), or profiled (wstat)."""
-    return _like(ds, [evaluator(r).npred_background(models) for r in _runs(ds)],
-                 "npred_background")
+    return _like(ds, [evaluator(r, irf_interpolation).npred_background(models)
+                      for r in _runs(ds)], "npred_background")
 
 
-def stat_array(ds: xr.Dataset, models: ModelsLike) -> xr.DataArray:
+def stat_array(ds: xr.Dataset, models: ModelsLike,
+               irf_interpolation: str | None = None) -> xr.DataArray:
     """The statistic per bin, masks not applied."""
-    return _like(ds, [evaluator(r).stat_array(models) for r in _runs(ds)], "stat")
+    return _like(ds, [evaluator(r, irf_interpolation).stat_array(models)
+                      for r in _runs(ds)], "stat")
 
 
-def stat_sum(ds: xr.Dataset, models: ModelsLike) -> float:
+def stat_sum(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None
+             ) -> float:
     """The statistic summed over mask_safe & mask_fit (and over runs)."""
-    return float(sum(evaluator(r).stat_sum(models) for r in _runs(ds)))
+    return float(sum(evaluator(r, irf_interpolation).stat_sum(models) for r in _runs(ds)))
 
 
 def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
-         npred_background: xr.DataArray | None = None) -> xr.Dataset:
+         npred_background: xr.DataArray | None = None,
+         irf_interpolation: str | None = None) -> xr.Dataset:
     """Poisson realisations of the dataset under ``models``: counts (and for on/off kinds
     counts_off) redrawn, everything else kept. ``size`` draws that many realisations
     along a new ``obs`` dimension in one vectorised call. On/off kinds draw
@@ -206,7 +216,7 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
     if "obs" in ds.dims:
         raise ValueError("fake takes one run; select one with ds.isel(obs=i)")
     rng = np.random.default_rng(seed)
-    ev = evaluator(ds)
+    ev = evaluator(ds, irf_interpolation)
     shape = ev.counts.shape if size is None else (size,) + ev.counts.shape
     sig = ev.npred_signal(models)
     dims = canonical_dims(ds["counts"].dims)
@@ -229,10 +239,11 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
     return out
 
 
-def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.DataArray:
+def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff",
+              irf_interpolation: str | None = None) -> xr.DataArray:
     """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
     (``diff/sqrt(model)``); NaN outside the fit mask."""
-    model = npred(ds, models)
+    model = npred(ds, models, irf_interpolation)
     diff = ds["counts"] - model
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "diff/model":
@@ -245,7 +256,8 @@ def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.Da
     return diff.where(masks.fit(ds)).rename("residuals")
 
 
-def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike) -> list[Evaluator]:
+def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike,
+                     irf_interpolation: str | None = None) -> list[Evaluator]:
     """One bound evaluator per run (all runs at once for region runs without a PSF and
     without FoV background models of their own)."""
     runs = [(ds, name)] if "obs" not in ds.dims else [
@@ -255,7 +267,7 @@ def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike) -> list[Eval
         runs = [(ds, name)]
     terms = []
     for run, label in runs:
-        term = evaluator(run)
+        term = evaluator(run, irf_interpolation)
         term.bind(label, sources_for(models, {name, label}),
                   background_for(models, label, name))
         terms.append(term)
@@ -266,7 +278,8 @@ def _sum(da: xr.DataArray, mask: xr.DataArray) -> float:
     return float(da.where(mask, 0).sum())
 
 
-def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
+def info(ds: xr.Dataset, models: ModelsLike = None,
+         irf_interpolation: str | None = None) -> dict:
     """gammapy's ``info_dict``, every field in its order (sums over mask_safe; exposure in
     the dataset's exposure unit, times in s). Without models, npred is the background
     (cash: the background variable; wstat: the profiled background of no signal),
@@ -291,8 +304,8 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
         ts = float(wstat_ts(counts, n_off, ratio)) if n_off > 0 else np.nan
     else:
         background = _sum(ds["background"], mask) if "background" in ds else np.nan
-    npb = npred_background(ds, models)
-    nps = npred_signal(ds, models) if models is not None else None
+    npb = npred_background(ds, models, irf_interpolation)
+    nps = npred_signal(ds, models, None, irf_interpolation) if models is not None else None
     npred_bkg = _sum(npb, mask)
     if not record.onoff:
         excess = counts - npred_bkg if np.isfinite(npred_bkg) else np.nan
@@ -315,7 +328,8 @@ def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
-    out["stat_sum"] = stat_sum(ds, models) if models is not None or record.onoff else np.nan
+    out["stat_sum"] = stat_sum(ds, models, irf_interpolation) \
+        if models is not None or record.onoff else np.nan
     if record.onoff:
         out["counts_off"] = n_off
         out["acceptance"] = _sum(ds["acceptance"], mask)

@@ -371,8 +371,9 @@ def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.Da
     return _point_array(ds, np.where(is_ul, np.nan, res), "residuals")
 
 
-def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike) -> list:
-    """The flux points' statistic, prepared once and bound to the sources that apply."""
+def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike, **options) -> list:
+    """The flux points' statistic, prepared once and bound to the sources that apply
+    (``options`` of the counts kinds, e.g. ``irf_interpolation``, do not apply)."""
     term = FluxPointsEvaluator(ds)
     term.bind(name, sources_for(models, {name}))
     return [term]
