@@ -10,7 +10,7 @@ import pytest
 import xdl4
 from xdl4.schema import variables_table
 
-PACKAGE = Path(xdl4.__file__).parent
+PACKAGE = Path(__file__).resolve().parents[1] / "xdl4"  # the sources, also when installed
 DOCS = PACKAGE.parent / "docs"
 
 #: the layers of docs/architecture.md, lowest first; a module imports only from its own
@@ -131,7 +131,7 @@ def test_all_lists_every_lazy_name():
 
 
 def test_py_typed_ships():
-    assert (PACKAGE / "py.typed").exists()
+    assert (Path(xdl4.__file__).parent / "py.typed").exists()  # in the installed package
 
 
 def test_data_model_variable_table_is_the_registry():

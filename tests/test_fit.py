@@ -323,3 +323,12 @@ def test_obs_runs_fitted_in_one_vectorised_evaluation():
     idx = r.parameters["value"].sel(parameter="src.index")
     err = r.parameters["error"].sel(parameter="src.index")
     assert abs(float(idx) - 2.5) < 4 * float(err)
+
+
+def test_fit_refuses_a_bad_start_and_an_empty_fit_mask(onoff):
+    models = pl_models()
+    models.parameters["src.index"].min, models.parameters["src.index"].max = 2.5, 4.0
+    with pytest.raises(xdl4.ModelError, match="src.index"):
+        xdl4.fit(onoff, models)  # start value 2 below its minimum 2.5
+    with pytest.raises(FitError, match="no bin"):
+        xdl4.fit(onoff.assign(mask_fit=onoff.mask_safe & False), pl_models())

@@ -14,7 +14,7 @@ from xdl4.kinds import KindBehaviour
 from xdl4.models import Models, PointSpatialModel, PowerLaw, SkyModel
 from xdl4.schema import Kind
 
-PACKAGE = Path(xdl4.__file__).parent
+PACKAGE = Path(__file__).resolve().parents[1] / "xdl4"  # the sources, also when installed
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ class Likelihood:
         self.irf_interpolation = check_irf_interpolation(irf_interpolation,
                                                          FIT_IRF_INTERPOLATION)
         self.models = models if isinstance(models, Models) else Models(as_models(models))
-        datasets = _flatten(data)
+        self.datasets = datasets = _flatten(data)
         if not datasets:
             raise FitError("no dataset to fit")
         names = [dataset_name(ds) for ds in datasets]

@@ -146,8 +146,11 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
     """
     from xdl4.fitting.bounds import position_limits
 
+    from xdl4.models.checks import check_fit_start
+
     lik = _likelihood(data, models, irf_interpolation)
     models = lik.models
+    check_fit_start(models, lik.datasets)  # start values within bounds, bins left to fit
     free = _Free(models)
     nfev0 = lik.nfev
     default_limits = position_limits(lik, free)
