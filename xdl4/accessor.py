@@ -38,6 +38,9 @@ class DL4Accessor:
         # what plain xarray code erases: grid attributes (xr.where), mask dtypes (where)
         self._ds = restore_masks(restore_grids(ds))
         self._checked = False  # validated before the first operation
+        #: prepared evaluators of this Dataset object, reused by repeated calls (xarray
+        #: keeps the accessor per Dataset object; a changed Dataset is a new object)
+        self._cache: dict = {}
 
     @property
     def behaviour(self) -> KindBehaviour:
@@ -111,7 +114,7 @@ class DL4Accessor:
         :meth:`info_table`)."""
         if "obs" in self._ds.dims:
             return self.info_table(models=models)
-        return self._call("info", models)
+        return self._call("info", models, cache=self._cache)
 
     def info_table(self, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:
         """gammapy's ``info_table``: info fields per run (``cumulative``: of the runs
@@ -238,27 +241,28 @@ class DL4Accessor:
         """Predicted counts (signal + background), never negative. ``irf_interpolation``
         (counts kinds): ``"nearest"`` (default: gammapy's IRF lookup and numbers) or
         ``"bilinear"`` (the default of fits; see :mod:`xdl4.irf`)."""
-        return self._call("npred", models, **_irf(irf_interpolation))
+        return self._call("npred", models, cache=self._cache, **_irf(irf_interpolation))
 
     def npred_signal(self, models: ModelsLike, model_names=None,
                      irf_interpolation: str | None = None) -> xr.DataArray:
         """Predicted source counts (of ``model_names`` only, if given)."""
-        return self._call("npred_signal", models, model_names, **_irf(irf_interpolation))
+        return self._call("npred_signal", models, model_names, cache=self._cache,
+                          **_irf(irf_interpolation))
 
     def npred_background(self, models: ModelsLike = None) -> xr.DataArray:
         """Background counts: FoV-model scaled, or profiled for on/off kinds."""
-        return self._call("npred_background", models)
+        return self._call("npred_background", models, cache=self._cache)
 
     def stat_array(self, models: ModelsLike, irf_interpolation: str | None = None
                    ) -> xr.DataArray:
         """The statistic per bin (cash, wstat or chi2 by kind), masks not applied."""
-        return self._call("stat_array", models, **_irf(irf_interpolation))
+        return self._call("stat_array", models, cache=self._cache, **_irf(irf_interpolation))
 
     def stat_sum(self, models: ModelsLike, irf_interpolation: str | None = None) -> float:
         """The statistic summed over mask_safe & mask_fit (and runs). A fit's
         ``total_stat`` is this with the fit's ``irf_interpolation`` (``"bilinear"`` by
         default) and the priors."""
-        return self._call("stat_sum", models, **_irf(irf_interpolation))
+        return self._call("stat_sum", models, cache=self._cache, **_irf(irf_interpolation))
 
     def fake(self, models: ModelsLike, seed=None, size: int | None = None,
              **kwargs) -> xr.Dataset:
@@ -268,7 +272,8 @@ class DL4Accessor:
     def residuals(self, models: ModelsLike, method: str = "diff",
                   irf_interpolation: str | None = None) -> xr.DataArray:
         """``diff``, ``diff/model`` or ``diff/sqrt(model)`` residuals, NaN outside masks."""
-        return self._call("residuals", models, method, **_irf(irf_interpolation))
+        return self._call("residuals", models, method, cache=self._cache,
+                          **_irf(irf_interpolation))
 
     # -- stacking and reshaping ------------------------------------------------------------
     def stack(self, other: xr.Dataset | None = None, dim: str = "obs",

@@ -163,39 +163,61 @@ def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
     return xr.DataArray(data, dims=dims, coords=coords, name=name).transpose(*counts.dims)
 
 
-def npred(ds: xr.Dataset, models: ModelsLike,
-          irf_interpolation: str | None = None) -> xr.DataArray:
+def evaluators(ds: xr.Dataset, irf_interpolation: str | None = None,
+               cache: dict | None = None) -> list[Evaluator]:
+    """The evaluators of ``ds`` (one per run, or one for region runs at once), taken from
+    ``cache`` when given (the accessor keeps one per Dataset object: repeated calls reuse
+    the prepared arrays and each source's cached folding; a changed model set or new
+    parameter values rebuild what they touch, by the evaluators' own cache keys)."""
+    if cache is None:
+        return [evaluator(r, irf_interpolation) for r in _runs(ds)]
+    # variables replaced in place (ds["counts"] = ...) make a new key; an element edited
+    # in place is not seen: copy the dataset first (documented in docs/likelihood.md)
+    key = ("evaluators", irf_interpolation,
+           tuple((n, id(v._data)) for n, v in ds.variables.items()))
+    if key not in cache:
+        for old in [k for k in cache if k[:2] == key[:2]]:
+            del cache[old]
+        cache[key] = [evaluator(r, irf_interpolation) for r in _runs(ds)]
+    return cache[key]
+
+
+def npred(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
+          cache: dict | None = None) -> xr.DataArray:
     """Predicted counts (signal + background) on the data grid (``irf_interpolation``:
-    see :class:`xdl4.forward.Evaluator`, as for every function here)."""
-    return _like(ds, [evaluator(r, irf_interpolation).npred(models) for r in _runs(ds)],
+    see :class:`xdl4.forward.Evaluator`; ``cache``: see :func:`evaluators`, as for every
+    function here)."""
+    return _like(ds, [ev.npred(models) for ev in evaluators(ds, irf_interpolation, cache)],
                  "npred")
 
 
 def npred_signal(ds: xr.Dataset, models: ModelsLike, model_names=None,
-                 irf_interpolation: str | None = None) -> xr.DataArray:
+                 irf_interpolation: str | None = None, cache: dict | None = None
+                 ) -> xr.DataArray:
     """Predicted source counts (of ``model_names`` only, if given)."""
-    return _like(ds, [evaluator(r, irf_interpolation).npred_signal(models, model_names)
-                      for r in _runs(ds)], "npred_signal")
+    return _like(ds, [ev.npred_signal(models, model_names)
+                      for ev in evaluators(ds, irf_interpolation, cache)], "npred_signal")
 
 
 def npred_background(ds: xr.Dataset, models: ModelsLike = None,
-                     irf_interpolation: str | None = None) -> xr.DataArray:
+                     irf_interpolation: str | None = None, cache: dict | None = None
+                     ) -> xr.DataArray:
     """Background counts: FoV-model scaled (cash), or profiled (wstat)."""
-    return _like(ds, [evaluator(r, irf_interpolation).npred_background(models)
-                      for r in _runs(ds)], "npred_background")
+    return _like(ds, [ev.npred_background(models)
+                      for ev in evaluators(ds, irf_interpolation, cache)], "npred_background")
 
 
-def stat_array(ds: xr.Dataset, models: ModelsLike,
-               irf_interpolation: str | None = None) -> xr.DataArray:
+def stat_array(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
+               cache: dict | None = None) -> xr.DataArray:
     """The statistic per bin, masks not applied."""
-    return _like(ds, [evaluator(r, irf_interpolation).stat_array(models)
-                      for r in _runs(ds)], "stat")
+    return _like(ds, [ev.stat_array(models) for ev in evaluators(ds, irf_interpolation, cache)],
+                 "stat")
 
 
-def stat_sum(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None
-             ) -> float:
+def stat_sum(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
+             cache: dict | None = None) -> float:
     """The statistic summed over mask_safe & mask_fit (and over runs)."""
-    return float(sum(evaluator(r, irf_interpolation).stat_sum(models) for r in _runs(ds)))
+    return float(sum(ev.stat_sum(models) for ev in evaluators(ds, irf_interpolation, cache)))
 
 
 def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
@@ -240,10 +262,11 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
 
 
 def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff",
-              irf_interpolation: str | None = None) -> xr.DataArray:
+              irf_interpolation: str | None = None, cache: dict | None = None
+              ) -> xr.DataArray:
     """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
     (``diff/sqrt(model)``); NaN outside the fit mask."""
-    model = npred(ds, models, irf_interpolation)
+    model = npred(ds, models, irf_interpolation, cache)
     diff = ds["counts"] - model
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "diff/model":
@@ -279,7 +302,7 @@ def _sum(da: xr.DataArray, mask: xr.DataArray) -> float:
 
 
 def info(ds: xr.Dataset, models: ModelsLike = None,
-         irf_interpolation: str | None = None) -> dict:
+         irf_interpolation: str | None = None, cache: dict | None = None) -> dict:
     """gammapy's ``info_dict``, every field in its order (sums over mask_safe; exposure in
     the dataset's exposure unit, times in s). Without models, npred is the background
     (cash: the background variable; wstat: the profiled background of no signal),
@@ -304,8 +327,9 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
         ts = float(wstat_ts(counts, n_off, ratio)) if n_off > 0 else np.nan
     else:
         background = _sum(ds["background"], mask) if "background" in ds else np.nan
-    npb = npred_background(ds, models, irf_interpolation)
-    nps = npred_signal(ds, models, None, irf_interpolation) if models is not None else None
+    npb = npred_background(ds, models, irf_interpolation, cache)
+    nps = npred_signal(ds, models, None, irf_interpolation, cache) if models is not None \
+        else None
     npred_bkg = _sum(npb, mask)
     if not record.onoff:
         excess = counts - npred_bkg if np.isfinite(npred_bkg) else np.nan
@@ -328,7 +352,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
-    out["stat_sum"] = stat_sum(ds, models, irf_interpolation) \
+    out["stat_sum"] = stat_sum(ds, models, irf_interpolation, cache) \
         if models is not None or record.onoff else np.nan
     if record.onoff:
         out["counts_off"] = n_off

@@ -349,16 +349,26 @@ def _point_array(ds: xr.Dataset, values: np.ndarray, name: str) -> xr.DataArray:
     return xr.DataArray(values, dims=dims, coords={d: ds[d] for d in dims}, name=name)
 
 
-def stat_array(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None) -> xr.DataArray:
+def stat_array(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None,
+               **options) -> xr.DataArray:
     """Per-point statistic (see :class:`FluxPointsEvaluator`); masked points are NaN."""
     return _point_array(ds, FluxPointsEvaluator(ds, stat_type).stat_values(models), "stat")
 
 
-def stat_sum(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None) -> float:
-    return FluxPointsEvaluator(ds, stat_type).stat_sum(models)
+def stat_sum(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None,
+             cache: dict | None = None, **options) -> float:
+    """The statistic summed over the points the masks keep; ``cache`` (the accessor's)
+    keeps the prepared evaluator; other ``options`` of the counts kinds do not apply."""
+    if cache is None:
+        return FluxPointsEvaluator(ds, stat_type).stat_sum(models)
+    key = ("flux_points", stat_type)
+    if key not in cache:
+        cache[key] = FluxPointsEvaluator(ds, stat_type)
+    return cache[key].stat_sum(models)
 
 
-def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff") -> xr.DataArray:
+def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff",
+              **options) -> xr.DataArray:
     """dnde - model (``diff``) or (dnde - model) / model (``diff/model``); NaN at ULs."""
     sed = sed_dnde(ds)
     m = model_dnde(ds, models)
@@ -379,7 +389,7 @@ def likelihood_terms(ds: xr.Dataset, name: str, models: ModelsLike, **options) -
     return [term]
 
 
-def info(ds: xr.Dataset, models: ModelsLike = None) -> dict:
+def info(ds: xr.Dataset, models: ModelsLike = None, **options) -> dict:
     """Flux points: their number (energy x time bins for a light curve), upper limits, SED
     type, fit bins (and stat_sum).
 
