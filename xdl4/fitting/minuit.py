@@ -145,7 +145,6 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
     True
     """
     from xdl4.fitting.bounds import position_limits
-
     from xdl4.models.checks import check_fit_start
 
     lik = _likelihood(data, models, irf_interpolation)
