@@ -17,11 +17,13 @@ from nbclient import NotebookClient
 
 HERE = Path(__file__).parent
 
-SETUP = '''import os
+def setup(*imports: str) -> str:
+    """The first code cell: imports and where the shared data are."""
+    lines = "\n".join(imports)
+    return f'''import os
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
+{lines}
 
 import xdl4
 
@@ -29,12 +31,15 @@ import xdl4
 DATA = Path(os.environ.get("XDL4_DATA", "../../shared/data"))
 os.environ.setdefault("GAMMAPY_DATA", str(DATA))  # the Fermi diffuse template path'''
 
+
+PLT, NP = "import matplotlib.pyplot as plt", "import numpy as np"
+
 NOTEBOOKS = {
     "map_analysis": [
         "# A 3D map analysis\n\nA gammapy-written `MapDataset` (three sources and a FoV "
         "background), opened as an `xarray.Dataset`: look at it, fit its models, check the "
         "residuals, then estimate flux points, an excess map and a TS map.",
-        SETUP,
+        setup(NP),
         "## The dataset\n\nOne call opens it; `ds.dl4` summarises it (kind, statistic, "
         "energy ranges, grid, counts and significance).",
         'ds = xdl4.open_dataset(DATA / "gammapy" / "map_dataset.fits.gz")\nds.dl4',
@@ -69,7 +74,7 @@ NOTEBOOKS = {
         "map dataset), H.E.S.S. (flux points with likelihood profiles) and HAWC (flux "
         "points): one log-parabola fitted to all three at once, each dataset with its own "
         "statistic (cash, likelihood profile, chi2).",
-        SETUP,
+        setup(PLT, NP),
         "## The datasets",
         'fermi = xdl4.open_datasets(DATA / "fermi-3fhl-crab" / "Fermi-LAT-3FHL_datasets.yaml")\n'
         'fermi = fermi["Fermi-LAT"].to_dataset()\n'
@@ -110,7 +115,7 @@ NOTEBOOKS = {
         "names. Look at them run by run (gammapy's `info_table`), stack them, see that "
         "stacking conserves the predicted counts, stack runs by group and fit the stacks "
         "jointly, and make a light curve.",
-        SETUP,
+        setup(PLT),
         'runs = xdl4.open_dataset(DATA / "gammapy" / "stack" / "run*.fits.gz")\nruns.dl4',
         "## One row per run",
         "runs.dl4.info_table().to_dataframe()",
