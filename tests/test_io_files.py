@@ -199,3 +199,31 @@ def test_fits_read_lazily_with_chunks(tmp_path, monkeypatch):
     after = xdl4.open_dataset(paths[0], chunks={})
     assert before.counts.data.name != after.counts.data.name
     assert float(after.counts.sum()) == float(xdl4.open_dataset(paths[0]).counts.sum())
+
+
+def test_write_datasets_keeps_tree_levels_creates_folders_and_short_names(tmp_path):
+    """A DataTree of instrument / run levels round-trips through a datasets index; missing
+    folders are created; a long name gives a legal file name."""
+    long = "r" * 300
+    tree = xr.DataTree.from_dict({
+        "/hess/run1": xdl4.examples.spectrum_dataset(0),
+        "/hess/run2": xdl4.examples.spectrum_dataset(1, onoff=True),
+        f"/lat/{long}": xdl4.examples.map_dataset(0, width=1.0, binsz=0.1),
+    })
+    index = tmp_path / "deep" / "er" / "datasets.yaml"
+    write_datasets(tree, index)
+    back = open_datasets(index)
+    assert sorted(back.children) == ["hess", "lat"]
+    assert sorted(back["hess"].children) == ["run1", "run2"]
+    assert back[f"lat/{long}"].to_dataset().dl4.name == long
+    assert all(len(p.name) < 255 for p in index.parent.rglob("*"))
+    for node in ("hess/run1", "hess/run2"):
+        a, b = tree[node].to_dataset(), back[node].to_dataset()
+        np.testing.assert_array_equal(a.counts.values, b.counts.values)
+    # all or nothing: a failed write leaves no folder behind
+    bad = tree.copy()
+    bad["hess/run1"] = xr.DataTree(tree["hess/run1"].to_dataset().assign(
+        counts=lambda d: d.counts * -1))
+    with pytest.raises(xdl4.DL4ValidationError):
+        write_datasets(bad, tmp_path / "new" / "datasets.yaml")
+    assert not (tmp_path / "new").exists()
