@@ -509,3 +509,22 @@ def test_real_map_and_onoff_spectrum(data_dir):
                             if isinstance(p, StepPatch)).get_data()
     np.testing.assert_allclose(edges, spec.dl4.energy_edges.to_value("TeV"))
     np.testing.assert_array_equal(values, spec.counts.values)
+
+
+def test_plain_xarray_plots_are_labelled(data_dir):
+    """Variables carry long names and no empty units: xarray's own plots read "Counts",
+    not "counts []"; axes are named; energies carry their unit (OGIP: keV, labelled so)."""
+    import matplotlib.pyplot as plt
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "map_dataset.fits.gz")
+    mesh = ds.counts.sum("energy", keep_attrs=True).plot()
+    assert mesh.colorbar.ax.get_ylabel() == "Counts"
+    plt.close("all")
+    line = ds.exposure.isel(lat=30, lon=30).plot()[0]
+    assert line.axes.get_xlabel() == "True energy [TeV]"
+    assert line.axes.get_ylabel().startswith("Exposure [")
+    plt.close("all")
+    ogip = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_onoff" / "pha_sonoff.fits")
+    ax = ogip.counts.plot()[0].axes
+    assert ax.get_xlabel().startswith("Reconstructed energy [") and ax.get_ylabel() == "Counts"
+    plt.close("all")

@@ -57,6 +57,8 @@ class DL4Accessor:
         if not self._checked:
             behaviour.validate(self._ds)
             self._checked = True
+        if "cache" in kwargs and not _accepts(function, "cache"):
+            del kwargs["cache"]  # an operation (e.g. of a kind of one's own) without one
         return function(self._ds, *args, **kwargs)
 
     def _counts(self, what: str) -> None:
@@ -374,3 +376,14 @@ class DL4Accessor:
 def _irf(irf_interpolation: str | None) -> dict:
     """The ``irf_interpolation`` option, passed on only when given (flux points have none)."""
     return {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}
+
+
+def _accepts(function, name: str) -> bool:
+    """Whether ``function`` takes the keyword ``name`` (or any keyword)."""
+    import inspect
+
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)

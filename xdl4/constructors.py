@@ -11,7 +11,7 @@ from xdl4.errors import KindError
 from xdl4.kinds import validate
 from xdl4.schema import GTI, KINDS, REGION, VARIABLES, allowed_dims
 from xdl4.sky import Region, WcsGrid, tag_grids
-from xdl4.validation import as_run
+from xdl4.validation import as_run, labelled
 
 DEFAULT_RAD_EDGES = np.linspace(0.0, 0.66, 67)
 DEFAULT_UNITS = {"exposure": "m2 s", "psf_exposure": "m2 s", "edisp_exposure": "m2 s",
@@ -147,7 +147,7 @@ def create(
                                             strict=True)))
     if "edisp" not in data and "energy" in ds["edisp"].dims:
         ds["edisp"] = (ds["edisp"] + _diagonal_kernel(ds)).assign_attrs(ds["edisp"].attrs)
-    return validate(as_run(tag_grids(ds)))
+    return validate(as_run(labelled(tag_grids(ds))))
 
 
 def _tev(edges):

@@ -120,6 +120,45 @@ def concat_runs(runs) -> xr.Dataset:
                      combine_attrs="override", data_vars="all")
 
 
+#: long names of the binned axes (plots label their axes with them)
+AXIS_LONG_NAMES = {"energy": "Reconstructed energy", "energy_true": "True energy",
+                   "irf_energy_true": "True energy", "rad": "Offset from the source",
+                   "migra": "Energy migration"}
+
+
+def labelled(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the labels plain xarray plots use, from the registry: each declared
+    variable's ``long_name``, the axes' long names, and no empty ``units`` attribute on
+    dimensionless variables (xarray would print "counts []"; a missing unit is
+    dimensionless to xdl4). Values and other attributes are unchanged; constructors and
+    the FITS readers apply it.
+
+    >>> import xdl4
+    >>> ds = labelled(xdl4.examples.map_dataset())
+    >>> ds.counts.attrs["long_name"], "units" in ds.counts.attrs
+    ('Counts', False)
+    """
+    changes = {}
+    for name in ds.variables:
+        var = ds.variables[name]
+        long_name = VARIABLES[name].long_name if name in VARIABLES else \
+            AXIS_LONG_NAMES.get(str(name))
+        attrs = dict(var.attrs)
+        if long_name and "long_name" not in attrs:
+            attrs["long_name"] = long_name
+        if name in VARIABLES and str(attrs.get("units", "x")).strip() in ("", "1"):
+            del attrs["units"]
+        if attrs != var.attrs:
+            changes[name] = var.copy(deep=False)
+            changes[name].attrs = attrs
+    if not changes:
+        return ds
+    out = ds.copy(deep=False)
+    for name, var in changes.items():
+        out[name].attrs = var.attrs
+    return out
+
+
 def check_bounds(ds: xr.Dataset, dim: str, problems: list[str],
                   contiguous: bool = True) -> None:
     if dim not in ds.coords:

@@ -79,8 +79,9 @@ def dataset_filename(name: str, record: Kind) -> str:
     """gammapy's file name for a dataset of kind ``record`` in an index (formats.md 5.1);
     a name too long for a file name is cut and given a hash of the whole name.
 
-    >>> from xdl4.schema import KINDS
-    >>> dataset_filename("run 1", KINDS["map"]), len(dataset_filename("x" * 300, KINDS["map"]))
+    >>> import xdl4
+    >>> cash_map = xdl4.kinds.get("map").record
+    >>> dataset_filename("run 1", cash_map), len(dataset_filename("x" * 300, cash_map))
     ('run_1.fits', 156)
     """
     name = name.replace(" ", "_").replace("/", "_")

@@ -27,7 +27,7 @@ from xdl4.io.fitsutil import Axis, fail
 from xdl4.kinds import validate
 from xdl4.schema import REGION
 from xdl4.sky import WcsGrid, tag_grids
-from xdl4.validation import dataset_name, kind_record
+from xdl4.validation import dataset_name, kind_record, labelled
 
 #: HDU name -> variable, in gammapy 2.1's writing order (on/off extras come after GTI)
 HDU_VARS = {"COUNTS": "counts", "EXPOSURE": "exposure", "BACKGROUND": "background",
@@ -234,8 +234,8 @@ def read_gadf(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
             warnings.warn(f"{Path(path).name}: HDUs {unread} are not part of a GADF dataset "
                           "file; xdl4 does not read them (they are not written back)",
                           DL4Warning, stacklevel=3)
-        return tag_grids(xr.Dataset(r.data, coords=r.coords,
-                                    attrs={"dl4_kind": kind, **attrs}))
+        return labelled(tag_grids(xr.Dataset(r.data, coords=r.coords,
+                                             attrs={"dl4_kind": kind, **attrs})))
 
 
 # --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.kinds import validate
 from xdl4.schema import REGION
-from xdl4.validation import dataset_name, kind_record
+from xdl4.validation import dataset_name, kind_record, labelled
 
 OGIP_KEYS = re.compile(
     r"^(TELESCOP|INSTRUME|FILTER|EXPOSURE|CORRFILE|CORRSCAL|ANCRFILE|BACKFILE|RESPFILE|"
@@ -200,7 +200,7 @@ def _read_ogip(path: Path, verify: bool) -> xr.Dataset:
         data.update(parts["gti"])
         coords["gti"] = xr.Variable("gti", np.arange(data["gti_start"].size))
     kind = "spectrum_onoff" if onoff else "spectrum"
-    return xr.Dataset(data, coords=coords, attrs={"dl4_kind": kind, **attrs})
+    return labelled(xr.Dataset(data, coords=coords, attrs={"dl4_kind": kind, **attrs}))
 
 
 def _read_arf(path, verify: bool = True) -> tuple[dict, np.ndarray, str]:
