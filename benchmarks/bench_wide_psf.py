@@ -88,7 +88,7 @@ def edisp_kernel(offset: np.ndarray) -> np.ndarray:
 def make_case(folder: Path) -> list[Path]:
     """Write the five runs (GADF) and ``models.yaml`` into ``folder``; their paths."""
     import xdl4
-    from xdl4.forward import Evaluator
+    from xdl4.kinds.counts import evaluator
     from xdl4.models import LogParabola, Models, PointSpatialModel, SkyModel
     from xdl4.skymath import separation
 
@@ -123,7 +123,7 @@ def make_case(folder: Path) -> list[Path]:
         ds["psf_exposure"][:] = irf_expo[np.searchsorted(et, ds["energy"].values)]
         per_hour = 5.0 * (E_RECO[:-1] ** -1.6 - E_RECO[1:] ** -1.6)  # counts per pixel
         ds["background"][:] = per_hour[:, None, None] * accept * livetime / 3600.0
-        npred = Evaluator(ds).npred(truth)
+        npred = evaluator(ds).npred(truth)
         ds["counts"][:] = rng.poisson(npred).astype(float)
         path = folder / f"wide{i}.fits"
         ds.dl4.to_gadf(path, overwrite=True)
@@ -169,7 +169,7 @@ def _move(lon, lat, k: int) -> None:
 def run_xdl4(folder: Path, fit_options: dict | None = None) -> dict:
     import xdl4
     from xdl4.fitting import Likelihood
-    from xdl4.forward import stat_sum
+    from xdl4.kinds.counts import stat_sum
 
     datasets = [xdl4.open_dataset(p) for p in sorted(folder.glob("wide*.fits"))]
     for ds in datasets:
