@@ -15,7 +15,6 @@ DataTree of datasets; the functions here take any of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import xarray as xr
 from xdl4.errors import DL4ValidationError, StackError
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
-from xdl4.validation import concat_runs, dataset_name, kind_record, run_labels, with_name
+from xdl4.validation import concat_runs, dataset_name, datasets_in
 
 #: gammapy's info_table columns and their units (on/off kinds add the last four)
 INFO_UNITS = {
@@ -39,27 +38,7 @@ INFO_UNITS = {
 def datasets_of(data: Any) -> list[xr.Dataset]:
     """The single datasets of ``data``: the runs of a dataset with ``obs`` (named after
     their labels), a list, or the DL4 nodes of a DataTree (named after their nodes)."""
-    if isinstance(data, xr.Dataset):
-        if OBS not in data.dims:
-            return [data]
-        return [with_name(data.isel({OBS: i}), label)
-                for i, label in enumerate(run_labels(data))]
-    if isinstance(data, xr.DataTree):
-        out = []
-        for node in data.subtree:
-            if not node.has_data:
-                continue
-            ds = node.to_dataset()
-            try:
-                kind_record(ds)
-            except DL4ValidationError:
-                continue  # not a DL4 node (e.g. metadata)
-            out.append(ds if dataset_name(ds) else with_name(ds, node.name))
-        return out
-    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
-        return [ds for item in data for ds in datasets_of(item)]
-    raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
-                    f"{type(data).__name__}")
+    return datasets_in(data, split_runs=True)
 
 
 def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:

@@ -12,6 +12,8 @@ below, plus whatever the kind's module adds (flux points check their SED columns
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import xarray as xr
 from astropy import units as u
@@ -83,6 +85,35 @@ def _set_attrs(ds: xr.Dataset, attrs: dict) -> xr.Dataset:
     out = ds.copy(deep=False)
     out.attrs = attrs
     return out
+
+
+def datasets_in(data, split_runs: bool = False) -> list[xr.Dataset]:
+    """The DL4 datasets of ``data``: a dataset, a list (nested lists too), or the DL4
+    nodes of a DataTree (named after their node when unnamed; other nodes skipped).
+    ``split_runs``: the runs of a dataset with ``obs`` as datasets of their own, named
+    after their labels."""
+    if isinstance(data, xr.Dataset):
+        if not split_runs or OBS not in data.dims:
+            return [data]
+        return [with_name(data.isel({OBS: i}), label)
+                for i, label in enumerate(run_labels(data))]
+    if isinstance(data, xr.DataTree):
+        out = []
+        for node in data.subtree:
+            if not node.has_data:
+                continue
+            ds = node.to_dataset()
+            try:
+                kind_record(ds)
+            except DL4ValidationError:
+                continue  # not a DL4 node (e.g. metadata)
+            ds = ds if dataset_name(ds) else with_name(ds, node.name)
+            out += datasets_in(ds, split_runs)
+        return out
+    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
+        return [ds for item in data for ds in datasets_in(item, split_runs)]
+    raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
+                    f"{type(data).__name__}")
 
 
 def run_labels(ds: xr.Dataset) -> list[str]:

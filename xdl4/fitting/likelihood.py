@@ -3,38 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from xdl4 import kinds
-from xdl4.errors import DL4ValidationError, FitError
+from xdl4.errors import FitError
 from xdl4.irf import FIT_IRF_INTERPOLATION, check_irf_interpolation
 from xdl4.models.routing import ModelsLike, as_models
-from xdl4.validation import dataset_name, kind_record, with_name
+from xdl4.validation import dataset_name, datasets_in
 
 
 def _flatten(data: Any) -> list[xr.Dataset]:
-    if isinstance(data, xr.Dataset):
-        return [data]
-    if isinstance(data, xr.DataTree):
-        out = []
-        for node in data.subtree:
-            if not node.has_data:
-                continue
-            ds = node.to_dataset()
-            try:
-                kind_record(ds)
-            except DL4ValidationError:
-                continue  # not a DL4 node (e.g. metadata)
-            out.append(ds if dataset_name(ds) else with_name(ds, node.name))
-        return out
-    if isinstance(data, Iterable) and not isinstance(data, str | bytes):
-        return [ds for item in data for ds in _flatten(item)]
-    raise TypeError(f"expected an xarray Dataset, a list of them or a DataTree, got "
-                    f"{type(data).__name__}")
+    """The datasets of a fit: a dataset (its runs stay together), a list, a DataTree."""
+    return datasets_in(data)
 
 
 class NaNStatistic(FitError):
