@@ -189,8 +189,16 @@ def test_unregistered_kind_is_a_validation_error():
 
 # -- no kind dispatch outside the kinds' modules ----------------------------------------------
 
-DISPATCH = re.compile(r"(?<!dtype\.)\bkind (==|!=|in|not in)\b|\bKINDS\[")
+DISPATCH = re.compile(r"(?<!dtype\.)\bkind\s*(==|!=|\bin\b|\bnot in\b)|\bKINDS\[")
 REGISTRY = {"schema.py", "validation.py"}  # the declarations and their one lookup
+
+
+def test_the_dispatch_pattern_catches_what_it_should():
+    for line in ('if kind == "flux_points":', "if kind != x:", "ok = kind in ONOFF",
+                 'record = KINDS["map"]'):
+        assert DISPATCH.search(line), line
+    for line in ('if arr.dtype.kind == "S":', "kinds = 1", "kind_record(ds)"):
+        assert not DISPATCH.search(line), line
 
 
 def test_no_kind_dispatch_outside_kinds():

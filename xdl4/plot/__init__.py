@@ -50,15 +50,16 @@ class _KindPlots(Mapping):
 KIND_PLOTS = _KindPlots()
 
 
-def _check(ds: xr.Dataset, name: str) -> str:
+def _check(ds: xr.Dataset, name: str):
+    """The kind record of ``ds``; KindError unless plot ``name`` applies to it."""
     from xdl4.validation import kind_record
 
-    kind = kind_record(ds).name
-    if name not in KIND_PLOTS[kind]["plots"]:
+    record = kind_record(ds)
+    if name not in KIND_PLOTS[record.name]["plots"]:
         where = ", ".join(k for k, v in KIND_PLOTS.items() if name in v["plots"])
-        raise KindError(f"plot.{name} is not defined for {kind} datasets (it applies to "
-                        f"{where})")
-    return kind
+        raise KindError(f"plot.{name} is not defined for {record.name} datasets (it applies "
+                        f"to {where})")
+    return record
 
 
 def _is_map(ds: xr.Dataset) -> bool:
@@ -82,10 +83,10 @@ def peek(ds: xr.Dataset, fig=None):
     background, excess and exposure images, PSF containment, EDISP matrix; spectra:
     counts / background / excess steps, exposure and effective area, EDISP matrix; flux
     points: the SED). Returns the Figure."""
-    kind = _check(ds, "peek")
+    record = _check(ds, "peek")
     from .panels import peek as _peek
 
-    return _peek(ds, KIND_PLOTS[kind]["peek"], fig)
+    return _peek(ds, KIND_PLOTS[record.name]["peek"], fig)
 
 
 def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float | None = 0.1,
@@ -95,8 +96,7 @@ def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float |
     residuals in ``region`` (default: the whole map), a Figure. Spectrum kinds: spectral
     residuals, an Axes. Flux points: (data - model) / model, an Axes. ``method``:
     diff, diff/model or diff/sqrt(model) (the default; flux points: diff/model)."""
-    kind = _check(ds, "residuals")
-    if kind == "flux_points":
+    if _check(ds, "residuals").geometry == "points":
         from .flux import residuals as _fp
 
         return _fp(ds, models, method or "diff/model", ax)
@@ -129,8 +129,7 @@ def fit(ds: xr.Dataset, models, result=None, covariance=None, method: str | None
     """Data vs model with a residual panel below; returns the Figure. Spectrum kinds:
     excess counts vs predicted signal (steps on the bin edges); flux points: the SED with
     the models and their error bands (``result`` / ``covariance``)."""
-    kind = _check(ds, "fit")
-    if kind == "flux_points":
+    if _check(ds, "fit").geometry == "points":
         from .flux import fit_figure
 
         return fit_figure(ds, models, result, covariance, sed_type, method or "diff/model",
