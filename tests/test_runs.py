@@ -180,6 +180,20 @@ def test_per_run_background_models_bind_to_their_run(runs):
     assert one.dl4.stat_sum(bkg) != pytest.approx(one.dl4.stat_sum(Models([_source()])))
 
 
+def test_joint_fit_with_a_background_model_per_run(runs):
+    """Each run's FoV background model binds to that run only, in a joint fit of the runs
+    along obs and of the same runs selected one by one (the same fit)."""
+    models = Models([_source(), *(FoVBackgroundModel(n) for n in runs.obs.values)])
+    r1 = xdl4.fit(runs, models)
+    assert r1.success
+    norms = [models[f"{n}-bkg"].parameters["norm"].value for n in runs.obs.values]
+    assert len(set(np.round(norms, 6))) == 3  # three runs, three backgrounds
+    again = Models([_source(), *(FoVBackgroundModel(n) for n in runs.obs.values)])
+    r2 = xdl4.fit([runs.sel(obs=n) for n in runs.obs.values], again)
+    np.testing.assert_allclose(r2.parameters.value.values, r1.parameters.value.values,
+                               rtol=1e-6)
+
+
 def test_stack_by_group_then_joint_fit_equals_by_hand(runs):
     grouped = runs.assign_coords(wobble=("obs", ["A", "A", "B"]))
     stacks = grouped.dl4.stack(groupby="wobble")

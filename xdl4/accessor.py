@@ -8,6 +8,7 @@ xarray``).
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -378,8 +379,10 @@ def _irf(irf_interpolation: str | None) -> dict:
     return {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}
 
 
+@functools.lru_cache(maxsize=256)
 def _accepts(function, name: str) -> bool:
-    """Whether ``function`` takes the keyword ``name`` (or any keyword)."""
+    """Whether ``function`` takes the keyword ``name`` (or any keyword); cached: asked on
+    every accessor call."""
     import inspect
 
     try:
