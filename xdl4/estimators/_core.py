@@ -3,7 +3,7 @@
 Every internal the estimators use is imported here and nowhere else in the package, so
 that moving ``forward.py`` / ``fitting.py`` into their new homes changes one file:
 
-* ``xdl4.fitting.likelihood._flatten`` (datasets of a list / DataTree, named as in fits);
+* ``xdl4.validation.datasets_in`` (datasets of a list / DataTree, named as in fits);
 * ``xdl4.fitting.Likelihood`` and its ``terms``: the prepared per-run evaluators of a
   dataset, a list, a DataTree or runs along ``obs``, with their sources and background
   model bound (the kinds' ``likelihood_terms``), and ``xdl4.fitting.fit``;
@@ -12,7 +12,8 @@ that moving ``forward.py`` / ``fitting.py`` into their new homes changes one fil
   :class:`xdl4.forward.Evaluator`): ``npred_signal(models, names)``,
   ``npred_background``, ``counts``, ``mask``, ``alpha``, ``counts_off``, ``psf_kernels``,
   ``edisp_matrix``, ``exposure``, ``e_true``, ``e_reco``;
-* ``xdl4.stats``: ``cash``, ``wstat``, ``wstat_background``.
+* ``xdl4.stats``: ``TRUNCATION``, ``cash``, ``cash_ts``, ``sqrt_ts``, ``wstat``,
+  ``wstat_background``.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ import xarray as xr
 from xdl4 import masks
 from xdl4.errors import FitError
 from xdl4.fitting import Likelihood, fit
-from xdl4.fitting.likelihood import _flatten as flatten
 from xdl4.forward import Evaluator
 from xdl4.kinds.counts import WStatEvaluator, evaluator
 from xdl4.models.routing import as_models, is_background
 from xdl4.psf import convolve as convolve_kernels
-from xdl4.stats import cash, wstat, wstat_background
-from xdl4.validation import kind_record
+from xdl4.stats import TRUNCATION, cash, cash_ts, sqrt_ts, wstat, wstat_background
+from xdl4.validation import datasets_in, kind_record, run_labels
 
-__all__ = ["Block", "Evaluator", "FitError", "Likelihood", "cash", "convolve_kernels",
-           "evaluator", "fit", "flatten", "is_onoff", "masks", "run_blocks", "snap_edges",
-           "source_model", "wstat", "wstat_background"]
+__all__ = ["TRUNCATION", "Block", "Evaluator", "FitError", "Likelihood", "cash", "cash_ts",
+           "convolve_kernels", "datasets_in", "evaluator", "fit", "is_onoff", "masks",
+           "run_blocks", "run_labels", "snap_edges", "source_model", "sqrt_ts", "wstat",
+           "wstat_background"]
 
 
 def is_onoff(ds: xr.Dataset) -> bool:
@@ -91,7 +92,7 @@ def _as_runs(a: np.ndarray, lead: bool, n_energy: int) -> np.ndarray:
 
 
 def run_blocks(data, models, source_name: str, irf_interpolation: str | None = None
-               ) -> tuple[Likelihood, list[Block]]:
+               ) -> list[Block]:
     """The per-run arrays of every dataset in ``data`` (dataset, list, DataTree, runs along
     ``obs``) with the models bound as in a fit."""
     lik = Likelihood(data, models, irf_interpolation)
@@ -109,13 +110,8 @@ def run_blocks(data, models, source_name: str, irf_interpolation: str | None = N
         counts = _as_runs(term.counts, lead, ne)
         mask = _as_runs(term.mask, lead, ne).astype(bool)
         ds = term.ds
-        if lead:
-            n = ds.sizes["obs"]
-            labels = ([str(v) for v in ds["obs"].values] if "obs" in ds.coords
-                      else [f"{term.label}[{i}]" for i in range(n)])
-            dsets = [ds.isel(obs=i) for i in range(n)]
-        else:
-            labels, dsets = [term.label], [ds]
+        labels = run_labels(ds) if lead else [term.label]  # as the fit labels the runs
+        dsets = [ds.isel(obs=i) for i in range(ds.sizes["obs"])] if lead else [ds]
         blk = Block("wstat" if isinstance(term, WStatEvaluator) else "cash", labels, counts,
                     mask, s, datasets=dsets, e_reco=term.e_reco)
         if blk.stat == "wstat":
@@ -125,7 +121,7 @@ def run_blocks(data, models, source_name: str, irf_interpolation: str | None = N
         else:
             blk.b = o + _as_runs(term.npred_background(None), lead, ne)
         blocks.append(blk)
-    return lik, blocks
+    return blocks
 
 
 def snap_edges(edges: np.ndarray, requested: np.ndarray) -> np.ndarray:
@@ -140,17 +136,9 @@ def snap_edges(edges: np.ndarray, requested: np.ndarray) -> np.ndarray:
 
 
 def gti_range(ds: xr.Dataset):
-    """(start, stop) of a run's GTIs as astropy Times (None without GTIs)."""
-    if "gti_start" not in ds:
-        return None
-    from astropy import units as u
+    """(start, stop) of a run's GTIs as astropy Times (:func:`xdl4.gti.good_times`; None
+    without GTIs)."""
+    from xdl4.gti import good_times
 
-    from xdl4.axes import reference_time
-
-    ref = reference_time(ds["gti_start"].attrs)
-    unit = ds["gti_start"].attrs.get("units", "s")
-    lo = np.atleast_1d(np.asarray(ds["gti_start"].values, float))
-    hi = np.atleast_1d(np.asarray(ds["gti_stop"].values, float))
-    if lo.size == 0:
-        return None
-    return ref + u.Quantity(lo, unit), ref + u.Quantity(hi, unit)
+    gti = good_times(ds)
+    return None if gti is None or len(gti.start) == 0 else (gti.start, gti.stop)

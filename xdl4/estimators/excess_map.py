@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._core import cash, evaluator, is_onoff, masks, wstat
+from ._core import cash_ts, evaluator, is_onoff, masks, wstat
+from ._core import sqrt_ts as signed_sqrt
 from ._maps import (
     correlate,
     group_any,
@@ -167,7 +168,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
         npred = ev.npred(models)
         n_bkg = correlate(group_sum(npred, group, ng, safe) * mask, kernel)
         n_sig = n_on - n_bkg
-        ts = np.clip(cash(n_on, n_bkg) - cash(n_on, n_on), 0, None)
+        ts = cash_ts(n_on, n_bkg)
         error = np.sqrt(n_on)
         errs = {}
         if "errn-errp" in selection:
@@ -175,7 +176,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
         if "ul" in selection:
             errs["ul"] = _cash_errors(n_on, n_sigma_ul)[1] + np.where(n_on > 0, n_sig, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sqrt_ts = np.sign(n_sig) * np.sqrt(ts)
+        sqrt_ts = signed_sqrt(ts, n_sig)
         exposure = group_sum(reco_exposure(ev, spectral), group, ng, safe)
         expo = correlate(exposure, kernel) / correlate(mask.astype(float), kernel)
         norms = {"norm": n_sig / expo, "norm_err": error * n_sigma / expo}

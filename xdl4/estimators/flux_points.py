@@ -270,7 +270,7 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     norm_scan = DEFAULT_NORM_SCAN if norm_scan is None else np.asarray(norm_scan, float)
     energy_edges = [1.0, 10.0] if energy_edges is None else energy_edges
     src = source_model(models, source)
-    lik, blocks = run_blocks(data, models, src.name, irf_interpolation)
+    blocks = run_blocks(data, models, src.name, irf_interpolation)
     e_reco = _check_aligned(blocks)
     e_group, e_min, e_max, _ = energy_groups(e_reco, energy_edges)
     n_runs = sum(b.counts.shape[0] for b in blocks)
@@ -279,10 +279,10 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     if reoptimize:
         if independent:
             raise ValueError("independent=True is not available with reoptimize=True")
-        from ._core import flatten
+        from ._core import datasets_in
         from .reoptimize import solve_reoptimized
 
-        res = solve_reoptimized([(d, 0) for d in flatten(data)], models, src, e_group,
+        res = solve_reoptimized([(d, 0) for d in datasets_in(data)], models, src, e_group,
                                 e_min.size, [0] * n_runs, 1, labels, selection, n_sigma,
                                 n_sigma_ul, norm_scan, irf_interpolation=irf_interpolation,
                                 **fit_options)

@@ -74,7 +74,7 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     energy_edges = [1.0, 10.0] if energy_edges is None else energy_edges
     atol = u.Quantity(atol)
     src = source_model(models, source)
-    lik, blocks = run_blocks(runs, models, src.name, irf_interpolation)
+    blocks = run_blocks(runs, models, src.name, irf_interpolation)
     datasets = [d for b in blocks for d in b.datasets]
     labels = [lab for b in blocks for lab in b.labels]
     ranges = [gti_range(d) for d in datasets]

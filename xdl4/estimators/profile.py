@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import cash, wstat, wstat_background
+from ._core import TRUNCATION, cash, wstat, wstat_background
 
-TRUNCATION = 1e-25  # gammapy's floor of the predicted counts in cash
 #: largest excursion from the best fit searched for error roots (gammapy's conf_min/max:
 #: 1e5 x max(1, |value|))
 CONF_RANGE = 1e5

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import xarray as xr
 
-from ._core import FitError, Likelihood, fit, masks
+from ._core import FitError, Likelihood, fit, masks, run_labels
 from .profile import crossing
 
 
@@ -81,7 +81,7 @@ class _Group:
         counts, npred, excess = {}, {}, {}
         for term in self.lik.terms:
             m = term.mask
-            labels = _term_labels(term)
+            labels = run_labels(term.ds) if term.lead else [term.label]
             c = np.where(m, term.counts, 0.0)
             n = np.where(m, term.npred(None), 0.0)
             s = np.where(m, term.npred_signal(None, [self.source]), 0.0)
@@ -92,15 +92,6 @@ class _Group:
                 counts[labels[0]], npred[labels[0]], excess[labels[0]] = c.sum(), n.sum(), \
                     s.sum()
         return counts, npred, excess
-
-
-def _term_labels(term) -> list[str]:
-    if not term.lead:
-        return [term.label]
-    ds = term.ds
-    if "obs" in ds.coords:
-        return [str(v) for v in ds["obs"].values]
-    return [f"{term.label}[{i}]" for i in range(ds.sizes["obs"])]
 
 
 class _Profiles:

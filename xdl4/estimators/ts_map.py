@@ -33,7 +33,7 @@ from xdl4.errors import KindError
 from ._core import Evaluator, cash, convolve_kernels, evaluator, is_onoff
 from ._maps import groups_of, map_output, model_json, reco_exposure
 from .flux_points import parse_selection, reference_fluxes, sqrt_ts
-from .profile import TRUNCATION, best_fit, crossing
+from .profile import TRUNCATION, _group_sum, best_fit, crossing
 
 OPTIONAL = ("errn-errp", "ul")
 
@@ -97,10 +97,7 @@ class PatchProfile:
 
     def _rsum(self, v: np.ndarray) -> np.ndarray:
         """Per-row sums of values on the flat entries with counts."""
-        out = np.zeros(self.n_groups)
-        if v.size:
-            out[self._nonempty] = np.add.reduceat(v, self._starts[self._nonempty])
-        return out
+        return _group_sum(v, self._starts, self._nonempty, self.n_groups)
 
     def _dense(self, rows):
         return self.n[rows], self.b[rows], self.s[rows]
@@ -286,7 +283,6 @@ def ts_map(ds: xr.Dataset, kernel_model=None, models=None, *, kernel_width=None,
     """
     from astropy.coordinates import Angle
 
-    from xdl4 import masks
     from xdl4.models import PointSpatialModel, PowerLawSpectralModel, SkyModel
     from xdl4.psf import round_up_to_odd
 
@@ -320,8 +316,7 @@ def ts_map(ds: xr.Dataset, kernel_model=None, models=None, *, kernel_width=None,
     group, e_min, e_max = groups_of(ds, energy_edges)
     ng = e_min.size
     npred = ev.npred(models)
-    mask = np.broadcast_to(np.asarray(masks.fit(ds).transpose("energy", ...).values, bool),
-                           ev.counts.shape) & np.isfinite(npred)
+    mask = ev.mask & np.isfinite(npred)
     expo = reco_exposure(ev, kernel_model.spectral)
     names = ["ts", "norm", "norm_err", "niter", "npred", "npred_excess", "stat", "stat_null",
              "success"] + [f"norm_{k}" for k in ("errn", "errp", "ul")

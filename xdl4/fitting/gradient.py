@@ -28,16 +28,12 @@ from __future__ import annotations
 import numpy as np
 
 from xdl4.kinds.counts import CashEvaluator
+from xdl4.stats import TRUNCATION
 
 #: relative step of the central differences of spectral integrals and background norms
 SPECTRAL_STEP = 1e-6
 #: step of the statistic's finite differences, as a fraction of the initial MIGRAD step
 NUMERIC_STEP = 1e-3
-
-
-def _is_cash_run(term) -> bool:
-    """A map / spectrum dataset (Cash) whose folding the adjoint handles."""
-    return isinstance(term, CashEvaluator)
 
 
 def _value_step(p) -> float:
@@ -59,16 +55,13 @@ class Gradient:
         analytic: set[int] = set()
         numeric: set[int] = set()
         for term in lik.terms:
-            bound = term._bound or ([], None)  # the models the fit routed to it
-            sources, background = list(bound[0]), bound[1]
-            touched = {index[id(p)] for m in sources for _, p in _items(m.parameters)
+            # the models the fit routed to it
+            sources, background = term.sources(None), term.background_model(None)
+            touched = {index[id(p)] for m in term.bound_models() for p in m.parameters
                        if id(p) in index}
-            if background is not None:
-                touched |= {index[id(p)] for _, p in _items(background.parameters)
-                            if id(p) in index}
             spec: list[tuple] = []
             bkg: list[tuple[int, object]] = []
-            if _is_cash_run(term):
+            if isinstance(term, CashEvaluator):  # the folding the adjoint handles
                 for m in sources:
                     pars = [(index[id(p)], p) for p in m.spectral.parameters if id(p) in index]
                     if pars:
@@ -87,7 +80,6 @@ class Gradient:
         self.priors = [i for i, p in enumerate(free.params) if p.prior is not None]
         self.ncalls = 0
         self.nterm_evals = 0
-        self.bad = 0
 
     @property
     def fraction_analytic(self) -> float:
@@ -119,10 +111,8 @@ class Gradient:
                 numeric_factor[i] += self._central(None, x, i)
         free.set(x)
         out = grad + numeric_factor
-        if not np.all(np.isfinite(out)):  # e.g. at a NaN statistic: no direction
-            self.bad += 1
-            out = np.where(np.isfinite(out), out, 0.0)
-        return out
+        # e.g. at a NaN statistic: no direction
+        return np.where(np.isfinite(out), out, 0.0)
 
     def _central(self, term, x: np.ndarray, i: int) -> float:
         """d stat_term / d factor_i by central differences (term None: the priors)."""
@@ -139,10 +129,6 @@ class Gradient:
         return (out[0] - out[1]) / (2 * self.h[i])
 
 
-def _items(parameters):
-    return parameters.items() if hasattr(parameters, "items") else \
-        ((p.name, p) for p in parameters)
-
 
 def _cash_weights(term, models) -> np.ndarray:
     """W = d stat / d mu = 2 (1 - n / mu) on the fit mask (0 elsewhere and where mu sits
@@ -151,7 +137,7 @@ def _cash_weights(term, models) -> np.ndarray:
     total = sig + term.npred_background(models)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = 2.0 * (1.0 - term.counts / total)
-    return np.where(term.mask & (total > 1e-25), w, 0.0)
+    return np.where(term.mask & (total > TRUNCATION), w, 0.0)
 
 
 def adjoint(term, model, w: np.ndarray) -> np.ndarray:

@@ -6,18 +6,12 @@ import math
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from xdl4 import kinds
 from xdl4.errors import FitError
 from xdl4.irf import FIT_IRF_INTERPOLATION, check_irf_interpolation
 from xdl4.models.routing import ModelsLike, as_models
 from xdl4.validation import dataset_name, datasets_in
-
-
-def _flatten(data: Any) -> list[xr.Dataset]:
-    """The datasets of a fit: a dataset (its runs stay together), a list, a DataTree."""
-    return datasets_in(data)
 
 
 class NaNStatistic(FitError):
@@ -54,7 +48,7 @@ class Likelihood:
         self.irf_interpolation = check_irf_interpolation(irf_interpolation,
                                                          FIT_IRF_INTERPOLATION)
         self.models = models if isinstance(models, Models) else Models(as_models(models))
-        self.datasets = datasets = _flatten(data)
+        self.datasets = datasets = datasets_in(data)
         if not datasets:
             raise FitError("no dataset to fit")
         names = [dataset_name(ds) for ds in datasets]
@@ -87,8 +81,8 @@ class Likelihood:
         for term in self.terms:
             s = term.stat_sum(self.models)
             if not math.isfinite(s) and (s != s or _nan_npred(term)):
-                free = ", ".join(f"{lab}={p.value:.6g}" for lab, p in
-                                 self.models.parameters.unique() if not p.frozen)
+                free = ", ".join(f"{lab}={p.value:.6g}"
+                                 for lab, p in self.models.parameters.free())
                 raise NaNStatistic(f"statistic is NaN for dataset {term.label!r} at {free}")
             total += s
         return total + self.prior_stat()

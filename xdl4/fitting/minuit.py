@@ -10,7 +10,7 @@ import numpy as np
 
 from xdl4.fitting.likelihood import Likelihood, NaNStatistic, _likelihood
 from xdl4.fitting.parameters import _Free
-from xdl4.fitting.result import FitResult
+from xdl4.fitting.result import FitResult, parameter_columns
 from xdl4.models.routing import ModelsLike
 
 
@@ -242,13 +242,7 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
         cov_all = _covariance_table(models, free, cov_free)
         models.covariance = cov_all
     bounds = {id(p): default_limits.get(i, p.bounds()) for i, p in enumerate(free.params)}
-    columns = {"parameter": np.array([lab for lab, _ in items], dtype=object),
-               "value": np.array([p.value for _, p in items]),
-               "error": np.array([p.error for _, p in items]),
-               "unit": np.array([p.unit for _, p in items], dtype=object),
-               "min": np.array([bounds.get(id(p), p.bounds())[0] for _, p in items]),
-               "max": np.array([bounds.get(id(p), p.bounds())[1] for _, p in items]),
-               "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
+    columns = parameter_columns(items, bounds)
     if errs:
         where = {id(p): lab for lab, p in zip(free.labels, free.params, strict=True)}
         pick = [errs.get(where.get(id(p)), (np.nan, np.nan)) for _, p in items]

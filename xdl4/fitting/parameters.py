@@ -32,7 +32,7 @@ class _Free:
     """The free parameters of a fit and their factor <-> value mapping (fixed per fit)."""
 
     def __init__(self, models: ModelsLike) -> None:
-        free = [(lab, p) for lab, p in models.parameters.unique() if not p.frozen]
+        free = models.parameters.free()
         if not free:
             raise FitError("no free parameter")
         self.labels = [lab for lab, _ in free]

@@ -19,6 +19,19 @@ import xarray as xr
 _MAX_TEXT_CORRELATION = 10
 
 
+def parameter_columns(items: list, bounds: dict | None = None) -> dict:
+    """The parameter table of a fit result from ``(label, parameter)`` pairs; ``bounds``:
+    the (min, max) the fit used, by ``id(parameter)`` (default: the parameters' own)."""
+    lo_hi = [(bounds or {}).get(id(p), p.bounds()) for _, p in items]
+    return {"parameter": np.array([lab for lab, _ in items], dtype=object),
+            "value": np.array([p.value for _, p in items], dtype=float),
+            "error": np.array([p.error for _, p in items], dtype=float),
+            "unit": np.array([p.unit for _, p in items], dtype=object),
+            "min": np.array([b[0] for b in lo_hi], dtype=float),
+            "max": np.array([b[1] for b in lo_hi], dtype=float),
+            "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
+
+
 @dataclass(repr=False)
 class FitResult:
     """Outcome of :func:`fit` (the same numbers are written into the models).
@@ -246,13 +259,7 @@ class FitResult:
         models = Models.from_dict({k: data[k] for k in ("components", "covariance")
                                    if k in data}, base_path=path.parent)
         items = models.parameters.items()
-        columns = {"parameter": np.array([lab for lab, _ in items], dtype=object),
-                   "value": np.array([p.value for _, p in items], dtype=float),
-                   "error": np.array([p.error for _, p in items], dtype=float),
-                   "unit": np.array([p.unit for _, p in items], dtype=object),
-                   "min": np.array([p.bounds()[0] for _, p in items], dtype=float),
-                   "max": np.array([p.bounds()[1] for _, p in items], dtype=float),
-                   "frozen": np.array([p.frozen for _, p in items], dtype=bool)}
+        columns = parameter_columns(items)
         if minos:
             for key in ("errn", "errp"):
                 columns[key] = np.array([minos.get(lab, {}).get(key, np.nan)

@@ -79,7 +79,7 @@ def stat_profile(data: Any, models: ModelsLike, parameter: str,
             variables = {"stat": (parameter, stat)}
         else:
             par.frozen = True
-            others = [lab for lab, p in models.parameters.unique() if not p.frozen]
+            others = models.parameters.free_names()
             fitted = np.full((values.size, len(others)), np.nan)
             ok = np.zeros(values.size, dtype=bool)
             fit_options.setdefault("covariance", False)

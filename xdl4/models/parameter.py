@@ -336,20 +336,21 @@ class ModelsParameters:
                 out.append((lab, p))
         return out
 
-    def _free(self) -> list[tuple[str, Parameter]]:
+    def free(self) -> list[tuple[str, Parameter]]:
+        """(label, parameter) of the free unique parameters."""
         return [(lab, p) for lab, p in self.unique() if not p.frozen]
 
     def free_names(self) -> list[str]:
         """Labels of the free unique parameters (order of `free_values`)."""
-        return [lab for lab, _ in self._free()]
+        return [lab for lab, _ in self.free()]
 
     def free_values(self) -> np.ndarray:
         """Values of the free unique parameters, each in its own unit."""
-        return np.array([p.value for _, p in self._free()], dtype=float)
+        return np.array([p.value for _, p in self.free()], dtype=float)
 
     def set_free_values(self, values: np.ndarray) -> None:
         """Set the free unique parameters from a vector (order of `free_names`)."""
-        free = self._free()
+        free = self.free()
         values = np.asarray(values, dtype=float).ravel()
         if values.size != len(free):
             raise ValueError(f"expected {len(free)} free values, got {values.size}")
@@ -358,7 +359,7 @@ class ModelsParameters:
 
     def free_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) arrays of the free parameters (NaN = unbounded)."""
-        free = self._free()
+        free = self.free()
         return (np.array([p.min for _, p in free], dtype=float),
                 np.array([p.max for _, p in free], dtype=float))
 
