@@ -138,10 +138,38 @@ def test_flux_points(data_dir, tmp_path):
     to_flux_points_fits(hawc, tmp_path / "fp.ecsv")
     once = open_dataset(tmp_path / "fp.ecsv")
     np.testing.assert_array_equal(once.dnde.values, hawc.dnde.values)
-    to_flux_points_fits(once, tmp_path / "b" / "fp.ecsv") if False else None
     (tmp_path / "b").mkdir()
     to_flux_points_fits(once, tmp_path / "b" / "fp.ecsv")
     xr.testing.assert_identical(once, open_dataset(tmp_path / "b" / "fp.ecsv"))
+
+
+def test_flux_points_in_gev_convert_as_in_tev(tmp_path):
+    """The bin bounds carry the energy unit (CF: bounds inherit their coordinate's): flux
+    points written in GeV give the same dnde and SED values as the same table in TeV."""
+    from astropy.table import Table
+
+    from xdl4.kinds.flux_points import sed_dnde
+
+    def written(unit, scale, sed_type):
+        t = Table()
+        for col, values in (("e_ref", [1.0, 10.0]), ("e_min", [0.5, 5.0]),
+                            ("e_max", [2.0, 20.0])):
+            t[col] = np.array(values) * scale
+            t[col].unit = unit
+        t[sed_type] = np.array([1e-12, 1e-13])
+        t[sed_type].unit = "cm-2 s-1" if sed_type == "flux" else "TeV cm-2 s-1"
+        t.meta["SED_TYPE"] = sed_type
+        path = tmp_path / f"{unit}_{sed_type}.fits"
+        t.write(path)
+        return open_dataset(path)
+
+    dnde = {}
+    for sed_type in ("flux", "eflux", "e2dnde"):
+        tev, gev = written("TeV", 1.0, sed_type), written("GeV", 1e3, sed_type)
+        dnde[sed_type] = sed_dnde(gev)["dnde"]
+        np.testing.assert_allclose(dnde[sed_type], sed_dnde(tev)["dnde"], rtol=1e-12)
+    # flux = dnde x e_ref^2 (1/e_min - 1/e_max): 1e-12 cm-2 s-1 at 1 TeV in [0.5, 2] TeV
+    assert dnde["flux"][0] == pytest.approx(1e-12 / (1 / 0.5 - 1 / 2.0), rel=1e-12)
 
 
 def test_datasets_index(data_dir, tmp_path, monkeypatch):

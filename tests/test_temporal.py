@@ -728,6 +728,25 @@ def test_temporal_must_be_a_temporal_model():
         SkyModel(PowerLaw(), temporal=m, name="a"))
 
 
+def test_gti_without_column_unit_takes_timeunit():
+    """A GTI table whose columns have no unit is in TIMEUNIT (gammapy): the GTI times and
+    the ontime / livetime read the same unit."""
+    from xdl4.gti import livetime, ontime
+
+    attrs = {"units": "s", "fits_tunit": "", "timeunit": "d", "mjdrefi": 55000}  # as read
+    ds = xr.Dataset({"gti_start": ("gti", [0.0, 1.0], dict(attrs)),
+                     "gti_stop": ("gti", [0.25, 1.25], dict(attrs))})
+    gti = good_times(ds)
+    np.testing.assert_allclose((gti.stop - gti.start).to_value("s"), [21600.0, 21600.0])
+    assert ontime(ds) == pytest.approx(43200.0, rel=1e-12) == livetime(ds)
+    no_timeunit = ds.copy()
+    for v in no_timeunit.data_vars.values():
+        v.attrs = {"mjdrefi": 55000}  # neither: seconds
+    assert ontime(no_timeunit) == pytest.approx(0.5) and \
+        (good_times(no_timeunit).stop - good_times(no_timeunit).start).to_value("s").sum() \
+        == pytest.approx(0.5)
+
+
 def test_empty_run_and_helpers(data_dir):
     runs = _runs(data_dir, GTIS)
     gti = good_times(runs)

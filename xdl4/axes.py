@@ -120,15 +120,31 @@ def edges(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     >>> xdl4.examples.spectrum_dataset().dl4.energy_edges[:2]
     <Quantity [0.1       , 0.17782794] TeV>
     """
-    coord = ds[dim]
-    bname = coord.attrs.get("bounds", f"{dim}_bounds")
+    b = bounds(ds, dim)
+    return np.append(b[:, 0], b[-1, 1])
+
+
+def bounds_units(ds: xr.Dataset | xr.DataArray, dim: str) -> str | None:
+    """The units of the bounds of ``dim``: their own ``units``, else (CF: bounds inherit
+    them) the coordinate's."""
+    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
+    return ds[bname].attrs.get("units", ds[dim].attrs.get("units"))
+
+
+def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
+    """The (n, 2) lower / upper bin bounds of axis ``dim`` with their units.
+
+    >>> import xdl4
+    >>> bounds(xdl4.examples.spectrum_dataset(), "energy")[0]
+    <Quantity [0.1       , 0.17782794] TeV>
+    """
+    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
     if bname not in ds.coords and bname not in getattr(ds, "data_vars", {}):
         raise KeyError(f"axis {dim!r} has no bounds variable {bname!r}")
     b = np.asarray(ds[bname].values, dtype=float)
     if b.ndim != 2:
         raise ValueError(f"bounds of {dim!r} vary along other dims ({ds[bname].dims})")
-    unit = parse_unit(ds[bname].attrs.get("units", coord.attrs.get("units")), f"{dim} bounds")
-    return u.Quantity(np.append(b[:, 0], b[-1, 1]), unit)
+    return u.Quantity(b, parse_unit(bounds_units(ds, dim), f"{dim} bounds"))
 
 
 def energy_mask(ds: xr.Dataset, energy_min=None, energy_max=None,

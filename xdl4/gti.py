@@ -47,6 +47,14 @@ class GoodTimes(NamedTuple):
     n_runs: int
 
 
+def _time_unit(attrs: dict) -> u.UnitBase:
+    """The unit of GTI times: the column's, else (no column unit) TIMEUNIT, as gammapy."""
+    unit = attrs.get("units") or "s"
+    if attrs.get("fits_tunit") == "" and attrs.get("timeunit"):
+        unit = attrs["timeunit"]
+    return parse_unit(unit, "gti")
+
+
 def good_times(ds: xr.Dataset) -> GoodTimes | None:
     """The GTIs of a dataset as gammapy builds them (MJDREFI + MJDREFF in TIMESYS, plus the
     seconds of ``gti_start``/``gti_stop``); None without GTI. NaN padding is dropped.
@@ -62,11 +70,8 @@ def good_times(ds: xr.Dataset) -> GoodTimes | None:
     runs = "obs" in start.dims
     if runs:
         start, stop = start.transpose("obs", ...), stop.transpose("obs", ...)
-    attrs = start.attrs
-    unit = attrs.get("units") or "s"
-    if attrs.get("fits_tunit") == "" and attrs.get("timeunit"):
-        unit = attrs["timeunit"]  # no column unit: TIMEUNIT applies (gammapy)
-    ref = reference_time(attrs, default_mjdrefi=51544)  # gammapy's GTI default
+    unit = _time_unit(start.attrs)
+    ref = reference_time(start.attrs, default_mjdrefi=51544)  # gammapy's GTI default
     a, b = np.asarray(start.values, dtype=float), np.asarray(stop.values, dtype=float)
     ok = np.isfinite(a) & np.isfinite(b)
     run = np.nonzero(ok)[0] if runs else None
@@ -111,5 +116,5 @@ def ontime(ds: xr.Dataset) -> float:
     """Sum of the good-time intervals in s (NaN without a GTI table)."""
     if "gti_start" not in ds:
         return np.nan
-    unit = parse_unit(ds["gti_start"].attrs.get("units", "s"), "gti")
+    unit = _time_unit(ds["gti_start"].attrs)
     return float((ds["gti_stop"] - ds["gti_start"]).sum()) * unit.to("s")

@@ -65,6 +65,7 @@ def _range(q, digits: int = 4) -> str:
 # -- the rows of a dataset's summary -----------------------------------------------------------
 
 def _energy_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
+    from xdl4 import masks
     from xdl4.axes import edges
 
     rows = []
@@ -78,12 +79,14 @@ def _energy_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
                 rows.append((label, f"centres {float(c[0]):.4g} – {float(c[-1]):.4g} "
                                     f"{c.attrs.get('units', '')} ({ds.sizes[dim]} bins)"))
     bounds = ds["energy"].attrs.get("bounds", "energy_bounds") if "energy" in ds.dims else ""
-    for mask, label in (("mask_safe", "energy safe"), ("mask_fit", "energy fit")):
+    for mask, label, selected in (("mask_safe", "energy safe", masks.safe),
+                                  ("mask_fit", "energy fit", masks.fit)):
         if mask in ds and "energy" in ds[mask].dims and bounds in ds.variables:
             if not _readable(ds[mask]) or not _readable(ds[bounds]):
                 rows.append((label, "lazy: not computed"))
                 continue
-            m = ds[mask].any([d for d in ds[mask].dims if d != "energy"]).values
+            sel = selected(ds)  # the fit bins: safe and fit, as everywhere
+            m = sel.any([d for d in sel.dims if d != "energy"]).values
             if not m.any():
                 rows.append((label, "empty"))
                 continue
@@ -130,9 +133,10 @@ def _time_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
 
 
 def _info_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
-    if "obs" in ds.dims:  # totals only: no per-run info in a repr
-        from xdl4 import masks
+    from xdl4 import masks
+    from xdl4.gti import livetime
 
+    if "obs" in ds.dims:  # totals only: no per-run info in a repr
         rows = []
         counts, safe = ds.get("counts"), masks.safe(ds) if "counts" in ds else None
         if counts is not None and counts.size <= MAX_SUM_SIZE and _readable(counts) and \
@@ -141,7 +145,7 @@ def _info_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
             total = np.sum(c.values, where=m.transpose(*c.dims).values)
             rows.append(("counts", f"{_num(total)} (all runs, safe mask)"))
         if "livetime" in ds and _readable(ds["livetime"]):
-            rows.append(("livetime", f"{_num(float(ds['livetime'].sum()))} s (all runs)"))
+            rows.append(("livetime", f"{_num(livetime(ds))} s (all runs)"))
         return rows
     if _lazy(ds):
         return [("info", "lazy (dask, or large on disk): not computed, see ds.dl4.info()")]

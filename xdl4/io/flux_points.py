@@ -25,7 +25,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.table import Table
 
-from xdl4.axes import time_coords
+from xdl4.axes import bounds_units, time_coords
 from xdl4.errors import DL4FileNotFoundError, FormatError
 from xdl4.files import atomic_write, check_overwrite
 from xdl4.io import fitsutil as fu
@@ -240,8 +240,7 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
     if "energy_bounds" in ds.coords:
         b = ds["energy_bounds"]
         for i, name in enumerate(("e_min", "e_max")):
-            energy_column(name, np.asarray(b.values[:, i]),
-                          b.attrs.get("units", e.attrs.get("units")))
+            energy_column(name, np.asarray(b.values[:, i]), bounds_units(ds, "energy"))
     for name, da in ds.data_vars.items():
         if name.startswith("gti_"):
             continue
@@ -267,8 +266,8 @@ def _unit_of(ds: xr.Dataset, name: str) -> str | None:
     if name in TIME_COLS:  # gammapy writes none: TIMEUNIT applies
         return None
     if name in ENERGY_COLS:
-        var = ds["energy_bounds"] if name != "e_ref" else ds["energy"]
-        return var.attrs.get("units", ds["energy"].attrs.get("units"))
+        return ds["energy"].attrs.get("units") if name == "e_ref" else \
+            bounds_units(ds, "energy")
     return ds[name].attrs.get("units")
 
 

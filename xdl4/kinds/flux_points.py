@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xdl4.axes import axis_coords, time_coords
+from xdl4.axes import axis_coords, bounds, time_coords
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
 from xdl4.schema import KINDS, SED_TYPES, parse_unit
@@ -174,31 +174,53 @@ def _values(ds: xr.Dataset, name: str, unit: str) -> np.ndarray:
     return _array(ds, name) * factor
 
 
+#: the units of the SED quantities (quantity = dnde x :func:`sed_factor`)
+SED_UNITS = {"dnde": DNDE_UNIT, "e2dnde": "TeV cm-2 s-1", "flux": "cm-2 s-1",
+             "eflux": "TeV cm-2 s-1"}
+
+
+def sed_factor(sed_type: str, e_ref, lo, hi) -> np.ndarray:
+    """SED quantity / dnde at reference energies ``e_ref`` of bins [lo, hi] (TeV), gammapy's
+    conversion: exact at e_ref for e2dnde; a power law of index 2 within each bin for flux
+    and eflux.
+
+    >>> sed_factor("flux", np.array([2.0]), np.array([1.0]), np.array([4.0])).tolist()
+    [3.0]
+    """
+    if sed_type == "dnde":
+        return np.ones_like(e_ref)
+    if sed_type == "e2dnde":
+        return e_ref**2
+    if lo is None:
+        raise ValueError(f"sed_type {sed_type!r} needs the flux points' energy bounds")
+    if sed_type == "flux":
+        return e_ref**2 * (1 / lo - 1 / hi)
+    if sed_type == "eflux":
+        return e_ref**2 * np.log(hi / lo)
+    raise ValueError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
+
+
+def energy_bins(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(e_ref, e_min, e_max) of flux points in TeV (bounds None when absent)."""
+    e_ref = _e_ref(ds)
+    if "energy_bounds" not in ds.coords:
+        return e_ref, None, None
+    lo, hi = bounds(ds, "energy").to_value("TeV").T
+    return e_ref, lo, hi
+
+
 def _to_dnde_factor(ds: xr.Dataset) -> tuple[str, np.ndarray]:
-    """(quantity, factor) such that dnde = quantity x factor, gammapy's conversion: exact at
-    e_ref for e2dnde; a power law of index 2 within each bin for flux and eflux."""
+    """(quantity, factor) such that dnde = quantity x factor."""
     sed = ds.attrs["sed_type"]
-    e_ref = np.asarray(ds["energy"].values, float) * parse_unit(
-        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
-    if sed == "dnde":
-        return "dnde", np.ones_like(e_ref)
     if sed == "likelihood":
         return "norm", _values(ds, "ref_dnde", DNDE_UNIT)
-    b = np.asarray(ds["energy_bounds"].values, float) * parse_unit(
-        ds["energy_bounds"].attrs.get("units", "TeV"), "energy").to("TeV")
-    lo, hi = b[:, 0], b[:, 1]
-    if sed == "e2dnde":
-        return "e2dnde", 1.0 / e_ref**2
-    if sed == "flux":
-        return "flux", 1.0 / (e_ref**2 * (1 / lo - 1 / hi))
-    return "eflux", 1.0 / (e_ref**2 * np.log(hi / lo))
+    return sed, 1.0 / sed_factor(sed, *energy_bins(ds))
 
 
 def sed_dnde(ds: xr.Dataset) -> dict[str, np.ndarray]:
     """dnde and its errors / upper limits in cm-2 s-1 TeV-1 (NaN where absent)."""
     q, factor = _to_dnde_factor(ds)
-    unit = {"dnde": DNDE_UNIT, "e2dnde": "TeV cm-2 s-1", "flux": "cm-2 s-1",
-            "eflux": "TeV cm-2 s-1", "norm": ""}[q]
+    unit = {**SED_UNITS, "norm": ""}[q]
     out = {}
     for suffix in SUFFIXES[:5]:
         name = q + suffix

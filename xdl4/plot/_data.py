@@ -9,11 +9,12 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from xdl4 import masks, stats
+from xdl4 import gti, masks, stats
 from xdl4.axes import as_quantity, edges, time_edges
 from xdl4.errors import KindError
 from xdl4.forward import Evaluator
-from xdl4.kinds.flux_points import point_dims, sed_dnde
+from xdl4.kinds.flux_points import SED_UNITS, energy_bins, point_dims, sed_dnde, sed_factor
+from xdl4.kinds.flux_points import _values as flux_values
 from xdl4.models.routing import as_models
 from xdl4.psf import containment_radius
 from xdl4.schema import parse_unit
@@ -354,9 +355,7 @@ def exposure_at(ds: xr.Dataset, pos=None) -> dict:
         ny, nx = grid(ds).shape
         ix, iy = nearest_index(float(x), nx), nearest_index(float(y), ny)
         exposure = exposure.isel(lat=iy, lon=ix)
-    livetime = float(ds["livetime"]) * parse_unit(ds["livetime"].attrs.get("units", "s"),
-                                                  "livetime").to("s") \
-        if "livetime" in ds else None
+    livetime = gti.livetime(ds) if "livetime" in ds else None
     return {"values": np.asarray(exposure.values, float), "unit": unit_of(ds["exposure"]),
             "edges": tev_edges(ds, "energy_true"), "livetime": livetime,
             "position": (lon, lat)}
@@ -364,36 +363,11 @@ def exposure_at(ds: xr.Dataset, pos=None) -> dict:
 
 # -- flux points ---------------------------------------------------------------------------
 
-#: SED quantity = dnde x factor(e_ref, e_min, e_max), as gammapy converts flux points
-SED_UNITS = {"dnde": "cm-2 s-1 TeV-1", "e2dnde": "TeV cm-2 s-1", "flux": "cm-2 s-1",
-             "eflux": "TeV cm-2 s-1"}
-
-
-def sed_factor(sed_type: str, e_ref, lo, hi) -> np.ndarray:
-    if sed_type == "dnde":
-        return np.ones_like(e_ref)
-    if sed_type == "e2dnde":
-        return e_ref**2
-    if lo is None:
-        raise ValueError(f"sed_type {sed_type!r} needs the flux points' energy bounds")
-    if sed_type == "flux":
-        return e_ref**2 * (1 / lo - 1 / hi)
-    if sed_type == "eflux":
-        return e_ref**2 * np.log(hi / lo)
-    raise ValueError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
-
-
 def flux_points(fp: xr.Dataset, sed_type: str) -> dict:
     """Flux points as ``sed_type`` (in :data:`SED_UNITS`): value, errn, errp, ul, is_ul on
     (time, energy) or (energy,), with e_ref, e_lo, e_hi (TeV; NaN bounds if absent)."""
     sed = sed_dnde(fp)
-    e_ref = tev(fp["energy"])
-    if "energy_bounds" in fp.coords:
-        b = np.asarray(fp["energy_bounds"].transpose("energy", ...).values, float) * \
-            parse_unit(fp["energy_bounds"].attrs.get("units", "TeV"), "energy").to("TeV")
-        lo, hi = b[:, 0], b[:, 1]
-    else:
-        lo = hi = None
+    e_ref, lo, hi = energy_bins(fp)
     f = sed_factor(sed_type, e_ref, lo, hi)
     err = sed["dnde_err"]
     errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], err)
@@ -427,9 +401,7 @@ def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
 def _ref_dnde(fp: xr.Dataset) -> np.ndarray:
     if "ref_dnde" not in fp:
         raise ValueError("likelihood profiles need ref_dnde")
-    da = fp["ref_dnde"]
-    return np.asarray(da.values, float) * parse_unit(da.attrs.get("units"), "ref_dnde").to(
-        SED_UNITS["dnde"])
+    return flux_values(fp, "ref_dnde", SED_UNITS["dnde"])
 
 
 def source_models(models) -> list:
