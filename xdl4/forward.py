@@ -41,7 +41,7 @@ from xdl4.psf import (
     extents,
     footprint_runs,
     interp_log_energy,
-    stamp,
+    plane_runs,
 )
 from xdl4.schema import REGION, canonical, parse_unit
 from xdl4.sky import Region, WcsGrid, grid_of, nearest_index
@@ -122,6 +122,7 @@ class Evaluator(Routed):
         self.ds = ds
         self.name = self.label = dataset_name(ds)
         self.e_true = edges(ds, "energy_true").to_value("TeV")
+        self._e_true_key = self.e_true.tobytes()
         self.e_reco = edges(ds, "energy").to_value("TeV")
         self.e_reco_center = values_in(ds["energy"], "TeV", "energy")
         self.exposure = values_in(self._order(ds["exposure"], "energy_true"), "cm2 s", "exposure")
@@ -222,18 +223,18 @@ class Evaluator(Routed):
                 if len(weights) == 1:
                     kern = self._node_kernel(*weights[0][:2])[0]
                 else:
-                    stack, half_widths = self._cell_kernels(tuple(
-                        (iy, ix) for iy, ix, _ in weights))
+                    stack, runs = self._cell_kernels(tuple((iy, ix) for iy, ix, _ in weights))
                     # one fused pass over the stacked kernels of the cell's pixels
                     kern = np.einsum("a,aijk->ijk", [w for *_, w in weights], stack)
-                    footprint_runs(kern, half_widths)
+                    footprint_runs(kern, runs)
             kern.flags.writeable = False  # cached and shared: never modified in place
             self._kernels.put(key, kern)
         return kern
 
-    def _cell_kernels(self, nodes: tuple) -> tuple[np.ndarray, np.ndarray]:
+    def _cell_kernels(self, nodes: tuple) -> tuple[np.ndarray, list]:
         """The kernels of the IRF pixels ``nodes`` (the corners of a cell) stacked on a
-        common size (k, n, N, N), and the largest footprint of each plane."""
+        common size (k, n, N, N), and the stamping runs of their largest footprints (those
+        of every mix of them)."""
         def build():
             parts = [self._node_kernel(iy, ix) for iy, ix in nodes]
             big = max(k.shape[-1] for k, _ in parts)
@@ -242,7 +243,7 @@ class Evaluator(Routed):
                 o = (big - k.shape[-1]) // 2
                 stack[i, :, o:o + k.shape[-1], o:o + k.shape[-1]] = k
             stack.flags.writeable = False
-            return stack, np.max([e for _, e in parts], axis=0)
+            return stack, plane_runs(np.max([e for _, e in parts], axis=0))
 
         return self._cell_stacks.get_or_build(nodes, build)
 
@@ -397,12 +398,12 @@ class Evaluator(Routed):
     def _flux(self, model, key: tuple) -> np.ndarray:
         """The spectrum integrated over the true-energy bins, shared by the evaluators of
         datasets with the same binning (a joint fit computes it once per step)."""
-        key = (id(model.spectral),) + key + (self.e_true.tobytes(),)
-        hit = _FLUX_CACHE.get(key)
-        if hit is None or hit[0] is not model.spectral:
-            hit = (model.spectral, model.spectral.integral_bins(self.e_true))
-            _FLUX_CACHE.put(key, hit, size=hit[1].nbytes)
-        return hit[1]
+        slot = (id(model.spectral), self._e_true_key)  # one entry per model and binning
+        hit = _FLUX_CACHE.get(slot)
+        if hit is None or hit[0] is not model.spectral or hit[1] != key:
+            hit = (model.spectral, key, model.spectral.integral_bins(self.e_true))
+            _FLUX_CACHE.put(slot, hit, size=hit[2].nbytes)
+        return hit[2]
 
     def temporal_norm(self, model) -> float | np.ndarray:
         """Mean light curve of a source over this dataset's GTIs, cached per temporal key;
@@ -428,16 +429,11 @@ class Evaluator(Routed):
         ny, nx = self.grid.shape
         big = (slice(max(box[0].start - h, 0), min(box[0].stop + h, ny)),
                slice(max(box[1].start - h, 0), min(box[1].stop + h, nx)))
-        nz = np.argwhere(np.any(npred != 0, axis=0))
-        if len(nz) <= 16:  # a point source: the kernels stamped at its few pixels
-            shift = np.array([box[0].start - big[0].start, box[1].start - big[1].start])
-            return stamp(npred[:, nz[:, 0], nz[:, 1]], nz + shift, kern,
-                         (big[0].stop - big[0].start, big[1].stop - big[1].start)), big
         padded = np.zeros((npred.shape[0], big[0].stop - big[0].start,
                            big[1].stop - big[1].start))
         padded[:, box[0].start - big[0].start:box[0].stop - big[0].start,
                box[1].start - big[1].start:box[1].stop - big[1].start] = npred
-        return convolve(padded, kern, self._kernel_ffts), big
+        return convolve(padded, kern, self._kernel_ffts), big  # stamps a point source
 
     # -- totals --------------------------------------------------------------------------
     def npred_signal(self, models: ModelsLike, names=None) -> np.ndarray:

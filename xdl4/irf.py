@@ -31,11 +31,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from xdl4.cache import BoundedCache, nbytes
 from xdl4.sky import nearest_index
 
-__all__ = ["BoundedCache", "EVALUATION_IRF_INTERPOLATION", "FIT_IRF_INTERPOLATION",
-           "IRF_INTERPOLATIONS", "check_irf_interpolation", "mix", "nbytes", "node_weights"]
+__all__ = ["EVALUATION_IRF_INTERPOLATION", "FIT_IRF_INTERPOLATION",
+           "IRF_INTERPOLATIONS", "check_irf_interpolation", "mix", "node_weights"]
 
 IRF_INTERPOLATIONS = ("bilinear", "nearest")
 #: default of the dataset-level evaluation (gammapy's numbers) and of fits (smooth)

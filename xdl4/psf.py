@@ -284,14 +284,14 @@ def _put(cache, key, value, size: int) -> None:
         cache[key] = value
 
 
-def footprint_runs(kernels: np.ndarray, half_widths: np.ndarray | None = None) -> list:
-    """Runs of energy planes of a kernel array stamped together (:func:`_plane_runs`),
-    remembered per array (weakly: a small cache keyed by id); ``half_widths`` registers
-    known footprints."""
+def footprint_runs(kernels: np.ndarray, runs: list | None = None) -> list:
+    """Runs of energy planes of a kernel array stamped together (:func:`plane_runs`),
+    remembered per array (weakly: a small cache keyed by id); ``runs`` registers known
+    ones."""
     key = id(kernels)
     entry = _FOOTPRINTS.get(key)
     if entry is None or entry[0]() is not kernels:
-        runs = _plane_runs(extents(kernels) if half_widths is None else half_widths)
+        runs = plane_runs(extents(kernels)) if runs is None else runs
         entry = (weakref.ref(kernels), runs)
         _FOOTPRINTS.put(key, entry, size=0)
     return entry[1]
@@ -310,7 +310,7 @@ def extents(kernels: np.ndarray) -> np.ndarray:
     return out
 
 
-def _plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
+def plane_runs(extents: np.ndarray) -> list[tuple[int, int, int]]:
     """(first, stop, half-width) of runs of consecutive planes stamped together: a new
     run starts where the footprint shrinks below 70% of the run's (fewer, larger copies
     for small kernels; little wasted work on zeros for wide ones)."""
@@ -331,8 +331,7 @@ def _kernel_groups(kernels: np.ndarray, ny: int, nx: int) -> list:
 
     big = kernels.shape[-1]
     h = big // 2
-    extent = np.array([max(np.abs(np.argwhere(k.any(0)) - h).max(initial=0),
-                           np.abs(np.argwhere(k.any(1)) - h).max(initial=0)) for k in kernels])
+    extent = extents(kernels)
     groups = []
     for e in np.unique(extent):
         planes = np.flatnonzero(extent == e)

@@ -52,11 +52,6 @@ Terms = xr.Dataset  # partial terms: each tagged with its rule and combine step
 # masks projected onto a variable's own grid (the one mask helper does the work)
 
 
-#: how the data-grid mask is sampled at IRF pixel centres (gammapy: nearest pixel for the
-#: PSF, bilinear interpolation > 0 for the EDISP, i.e. any touching pixel)
-_IRF_SAMPLING = {"edisp": "linear", "edisp_exposure": "linear"}
-
-
 class Weights:
     """``mask_safe`` of ``ds`` projected onto the dims of each variable, cached per grid:
     OR-ed over reco energy when the variable has no ``energy``, sampled on the IRF grid for
@@ -70,7 +65,8 @@ class Weights:
         var = self.ds.variables[name]
         dims = var.dims
         grid = grid_of(var) or None  # an IRF grid ("" the data grid: None)
-        irf = _IRF_SAMPLING.get(name, "nearest") if grid else None
+        declared = VARIABLES.get(name)  # how the mask is sampled on its IRF grid
+        irf = (declared.irf_mask if declared else "nearest") if grid else None
         key = ("energy" in dims, irf, grid, "lat" in dims)
         if key not in self._cache:
             mask = self.safe if key[0] else masks.image(self.safe)

@@ -39,7 +39,6 @@ from astropy import units as u
 ENERGY_DIMS = ("energy", "energy_true", "irf_energy_true")
 BOUNDED_DIMS = ENERGY_DIMS + ("rad", "migra")
 SKY_DIMS = ("lat", "lon")
-IRF_SKY_DIMS = ("irf_lat", "irf_lon")
 #: prefixes of the pixel grids a dataset may hold: data, IRFs, and a PSF grid of its own
 GRID_PREFIXES = ("", "irf_", "psf_")
 OBS = "obs"
@@ -48,7 +47,6 @@ BOUND = "bound"
 META_ROW = "meta_row"
 META_PREFIX = "meta_"
 GRID_MAPPING = "spatial_ref"
-IRF_GRID_MAPPING = "irf_spatial_ref"
 REGION = "region"
 
 SKY = "SKY"
@@ -98,6 +96,10 @@ class Variable:
     long_name: str
     nonnegative: bool = False
     finite: bool = False
+    #: how the data grid's safe mask is sampled at the IRF pixel centres of the variable
+    #: when stacking: gammapy's nearest pixel (PSF), or "linear" (EDISP: interpolated
+    #: above 0, i.e. any touching safe pixel)
+    irf_mask: str = "nearest"
 
     def __post_init__(self):
         unknown = {r for r in self.reduce.values() if r not in RULES}
@@ -105,6 +107,9 @@ class Variable:
         if unknown or bad:
             raise ValueError(f"variable {self.name!r}: unknown reduction rules {unknown or ''} "
                              f"{'or families ' + str(bad) if bad else ''}")
+        if self.irf_mask not in ("nearest", "linear"):
+            raise ValueError(f"variable {self.name!r}: irf_mask must be 'nearest' or "
+                             f"'linear', not {self.irf_mask!r}")
         object.__setattr__(self, "reduce", MappingProxyType(dict(self.reduce)))
 
 
@@ -134,11 +139,11 @@ VARIABLES: dict[str, Variable] = {
                  "float", "", {"obs": "mean_weighted", "energy": "sum_masked",
                                "region": "nearest"},
                  "energy dispersion: kernel P(reco bin | true bin) or migration density",
-                 "Energy dispersion", nonnegative=True, finite=True),
+                 "Energy dispersion", nonnegative=True, finite=True, irf_mask="linear"),
         Variable("edisp_exposure", (("energy_true", IRF_SKY),), "number", "cm2 s",
                  {"obs": "sum_masked", "region": "nearest"},
                  "exposure weighting the EDISP when stacking", "EDISP exposure",
-                 nonnegative=True, finite=True),
+                 nonnegative=True, finite=True, irf_mask="linear"),
         Variable("mask_safe", (("energy", SKY),), "bool", None,
                  dict.fromkeys(REDUCTIONS, "any"), "safe data range", "Safe data range"),
         Variable("mask_fit", (("energy", SKY),), "bool", None,

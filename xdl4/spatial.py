@@ -55,7 +55,7 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
         if (old.size - 1) % factor:
             raise ValueError(f"number of energy bins ({old.size - 1}) is not divisible by "
                              f"{factor}")
-        return _named(resample_energy(ds, old[::factor]), name)
+        return with_name(resample_energy(ds, old[::factor]), name)
     if axis_name is not None:
         raise ValueError(f"axis_name must be None (spatial) or 'energy', got {axis_name!r}")
     ds = _irfs_on_own_grid(ds)
@@ -66,7 +66,7 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
     out = reduce(ds.drop_vars(_grid_coord_names(ds, "")), PixelBlocks(factor))
     new = WcsGrid.from_wcs(_scaled_wcs(grid, factor),
                            (grid.shape[0] // factor, grid.shape[1] // factor))
-    return _named(out.assign_coords(new.coords()), name)
+    return with_name(out.assign_coords(new.coords()), name)
 
 
 def cutout(ds: xr.Dataset, position, width, mode: str = "trim",
@@ -105,7 +105,7 @@ def cutout(ds: xr.Dataset, position, width, mode: str = "trim",
             before = (inside[f"{prefix}lon"].start - x0, inside[f"{prefix}lat"].start - y0)
             after = (x0 + nx - inside[f"{prefix}lon"].stop, y0 + ny - inside[f"{prefix}lat"].stop)
             ds = _pad_grid(ds, prefix, before, after, "constant", 0)
-    return _named(ds, name)
+    return with_name(ds, name)
 
 
 def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
@@ -129,7 +129,7 @@ def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
         raise ValueError(f"pad_width must be non-negative integers, got {pad_width!r}")
     ds = _irfs_on_own_grid(ds)
     x, y = (int(w) for w in widths)
-    return _named(_pad_grid(ds, "", (x, y), (x, y), mode, cval), name)
+    return with_name(_pad_grid(ds, "", (x, y), (x, y), mode, cval), name)
 
 
 # --------------------------------------------------------------------------------------
@@ -140,10 +140,6 @@ def _check_map(ds: xr.Dataset, what: str) -> None:
     if "lat" not in ds.dims or "lon" not in ds.dims:
         raise GridError(f"{what} needs a map dataset on a WCS pixel grid (lat/lon dims); "
                         f"this {ds.attrs.get('dl4_kind')!r} dataset has none")
-
-
-def _named(ds: xr.Dataset, name: str | None) -> xr.Dataset:
-    return with_name(ds, name)
 
 
 def _prefixes(ds: xr.Dataset) -> list[str]:
