@@ -192,6 +192,42 @@ def test_image_excess_and_significance_in_a_top_hat(kinds, kind):
     np.testing.assert_allclose(ax.images[0].get_array()[iy, ix], excess, rtol=1e-9)
 
 
+def test_smoothed_significance_is_the_excess_maps(kinds):
+    """The smoothed sqrt_ts / excess images use the excess maps' (gammapy's) top-hat: at a
+    radius whose circle passes through pixel centres (5 pixels), the same pixels."""
+    ds = kinds["map"]
+    radius = 5 * float(np.mean(ds.dl4.grid.binsz))
+    ax = ds.dl4.plot.image("sqrt_ts", smooth=radius)
+    edges = ds.dl4.energy_edges
+    ref = ds.dl4.excess_map(radius, energy_edges=edges[[0, -1]])
+    np.testing.assert_allclose(ax.images[0].get_array().filled(np.nan),
+                               ref["sqrt_ts"].isel(energy=0).values, rtol=1e-9, atol=1e-12)
+
+
+def test_a_point_region_is_its_nearest_pixel(kinds):
+    """A point region selects the pixel nearest the point, as ds.dl4.to_region."""
+    ds = kinds["map"]
+    point = "icrs;point(83.63,22.01)"
+    fig = ds.dl4.plot.residuals(_models("map"), region=point)
+    assert isinstance(fig, plt.Figure)
+    from xdl4.plot import _data
+
+    region = ds.dl4.to_region(point)  # the safe bins of the pixel (0 elsewhere)
+    safe = region.mask_safe.values.ravel()
+    counts = _data.counts_spectrum(ds, region=point)["counts"]
+    np.testing.assert_array_equal(counts[safe], region.counts.values.ravel()[safe])
+    assert counts.sum() > 0
+
+
+def test_a_run_selected_from_runs_is_titled_by_its_label(kinds):
+    """A run taken with runs.isel(obs=i) keeps its name in the obs coordinate only."""
+    runs = xr.concat([kinds["spectrum"].dl4.renamed(f"run{i}") for i in range(2)], "obs")
+    run = runs.isel(obs=1)
+    assert "name" not in run.attrs
+    fig = run.dl4.plot.peek()
+    assert fig._suptitle.get_text() == "run1 (spectrum)"
+
+
 def test_image_of_a_dataarray_and_npred(kinds):
     ds = kinds["map"]
     models = _models("map")

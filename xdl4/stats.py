@@ -176,6 +176,29 @@ def sqrt_ts(ts, excess) -> np.ndarray:
     return np.sign(excess) * np.sqrt(ts)
 
 
+#: the residual methods: data - model, divided by nothing, the model or its square root
+RESIDUAL_METHODS = ("diff", "diff/model", "diff/sqrt(model)")
+
+
+def residuals(data, model, method: str = "diff", methods=RESIDUAL_METHODS):
+    """Residuals of ``data`` against ``model`` (numpy or xarray) by ``method``, one of
+    ``methods``.
+
+    >>> residuals(np.array([4.0]), np.array([1.0]), "diff/sqrt(model)").tolist()
+    [3.0]
+    """
+    if method not in methods:
+        raise ValueError(f"residual method must be {', '.join(methods[:-1])} or "
+                         f"{methods[-1]}, not {method!r}")
+    diff = data - model
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "diff/model":
+            return diff / model
+        if method == "diff/sqrt(model)":
+            return diff / np.sqrt(model)
+    return diff
+
+
 # -- hot-path forms: the constant parts of a fit's statistic prepared once -----------------
 
 class PreparedCash:

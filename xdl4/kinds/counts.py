@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xdl4 import masks
+from xdl4 import masks, stats
 from xdl4.forward import Evaluator, values_in, vectorises_runs
 from xdl4.gti import livetime, ontime
 from xdl4.kinds.base import register, validate
@@ -266,16 +266,7 @@ def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff",
               ) -> xr.DataArray:
     """counts - npred (``diff``), divided by npred (``diff/model``) or by sqrt(npred)
     (``diff/sqrt(model)``); NaN outside the fit mask."""
-    model = npred(ds, models, irf_interpolation, cache)
-    diff = ds["counts"] - model
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "diff/model":
-            diff = diff / model
-        elif method == "diff/sqrt(model)":
-            diff = diff / np.sqrt(model)
-        elif method != "diff":
-            raise ValueError(f"residual method must be diff, diff/model or diff/sqrt(model), "
-                             f"not {method!r}")
+    diff = stats.residuals(ds["counts"], npred(ds, models, irf_interpolation, cache), method)
     return diff.where(masks.fit(ds)).rename("residuals")
 
 

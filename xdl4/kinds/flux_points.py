@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4 import stats
 from xdl4.axes import axis_coords, bounds, time_coords
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
@@ -389,16 +390,15 @@ def stat_sum(ds: xr.Dataset, models: ModelsLike, stat_type: str | None = None,
     return cache[key].stat_sum(models)
 
 
+#: residuals of flux points: their errors are not Poisson (no diff/sqrt(model))
+RESIDUAL_METHODS = ("diff", "diff/model")
+
+
 def residuals(ds: xr.Dataset, models: ModelsLike, method: str = "diff",
               **options) -> xr.DataArray:
     """dnde - model (``diff``) or (dnde - model) / model (``diff/model``); NaN at ULs."""
-    sed = sed_dnde(ds)
     m = model_dnde(ds, models)
-    res = sed["dnde"] - m
-    if method == "diff/model":
-        res = res / m
-    elif method != "diff":
-        raise ValueError(f"flux-point residuals method must be diff or diff/model, not {method}")
+    res = stats.residuals(sed_dnde(ds)["dnde"], m, method, RESIDUAL_METHODS)
     is_ul = _array(ds, "is_ul", bool) if "is_ul" in ds else np.zeros(m.shape, bool)
     return _point_array(ds, np.where(is_ul, np.nan, res), "residuals")
 

@@ -12,17 +12,28 @@ import xarray as xr
 from xdl4 import gti, masks, stats
 from xdl4.axes import as_quantity, edges, time_edges
 from xdl4.errors import KindError
+from xdl4.estimators._maps import correlate, tophat
 from xdl4.forward import Evaluator
-from xdl4.kinds.flux_points import SED_UNITS, energy_bins, point_dims, sed_dnde, sed_factor
+from xdl4.kinds.flux_points import RESIDUAL_METHODS as FLUX_RESIDUAL_METHODS
+from xdl4.kinds.flux_points import (
+    SED_UNITS,
+    energy_bins,
+    model_dnde,
+    point_dims,
+    sed_dnde,
+    sed_factor,
+)
 from xdl4.kinds.flux_points import _values as flux_values
-from xdl4.models.routing import as_models
+from xdl4.models.routing import as_models, is_background, sources_for
 from xdl4.psf import containment_radius
+from xdl4.region import region_pixels as pixels_of_region
 from xdl4.schema import parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
-from xdl4.validation import kind_record
+from xdl4.validation import dataset_name, kind_record
 
-__all__ = ["Evaluator", "KindError", "Region", "WcsGrid", "as_models", "edges", "is_onoff",
-           "kind_of", "masks", "parse_unit", "stats", "time_edges"]
+__all__ = ["FLUX_RESIDUAL_METHODS", "Evaluator", "KindError", "Region", "WcsGrid", "as_models",
+           "dataset_name", "edges", "is_onoff", "kind_of", "masks", "model_dnde", "parse_unit",
+           "sources_for", "stats", "time_edges"]
 
 
 def kind_of(ds: xr.Dataset) -> str:
@@ -131,40 +142,21 @@ def any_safe(ds: xr.Dataset, sel: np.ndarray) -> xr.DataArray:
 
 
 def background(ds: xr.Dataset, models=None) -> xr.DataArray:
-    """Background counts: ``npred_background(models)`` (cash kinds, the variable when no
-    model), ``alpha x counts_off`` for on/off kinds (the data's OFF estimate)."""
-    if is_onoff(ds):
-        return (alpha(ds) * ds["counts_off"]).rename("background")
-    if models is not None:
+    """Background counts: ``npred_background(models)`` (cash kinds with models), else the
+    dataset's own (``ds.dl4.background``: alpha x counts_off for on/off kinds)."""
+    if models is not None and not is_onoff(ds):
         return ds.dl4.npred_background(models).rename("background")
-    if "background" in ds:
-        return ds["background"]
-    return xr.zeros_like(ds["counts"], dtype=float).rename("background")
-
-
-def alpha(ds: xr.Dataset) -> xr.DataArray:
-    """acceptance / acceptance_off, 0 where there is no OFF acceptance."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (ds["acceptance"] / ds["acceptance_off"]).where(ds["acceptance_off"] > 0, 0.0)
+    return ds.dl4.background
 
 
 # -- sky images ----------------------------------------------------------------------------
 
-def disk_kernel(radius_deg: float, g: WcsGrid) -> np.ndarray:
-    """Top-hat kernel of ``radius_deg`` (pixel centres inside; at least the centre)."""
-    bx, by = g.binsz
-    nx, ny = int(np.ceil(radius_deg / bx)), int(np.ceil(radius_deg / by))
-    y, x = np.mgrid[-ny:ny + 1, -nx:nx + 1]
-    return ((x * bx) ** 2 + (y * by) ** 2 <= radius_deg**2).astype(float)
-
-
 def top_hat_sum(image: np.ndarray, radius_deg: float | None, g: WcsGrid) -> np.ndarray:
-    """Sum of ``image`` within ``radius_deg`` of each pixel (0 outside the map)."""
+    """Sum of ``image`` within ``radius_deg`` of each pixel (0 outside the map), with the
+    excess maps' (gammapy's) top-hat kernel."""
     if not radius_deg:
         return np.asarray(image, float)
-    from scipy.ndimage import convolve
-
-    return convolve(np.asarray(image, float), disk_kernel(radius_deg, g), mode="constant")
+    return correlate(image, tophat(radius_deg, float(np.mean(g.binsz))))
 
 
 def top_hat_mean(image: np.ndarray, radius_deg: float | None, g: WcsGrid) -> np.ndarray:
@@ -192,14 +184,14 @@ def smoothed_residuals(counts: np.ndarray, npred: np.ndarray, sigma_deg: float |
     pixel), so it is of unit variance whatever the smoothing (gammapy divides by the
     square root of the smoothed model instead, which shrinks with the kernel)."""
     if not sigma_deg:
-        return residual_values(counts, npred, method)
+        return stats.residuals(counts, npred, method)
     from scipy.ndimage import convolve
 
     k = gauss_kernel(sigma_deg, g)
     c = convolve(np.asarray(counts, float), k, mode="constant")
     m = convolve(np.asarray(npred, float), k, mode="constant")
     if method != "diff/sqrt(model)":
-        return residual_values(c, m, method)
+        return stats.residuals(c, m, method)
     var = convolve(np.asarray(npred, float), k**2, mode="constant")
     with np.errstate(divide="ignore", invalid="ignore"):
         return (c - m) / np.sqrt(var)
@@ -225,17 +217,12 @@ def excess_and_ts(ds: xr.Dataset, sel: np.ndarray, radius: float | None, models=
 
 
 def region_pixels(ds: xr.Dataset, region) -> np.ndarray:
-    """Boolean (lat, lon) image of the pixels of ``region`` (None: all)."""
-    g = grid(ds)
+    """Boolean (lat, lon) image of the pixels of ``region`` (None: all), as
+    ``ds.dl4.to_region`` selects them."""
     if region is None:
-        return np.ones(g.shape, bool)
-    if isinstance(region, str):
-        region = Region.parse(region)
-    y, x = np.mgrid[:g.shape[0], :g.shape[1]]
-    inside = region.contains_pixels(g, x, y)
-    if not inside.any():
-        raise ValueError(f"region {region} holds no pixel centre of the map")
-    return inside
+        return np.ones(grid(ds).shape, bool)
+    region = Region.parse(region) if isinstance(region, str) else region
+    return np.asarray(pixels_of_region(grid(ds), region).values, bool)
 
 
 # -- spectra -------------------------------------------------------------------------------
@@ -276,18 +263,6 @@ def _any_sky(mask: xr.DataArray, inside) -> np.ndarray:
     if "lat" in mask.dims:
         mask = mask.where(xr.DataArray(inside, dims=("lat", "lon")), False).any(("lat", "lon"))
     return np.broadcast_to(np.asarray(mask.values, bool), (mask.sizes.get("energy", 1),))
-
-
-def residual_values(data: np.ndarray, model: np.ndarray, method: str) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if method == "diff":
-            return data - model
-        if method == "diff/model":
-            return (data - model) / model
-        if method == "diff/sqrt(model)":
-            return (data - model) / np.sqrt(model)
-    raise ValueError(f"residual method must be diff, diff/model or diff/sqrt(model), "
-                     f"not {method!r}")
 
 
 # -- IRFs ----------------------------------------------------------------------------------
@@ -406,5 +381,4 @@ def _ref_dnde(fp: xr.Dataset) -> np.ndarray:
 
 def source_models(models) -> list:
     """The sky models (no background models) of ``models``."""
-    return [m for m in as_models(models)
-            if hasattr(m, "spectral_key") and not hasattr(m, "dataset_name")]
+    return [m for m in as_models(models) if not is_background(m)]

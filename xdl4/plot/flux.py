@@ -120,12 +120,11 @@ def sed(fp: xr.Dataset, models=None, result=None, covariance=None, sed_type=None
     e = p["e_ref"]
     has_bounds = np.all(np.isfinite(p["e_lo"]))
     xerr = (e - p["e_lo"], p["e_hi"] - e) if has_bounds else (np.zeros_like(e),) * 2
-    kwargs.setdefault("label", fp.attrs.get("name") or "flux points")
+    kwargs.setdefault("label", _data.dataset_name(fp) or "flux points")
     if own:
         kwargs.setdefault("color", "k")
     _points(ax, e, xerr, p, np.ones(e.shape, bool), **kwargs)
-    sources = [m for m in _data.source_models(models)
-               if m.datasets_names is None or fp.attrs.get("name") in m.datasets_names]
+    sources = _data.sources_for(models, {_data.dataset_name(fp)})
     for m in sources:
         if sed_type in ("flux", "eflux"):
             _model_bins(m, p["e_lo"], p["e_hi"], sed_type, result, covariance, ax, n_sigma)
@@ -139,7 +138,7 @@ def sed(fp: xr.Dataset, models=None, result=None, covariance=None, sed_type=None
     ax.set_ylabel(sed_label(sed_type, p["unit"]))
     ax.legend(fontsize="small")
     if own:
-        ax.set_title(fp.attrs.get("name", ""), fontsize="medium")
+        ax.set_title(_data.dataset_name(fp), fontsize="medium")
     return ax
 
 
@@ -207,17 +206,13 @@ def lightcurve(fp: xr.Dataset, sed_type=None, ax=None, **kwargs):
 def residuals(fp: xr.Dataset, models, method: str = "diff/model", ax=None, **kwargs):
     """Flux-point residuals (dnde - model, or / model) at the reference energies with
     the points' errors scaled alike; upper limits left out. Returns the Axes."""
-    if method not in ("diff", "diff/model"):
-        raise ValueError(f"flux-point residuals method must be diff or diff/model, "
-                         f"not {method!r}")
     if "time" in fp.dims:
         raise ValueError("plot.residuals of a light curve is not defined (one model "
                          "value per time bin)")
-    res = fp.dl4.residuals(models, method).values
     p = _data.flux_points(fp, "dnde")
-    from xdl4.kinds.flux_points import model_dnde
-
-    m = model_dnde(fp, models)
+    m = _data.model_dnde(fp, models)
+    res = _data.stats.residuals(p["value"], m, method, _data.FLUX_RESIDUAL_METHODS)
+    res = np.where(p["is_ul"], np.nan, res)
     scale = 1 / m if method == "diff/model" else np.ones_like(m)
     e = p["e_ref"]
     has_bounds = np.all(np.isfinite(p["e_lo"]))

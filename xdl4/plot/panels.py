@@ -41,7 +41,7 @@ def peek(ds: xr.Dataset, panels: tuple[str, ...], fig=None, ncols: int | None = 
             ax.text(0.5, 0.5, "no PSF in this dataset", ha="center", va="center",
                     transform=ax.transAxes)
             ax.set_axis_off()
-    name = ds.attrs.get("name")
+    name = _data.dataset_name(ds)
     kind = _data.kind_of(ds)
     fig.suptitle(f"{name} ({kind})" if name else kind)
     return fig

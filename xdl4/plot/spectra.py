@@ -45,7 +45,7 @@ def spectral_residuals(ds: xr.Dataset, models, method: str = "diff/sqrt(model)",
     fit = s["mask_fit"]
     counts_fit = np.where(fit, s["counts"], np.nan)
     npred = np.where(fit, s["npred"], np.nan)
-    res = _data.residual_values(counts_fit, npred, method)
+    res = _data.stats.residuals(counts_fit, npred, method)
     with np.errstate(divide="ignore", invalid="ignore"):
         err = {"diff": s["excess_err"], "diff/model": s["excess_err"] / npred,
                "diff/sqrt(model)": s["excess_err"] / np.sqrt(npred)}[method]
@@ -109,7 +109,7 @@ def fit_figure(ds: xr.Dataset, models, method: str = "diff/sqrt(model)", fig=Non
     spectral_residuals(ds, models, method, ax_res, region)
     ax_spec.tick_params(labelbottom=False)
     ax_spec.set_xlabel("")
-    ax_spec.set_title(f"{ds.attrs.get('name', '')}: fit", fontsize="medium")
+    ax_spec.set_title(f"{_data.dataset_name(ds)}: fit", fontsize="medium")
     return fig
 
 
