@@ -64,7 +64,7 @@ def main() -> None:
             label = f"{name}{' grad' if g else ' no grad' if g is False else ''}"
             print(f"{label:35s} median {med * 1e3:7.1f} ms (min {min(times[g]) * 1e3:6.1f}, "
                   f"cpu {np.median(cpu[g]) * 1e3:6.1f})  nfev {nfev:4d}  evals "
-                  f"{nfev + extra:6.1f}  {med / nfev * 1e6:6.0f} us/eval  "
+                  f"{nfev + extra:6.1f}  {med / (nfev + extra) * 1e6:6.0f} us/eval  "
                   f"success {result.success}")
 
 

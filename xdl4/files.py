@@ -56,6 +56,17 @@ Writer = Callable[[Path], object]
 # --------------------------------------------------------------------------------------
 # checks
 
+def check_readable(path: str | os.PathLike) -> Path:
+    """``path`` as a Path; raises :class:`~xdl4.DL4FileNotFoundError` if it does not exist
+    and :class:`~xdl4.FormatError` if it is not a file (a folder, say)."""
+    path = Path(path)
+    if not path.is_file():
+        if not path.exists():
+            raise DL4FileNotFoundError(f"{path}: file not found")
+        raise FormatError(f"{path.name}: not a file")
+    return path
+
+
 def check_overwrite(path: str | os.PathLike, overwrite: bool) -> Path:
     """``path`` as a Path; raises if it exists (without ``overwrite``) or if its folder
     does not exist. A cheap early check: the commit itself is atomic."""

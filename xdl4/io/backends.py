@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
-from xdl4.errors import DL4FileNotFoundError
+from xdl4.files import check_readable
 from xdl4.io import fitsutil as fu
 
 FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz")
@@ -27,10 +27,7 @@ def detect_format(path: str | os.PathLike) -> str:
 
 def _detect_format(path: Path) -> str:
     name = path.name.lower()
-    if not path.is_file():
-        if not path.exists():
-            raise DL4FileNotFoundError(f"{path}: file not found")
-        raise fu.fail(path, None, "not a file")
+    check_readable(path)
     if name.endswith(".ecsv"):
         return "flux_points"
     if name.endswith((".nc", ".nc4", ".netcdf", ".h5")):

@@ -12,7 +12,7 @@ import xarray as xr
 import yaml
 
 from xdl4.errors import DL4FileNotFoundError, DL4ValidationError, FormatError
-from xdl4.files import check_overwrite, write_all
+from xdl4.files import check_overwrite, check_readable, write_all
 from xdl4.schema import Kind
 from xdl4.validation import dataset_name, kind_record, with_name
 
@@ -26,8 +26,7 @@ def _resolve(folder: Path, filename: str) -> Path:
 
 def _index_entries(path: Path) -> list[dict]:
     """The checked ``datasets`` entries of an index file."""
-    if not path.is_file():
-        raise DL4FileNotFoundError(f"{path}: file not found")
+    check_readable(path)
     try:
         content = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError, OSError) as err:

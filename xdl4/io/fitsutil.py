@@ -29,6 +29,7 @@ from astropy.wcs import WCS
 
 from xdl4.axes import axis_coords, node_coords
 from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError
+from xdl4.files import check_readable
 from xdl4.schema import GTI, META_PREFIX, META_ROW, parse_unit
 from xdl4.sky import Region, WcsGrid
 
@@ -118,11 +119,7 @@ def open_fits(path: str | os.PathLike, verify: bool = True) -> Iterator[fits.HDU
     """Open a FITS file (gzip too) with every HDU loaded; truncation, corruption and (with
     ``verify``) a CHECKSUM / DATASUM that does not match raise
     :class:`xdl4.errors.FormatError` naming the file (and the HDU)."""
-    path = Path(path)
-    if not path.is_file():
-        if not path.exists():
-            raise DL4FileNotFoundError(f"{path}: file not found")
-        raise fail(path, None, "not a file")
+    path = check_readable(path)
     data = None
     try:
         with warnings.catch_warnings():
@@ -296,8 +293,9 @@ def peek_headers(path: str | os.PathLike, n: int = 3) -> list[dict[str, str]]:
     return out
 
 
-def get_data(path, hdu) -> np.ndarray | fits.FITS_rec:
-    """The data of ``hdu``, raising a named error if the file is truncated there."""
+def get_data(path, hdu, columns: tuple[str, ...] = ()) -> np.ndarray | fits.FITS_rec:
+    """The data of ``hdu``, raising a named error if the file is truncated there or the
+    table lacks one of ``columns``."""
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("error", message=".*truncated.*")
@@ -309,6 +307,9 @@ def get_data(path, hdu) -> np.ndarray | fits.FITS_rec:
             from err
     if data is None:
         raise fail(path, hdu.name, "HDU has no data")
+    for col in columns:
+        if col not in data.names:
+            raise fail(path, hdu.name, f"missing column {col}")
     return data
 
 

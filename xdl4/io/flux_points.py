@@ -26,8 +26,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from xdl4.axes import bounds_units, time_coords
-from xdl4.errors import DL4FileNotFoundError, FormatError
-from xdl4.files import atomic_write, check_overwrite
+from xdl4.errors import FormatError
+from xdl4.files import atomic_write, check_overwrite, check_readable
 from xdl4.io import fitsutil as fu
 from xdl4.io.fitsutil import fail
 from xdl4.kinds import validate
@@ -188,8 +188,7 @@ def read_flux_points(path: str | os.PathLike, verify: bool = True) -> xr.Dataset
 
 def _read_flux_points(path: Path, verify: bool) -> xr.Dataset:
     if ".ecsv" in path.suffixes:
-        if not path.is_file():
-            raise DL4FileNotFoundError(f"{path}: file not found")
+        check_readable(path)
         try:
             table = Table.read(path, format="ascii.ecsv")
         except Exception as err:  # noqa: BLE001 - re-raised with the file named

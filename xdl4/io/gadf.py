@@ -198,7 +198,7 @@ def read_gadf(path: str | os.PathLike, verify: bool = True) -> xr.Dataset:
     xdl4 does not read are named in a :class:`xdl4.DL4Warning` (and in the attr
     ``fits_unread_hdus``). ``verify=False`` skips the CHECKSUM / DATASUM checks.
     """
-    with fu.reading(path), fu.open_fits(path, verify) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         names = [h.name.upper() for h in hdul]
         if "COUNTS" not in names:
             raise fail(path, None, "missing required HDU 'COUNTS' (not a GADF dataset file; "

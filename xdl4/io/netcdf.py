@@ -24,8 +24,8 @@ import xarray as xr
 from xarray.backends import BackendArray, NetCDF4BackendEntrypoint
 from xarray.core import indexing
 
-from xdl4.errors import DL4Error, DL4FileNotFoundError, FormatError
-from xdl4.files import atomic_write
+from xdl4.errors import DL4Error, FormatError
+from xdl4.files import atomic_write, check_readable
 from xdl4.kinds import validate
 from xdl4.schema import BOUND
 
@@ -119,7 +119,6 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
             if _protected(var):
                 var.encoding = {k: v for k, v in var.encoding.items() if k != "contiguous"}
                 var.encoding["fletcher32"] = True
-    ds.attrs.pop(CRC_ATTR, None)
     crcs = _checksums(ds) if checksum else None
 
     def write(tmp) -> None:
@@ -133,17 +132,15 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False,
     atomic_write(path, write, overwrite=overwrite)
 
 
-def _stored_checksums(path: str, ds: xr.Dataset) -> dict:
-    """The CRC-32 of each variable written by :func:`to_netcdf` (group ``xdl4``; files of
-    earlier versions: the global attribute), {} without."""
-    text = ds.attrs.pop(CRC_ATTR, None)
-    if text is None:
-        import netCDF4
+def _stored_checksums(path: str) -> dict:
+    """The CRC-32 of each variable written by :func:`to_netcdf` (attribute of the group
+    ``xdl4``), {} without."""
+    import netCDF4
 
-        with netCDF4.Dataset(path) as nc:
-            group = nc.groups.get(CRC_GROUP)
-            text = group.getncattr(CRC_ATTR) if group is not None and \
-                CRC_ATTR in group.ncattrs() else "{}"
+    with netCDF4.Dataset(path) as nc:
+        group = nc.groups.get(CRC_GROUP)
+        text = group.getncattr(CRC_ATTR) if group is not None and \
+            CRC_ATTR in group.ncattrs() else "{}"
     try:
         return json.loads(text)
     except (TypeError, ValueError) as err:
@@ -197,8 +194,7 @@ class _CheckedNetCDF4(NetCDF4BackendEntrypoint):
                      **kwargs) -> xr.Dataset:
         ds = super().open_dataset(filename_or_obj, **kwargs)
         path = os.fspath(filename_or_obj)
-        crcs = _stored_checksums(path, ds) if xdl4_verify else {}
-        ds.attrs.pop(CRC_ATTR, None)
+        crcs = _stored_checksums(path) if xdl4_verify else {}
         for name, var in ds.variables.items():  # this fresh dataset's own variables
             expected = crcs.get(str(name))
             if name in ds.indexes:  # already read (a pandas index): check it now
@@ -215,10 +211,7 @@ def open_netcdf(path: str | os.PathLike, chunks=None, verify: bool = True,
     """Open a DL4 NetCDF file (lazily with ``chunks``); ``verify=False`` skips the CRC-32
     checks of ``xdl4_checksums`` (HDF5 always checks its Fletcher-32 checksums)."""
     path = Path(path)
-    if not path.is_file():
-        if not path.exists():
-            raise DL4FileNotFoundError(f"{path}: file not found")
-        raise _fail(path, None, "not a file")
+    check_readable(path)
     kwargs.setdefault("decode_timedelta", False)
     kwargs.setdefault("decode_times", False)
     try:

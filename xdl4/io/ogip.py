@@ -86,10 +86,7 @@ def _ebounds(path, hdul) -> dict:
 
 @fu.cached_by_content(data=True, copy_result=True)  # runs share their channel bins
 def _parse_ebounds(path, hdu) -> dict:
-    d = fu.get_data(path, hdu)
-    for col in ("E_MIN", "E_MAX"):
-        if col not in d.names:
-            raise fail(path, "EBOUNDS", f"missing column {col}")
+    d = fu.get_data(path, hdu, ("E_MIN", "E_MAX"))
     unit = fu.check_unit(path, "EBOUNDS", d.columns["E_MIN"].unit)
     edges = np.append(d["E_MIN"], d["E_MAX"][-1]).astype(float)
     return axis_coords(edges, "energy", unit, "log")
@@ -101,13 +98,10 @@ PHA_COLUMNS = ("CHANNEL", "COUNTS", "QUALITY", "BACKSCAL", "AREASCAL")
 
 def _read_pha(path, verify: bool = True) -> tuple[fits.Header, dict, dict, dict]:
     """(SPECTRUM header, columns, energy coords, other parts) of a PHA or BKG file."""
-    with fu.reading(path), fu.open_fits(path, verify) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         hdu = _spectrum_hdu(path, hdul)
         fu.set_hdu(hdu.name)
-        d = fu.get_data(path, hdu)
-        for col in ("COUNTS",):
-            if col not in d.names:
-                raise fail(path, hdu.name, f"missing column {col}")
+        d = fu.get_data(path, hdu, ("COUNTS",))
         other = [c for c in d.names if c.upper() not in PHA_COLUMNS]
         if other:
             warnings.warn(f"{Path(path).name} [HDU {hdu.name}]: columns {other} are not "
@@ -204,15 +198,12 @@ def _read_ogip(path: Path, verify: bool) -> xr.Dataset:
 
 
 def _read_arf(path, verify: bool = True) -> tuple[dict, np.ndarray, str]:
-    with fu.reading(path), fu.open_fits(path, verify) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "SPECRESP")
         if hdu is None:
             raise fail(path, None, "missing required HDU 'SPECRESP' (not an ARF)")
         fu.set_hdu(hdu.name)
-        d = fu.get_data(path, hdu)
-        for col in ("ENERG_LO", "ENERG_HI", "SPECRESP"):
-            if col not in d.names:
-                raise fail(path, hdu.name, f"missing column {col}")
+        d = fu.get_data(path, hdu, ("ENERG_LO", "ENERG_HI", "SPECRESP"))
         eunit = fu.check_unit(path, hdu.name, d.columns["ENERG_LO"].unit)
         edges = np.append(d["ENERG_LO"], d["ENERG_HI"][-1]).astype(float)
         unit = fu.check_unit(path, hdu.name, d.columns["SPECRESP"].unit)
@@ -220,7 +211,7 @@ def _read_arf(path, verify: bool = True) -> tuple[dict, np.ndarray, str]:
 
 
 def _read_rmf(path, coords: dict, verify: bool = True) -> xr.Variable:
-    with fu.reading(path), fu.open_fits(path, verify) as hdul:
+    with fu.open_fits(path, verify) as hdul:
         hdu = fu.find_hdu(hdul, "MATRIX") or fu.find_hdu(hdul, "SPECRESP MATRIX")
         if hdu is None:
             raise fail(path, None, "missing required HDU 'MATRIX' (not an RMF)")
@@ -236,10 +227,7 @@ def _read_rmf(path, coords: dict, verify: bool = True) -> xr.Variable:
                 raise fail(path, "EBOUNDS", "reconstructed-energy bins differ from those of "
                            "the PHA file's EBOUNDS (a response for another spectrum?)")
         fu.set_hdu(hdu.name)
-        d = fu.get_data(path, hdu)
-        for col in ("ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN", "N_CHAN", "MATRIX"):
-            if col not in d.names:
-                raise fail(path, hdu.name, f"missing column {col}")
+        d = fu.get_data(path, hdu, ("ENERG_LO", "ENERG_HI", "N_GRP", "F_CHAN", "N_CHAN", "MATRIX"))
         etrue = np.append(d["ENERG_LO"], d["ENERG_HI"][-1]).astype(float)
         ref = coords["energy_true_bounds"].values
         if etrue.size != ref.shape[0] + 1 or not np.allclose(

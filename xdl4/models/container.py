@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from xdl4.errors import DL4FileNotFoundError, ModelError
+from xdl4.files import check_readable
 
 from .core import get_model_class
 from .parameter import ModelsParameters, Parameter
@@ -338,9 +339,7 @@ def read_models(path: str | os.PathLike) -> Models:
 
     A missing file raises :class:`xdl4.DL4FileNotFoundError`, anything wrong inside it
     :class:`xdl4.ModelError` naming the file, the component and the parameter."""
-    path = Path(path)
-    if not path.is_file():
-        raise DL4FileNotFoundError(f"{path}: file not found")
+    path = check_readable(path)
     try:
         with open(path) as fh:
             data = yaml.safe_load(fh)
