@@ -21,11 +21,14 @@ def test_repeated_calls_equal_fresh_evaluations(kind, examples):
     models = _models(ds.dl4.name, spatial=kind == "map")
     first = ds.dl4.stat_sum(models)
     assert ds.dl4._cache  # evaluators prepared and kept
+    prepared = {key: id(value) for key, value in ds.dl4._cache.items()}
     for index in (2.2, 2.6):
         models.parameters["src.index"].value = index
         assert ds.dl4.stat_sum(models) == pytest.approx(stat_sum(ds, models), rel=1e-12)
         np.testing.assert_allclose(ds.dl4.npred(models).values, npred(ds, models).values,
                                    rtol=1e-12)
+    # the same prepared evaluators, reused (not rebuilt) by every later call
+    assert {key: id(ds.dl4._cache[key]) for key in prepared} == prepared
     other = _models(ds.dl4.name, spatial=kind == "map", index=3.0)  # a new model set
     assert ds.dl4.stat_sum(other) == pytest.approx(stat_sum(ds, other), rel=1e-12)
     assert ds.dl4.stat_sum(None) == pytest.approx(stat_sum(ds, None), rel=1e-12)
@@ -36,8 +39,10 @@ def test_replaced_variable_rebuilds(examples):
     ds = examples["map"].copy()
     models = _models(ds.dl4.name)
     before = ds.dl4.stat_sum(models)
+    prepared = {key: id(value) for key, value in ds.dl4._cache.items()}
     ds["counts"] = ds.counts + 1  # in place on the same Dataset object
     after = ds.dl4.stat_sum(models)
+    assert {key: id(value) for key, value in ds.dl4._cache.items()} != prepared  # rebuilt
     assert after != before and after == pytest.approx(stat_sum(ds, models), rel=1e-12)
 
 

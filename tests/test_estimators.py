@@ -217,6 +217,7 @@ def test_excess_map_matches_gammapy(gp, ref):
     assert rel((errn / expo)[..., ::3, ::3], r["norm_errn"]) < 1e-6
     assert rel((errp / expo)[..., ::3, ::3], r["norm_errp"]) < 1e-6
     assert rel(values(m, "norm_errn")[..., ::3, ::3], r["norm_errn"]) < 3e-4
+    assert rel(values(m, "norm_errp")[..., ::3, ::3], r["norm_errp"]) < 3e-4
 
 
 def test_excess_map_energy_groups_match_gammapy(gp, ref):
@@ -256,6 +257,22 @@ def test_ts_map_matches_gammapy(gp, ref):
     assert rel(values(m, "norm_ul")[sub], r["norm_ul"]) < 1e-2
     ts, ts_ref = values(m, "ts")[sub], np.array(r["ts"])
     assert np.nanmax(np.abs(ts - ts_ref) / np.maximum(ts_ref, 1)) < 1e-3
+    assert rel(values(m, "norm_err")[sub], r["norm_err"]) < 1e-2  # measured 1.7e-3
+    assert rel(values(m, "stat")[sub], r["stat"]) < 1e-4  # 4.4e-5
+    assert rel(values(m, "npred_excess")[sub], r["npred_excess"]) < 1e-2  # 2.5e-3
+    # asymmetric errors: gammapy's brentq stops at 1% of the root, norm +- error
+    norm_ref = np.abs(np.array(r["norm"], float))
+    for key in ("norm_errn", "norm_errp"):
+        a, b = values(m, key)[sub], np.array(r[key], float)
+        same_nan(a, b)
+        with np.errstate(invalid="ignore"):
+            assert np.nanmax(np.abs(a - b) / (norm_ref + np.abs(b))) < 1e-2, key
+    # success where gammapy fitted (finite TS); outside, gammapy keeps its initial True
+    # and xdl4 says False (no fit there)
+    fitted = np.isfinite(ts_ref)
+    np.testing.assert_array_equal(values(m, "success")[sub][fitted],
+                                  np.array(r["success"], float)[fitted])
+    assert not values(m, "success")[sub][~fitted].any()
 
 
 # -- properties --------------------------------------------------------------------------
@@ -369,9 +386,10 @@ def test_joint_flux_points_are_the_same_for_list_datatree_and_runs():
         for name in ("norm", "norm_errp", "norm_ul", "ts", "counts", "npred"):
             np.testing.assert_allclose(values(fp, name), values(ref, name), rtol=1e-9)
     assert list(ref["dataset"].values) == ["a", "b"]
-    # the joint counts are the sums of each dataset's own
-    one = flux_points(a, models, "src", edges)
-    np.testing.assert_array_equal(values(ref, "counts")[:, 0], values(one, "counts")[:, 0])
+    # the joint counts are per dataset: each column is that dataset's own
+    for i, alone in enumerate((a, b)):
+        one = flux_points(alone, models, "src", edges)
+        np.testing.assert_array_equal(values(ref, "counts")[:, i], values(one, "counts")[:, 0])
 
 
 def test_flux_points_of_map_runs_along_obs():
@@ -456,14 +474,21 @@ def test_wstat_excess_errors_are_profile_roots():
     m = excess_map(ds, "0.3 deg")
     j = np.unravel_index(np.nanargmax(values(m, "sqrt_ts")), m["sqrt_ts"].shape)
     on, sig = values(m, "counts")[j], values(m, "npred_excess")[j]
-    alpha, off = None, None
     mm = excess_map(ds, "0.3 deg", selection_optional=["errn-errp", "alpha"])
     alpha = values(mm, "alpha")[j]
-    off = (on - sig) / alpha
+    # the OFF counts in the top-hat, summed here over the safe bins (not from the map)
+    from xdl4.estimators._maps import correlate, tophat
+
+    off_image = ds.counts_off.where(ds.mask_safe, 0).sum("energy").transpose("lat", "lon")
+    kernel = tophat(0.3, float(np.mean(ds.dl4.grid.binsz)))
+    off = correlate(off_image.values, kernel)[j[1:]]
+    assert sig == pytest.approx(on - alpha * off, rel=1e-9)
     smax = wstat(on, off, alpha, sig)
     up = brentq(lambda mu: wstat(on, off, alpha, mu) - smax - 1, sig, sig + 10 * np.sqrt(on))
+    low = brentq(lambda mu: wstat(on, off, alpha, mu) - smax - 1, sig - 10 * np.sqrt(on), sig)
     expo = sig / values(m, "norm")[j]
     assert values(m, "norm_errp")[j] == pytest.approx((up - sig) / expo, rel=1e-8)
+    assert values(m, "norm_errn")[j] == pytest.approx((sig - low) / expo, rel=1e-8)
 
 
 def test_ts_map_pixel_equals_a_scalar_fit():
@@ -526,6 +551,13 @@ def test_ts_map_blocks_dask_and_options_agree():
     assert np.nanmax(values(cube, "sqrt_ts")) > 5
     groups = ts_map(ds, energy_edges=ds.dl4.energy_edges[[0, 6, 12]])
     assert groups.sizes["energy"] == 2
+    # a group is the TS map of its bins alone
+    for k, part in enumerate((slice(0, 6), slice(6, 12))):
+        alone = ts_map(ds.isel(energy=part))
+        np.testing.assert_allclose(values(groups, "ts")[k], values(alone, "ts")[0],
+                                   rtol=1e-10, equal_nan=True)
+    # without summing, one norm is fitted to the whole cube (gammapy): one energy bin
+    assert cube.sizes["energy"] == 1
     from xdl4.models import GaussianSpatialModel
 
     gauss = SkyModel(PowerLaw(index=2.0), GaussianSpatialModel(sigma=0.1), name="g")

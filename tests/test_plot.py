@@ -379,7 +379,9 @@ def test_psf_containment_of_the_gaussian_example(kinds, kind):
     # a position away from the centre is accepted (degrees or a SkyCoord)
     from astropy.coordinates import SkyCoord
 
-    ds.dl4.plot.psf(position=SkyCoord(83.8, 22.1, unit="deg"))
+    for position in (SkyCoord(83.8, 22.1, unit="deg"), (83.8, 22.1)):
+        other = ds.dl4.plot.psf(position=position).axes[0].lines[0].get_data()
+        np.testing.assert_allclose(other[1], r68, rtol=1e-9)  # the example's PSF is uniform
 
 
 @pytest.mark.parametrize("kind", ["map", "map_onoff", "spectrum", "spectrum_onoff"])
@@ -476,7 +478,14 @@ def test_sed_likelihood_profiles_as_colour_map():
     mesh = next(c for c in ax.collections if isinstance(c, QuadMesh))
     assert "Δ stat" in mesh.colorbar.ax.get_ylabel()
     z = mesh.get_array()
-    assert z.shape[1] == 2 and float(np.nanmin(z)) < 0.5  # the minima are near 0
+    assert z.shape[1] == 2 and float(z.min()) >= 0
+    y = mesh.get_coordinates()[:, 0, 1]  # the y edges
+    yc = np.sqrt(y[:-1] * y[1:])
+    step = y[1] / y[0]
+    for j, best in enumerate([1.0 * 1e-11, 1.2 * 2e-12]):  # norm x ref_dnde
+        assert 1 / step <= yc[int(np.argmin(z[:, j]))] / best <= step, j
+    # blank beyond a bin's scan: the second bin was scanned up to 3 x 2e-12
+    assert np.ma.getmaskarray(z)[yc > 3 * 2e-12 * step, 1].all()
     _, y = ax.containers[0].lines[0].get_data()
     np.testing.assert_allclose(y, [1e-11, 1.2 * 2e-12])
 

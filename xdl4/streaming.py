@@ -189,7 +189,6 @@ def stack_files(
 def _finish(terms: xr.Dataset, name: str, output, format: str, overwrite: bool) -> xr.Dataset:
     terms.attrs.pop(RUNS, None)
     out = finalize(terms).assign_attrs(name=name)
-    out.attrs.pop(RUNS, None)
     if output is not None:
         write(out, output, format=format, overwrite=overwrite)
     return out

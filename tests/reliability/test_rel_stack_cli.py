@@ -11,6 +11,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import xdl4
@@ -97,10 +98,20 @@ def test_bad_options(runs, kwargs, match):
         stack_files(runs, progress=False, **kwargs)
 
 
-def test_one_run_same_path_as_many(runs):
+def test_one_run_same_path_as_many(runs, monkeypatch):
     """One run: the stacked result is the run's own terms, no worker process involved."""
+    import xdl4.streaming
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started for one run")
+
+    monkeypatch.setattr(xdl4.streaming.mp, "get_context", no_pool)
     out = stack_files([runs[2]], progress=False)
     ds = xdl4.open_dataset(runs[2])
+    alone = ds.dl4.to_masked()  # the run stacked alone: its masked terms
+    assert set(out.data_vars) == set(alone.data_vars)
+    for name in alone.data_vars:
+        np.testing.assert_array_equal(out[name].values, alone[name].values, err_msg=name)
     assert float(out.counts.sum()) == float(ds.counts.where(ds.mask_safe).sum())
     assert "_xdl4_runs" not in out.attrs
 
