@@ -45,7 +45,7 @@ from xdl4.stats import (
     wstat_background,
     wstat_ts,
 )
-from xdl4.validation import concat_runs, dataset_name, kind_record, run_labels, with_name
+from xdl4.validation import concat_runs, dataset_name, datasets_in, kind_record, run_labels
 
 # -- the statistic strategies ---------------------------------------------------------------
 
@@ -391,8 +391,8 @@ def _to_region(ds: xr.Dataset, region, containment_correction: bool = False,
     ``to_spectrum_datasets``)."""
     if "obs" in ds.dims:
         return validate(concat_runs([
-            to_region(with_name(ds.isel(obs=i), label), region, containment_correction)
-            for i, label in enumerate(run_labels(ds))]).assign_attrs(
+            to_region(run, region, containment_correction)
+            for run in datasets_in(ds, split_runs=True)]).assign_attrs(
             name=ds.attrs.get("name", "") if name is None else name))
     return validate(to_region(ds, region, containment_correction, name))
 
