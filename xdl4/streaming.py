@@ -62,20 +62,20 @@ def run_terms(path: str | os.PathLike, chunks=None, models: ModelsLike = None) -
     except Exception as err:  # noqa: BLE001 - re-raised with the file name
         raise RunReadError(f"cannot stack run {os.fspath(path)!r}: "
                            f"{type(err).__name__}: {err}") from err
-    terms.attrs[RUNS] = [(name or os.fspath(path), os.fspath(path))]
+    terms.attrs[RUNS] = {name or os.fspath(path): os.fspath(path)}  # run name -> file
     return terms
 
 
 def _fold(acc: xr.Dataset, terms: xr.Dataset, allow_duplicates: bool = False) -> xr.Dataset:
-    runs = acc.attrs.get(RUNS, []) + terms.attrs.get(RUNS, [])
-    if not allow_duplicates:
-        seen: dict[str, str] = {}
-        for name, path in runs:
-            if name in seen:
-                raise StackError(f"runs {seen[name]!r} and {path!r} are both named {name!r}: "
+    runs = acc.attrs.get(RUNS, {})  # acc is private to this fold: updated in place
+    new = terms.attrs.get(RUNS, {})
+    if not allow_duplicates:  # only the new runs are looked up: linear in the runs
+        for name, path in new.items():
+            if name in runs:
+                raise StackError(f"runs {runs[name]!r} and {path!r} are both named {name!r}: "
                                  "a run stacked twice would be counted twice (pass "
                                  "allow_duplicates=True if they are different runs)")
-            seen[name] = path
+    runs.update(new)
     try:
         out = merge(acc, terms, inplace=True)  # acc is private to this fold
     except StackError as err:

@@ -219,7 +219,8 @@ def test_cli_interrupt_exits_130_without_output(runs, tmp_path):
     """^C while stacking: one line, status 130, no output and no temporary left."""
     script = tmp_path / "slow.py"
     script.write_text(textwrap.dedent("""
-        import sys, time
+        import faulthandler, sys, time
+        faulthandler.dump_traceback_later(40, exit=True)  # a hang fails with its stacks
         import xdl4.streaming as streaming
         from xdl4.cli import main
 
@@ -238,6 +239,6 @@ def test_cli_interrupt_exits_130_without_output(runs, tmp_path):
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["xdl4: interrupted"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.py"]

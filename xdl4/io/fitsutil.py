@@ -31,7 +31,7 @@ from xdl4.axes import axis_coords, node_coords
 from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError
 from xdl4.files import check_readable
 from xdl4.schema import GTI, META_PREFIX, META_ROW, parse_unit
-from xdl4.sky import Region, WcsGrid
+from xdl4.sky import FRAMES, Region, WcsGrid
 
 CREATOR = "xdl4 0.1.0"
 #: cards every writer regenerates; never kept as "extra" cards
@@ -636,7 +636,7 @@ def _grid(cards: tuple, shape: tuple[int, int]) -> WcsGrid:
 
 
 #: the celestial axes a sky grid may have (xdl4's frames: icrs, galactic)
-CELESTIAL = ("RA---", "DEC--", "GLON-", "GLAT-")
+CELESTIAL = tuple(prefix for pair in FRAMES.values() for prefix in pair)
 WCS_KEYS = re.compile(r"^(WCSAXES|CRPIX[12]|CDELT[12]|CUNIT[12]|CTYPE[12]|CRVAL[12]|LONPOLE|"
                       r"LATPOLE|RADESYS|EQUINOX|PC[12]_[12]|CD[12]_[12]|PV[12]_\d+|MJDREF[IF]?|"
                       r"DATEREF)$")
