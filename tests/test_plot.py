@@ -573,3 +573,22 @@ def test_plain_xarray_plots_are_labelled(data_dir):
     ax = ogip.counts.plot()[0].axes
     assert ax.get_xlabel().startswith("Reconstructed energy [") and ax.get_ylabel() == "Counts"
     plt.close("all")
+
+
+def test_plain_xarray_recipes_of_the_plots_page(data_dir):
+    """docs/plots.md: ``xincrease=False`` puts longitude increasing to the left (the lon
+    coordinate is stored in pixel order), and a copy without the grid-mapping coordinates
+    has a title without them."""
+    import matplotlib.pyplot as plt
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "map_dataset.fits.gz")
+    image = ds.counts.sum("energy", keep_attrs=True)
+    assert image.lon.values[0] > image.lon.values[-1]  # CDELT1 < 0: pixel order
+    left, right = image.plot(xincrease=False).axes.get_xlim()
+    assert left > right
+    plt.close("all")
+    assert "spatial_ref" in image.plot().axes.get_title()  # xarray's title: see the page
+    plt.close("all")
+    title = image.drop_vars(["spatial_ref", "irf_spatial_ref"]).plot().axes.get_title()
+    assert "spatial_ref" not in title
+    plt.close("all")
