@@ -530,3 +530,29 @@ def test_template_path_resolution(tmp_path, monkeypatch):
     bad = dict(comp, spatial=dict(comp["spatial"], filename="nope.fits"))
     with pytest.raises(ValueError, match="template file not found"):
         Models.from_dict({"components": [bad]}, base_path=tmp_path)
+
+
+def test_parameters_take_quantities_and_strings_as_gammapy():
+    """gammapy's spellings: ``PowerLaw(amplitude="1e-11 cm-2 s-1 TeV-1")``; a quantity
+    set as a value is converted to the parameter's unit, never stripped of it; anything
+    else is a ModelError naming the parameter."""
+    from xdl4.errors import ModelError
+    from xdl4.models import PowerLaw
+
+    pl = PowerLaw(index="2.3", amplitude="1e-9 cm-2 s-1 GeV-1", reference=1 * u.TeV)
+    assert pl.index.value == 2.3 and pl.reference.unit == "TeV"
+    assert pl.amplitude.value == 1e-9 and pl.amplitude.unit == "cm-2 s-1 GeV-1"  # as spelt
+    np.testing.assert_allclose(pl.amplitude.canonical_value, 1e-6)  # cm-2 s-1 TeV-1
+    pl.reference.value = 500 * u.GeV
+    assert pl.reference.value == 0.5 and pl.reference.unit == "TeV"
+    pl.index.value = "nan"
+    assert np.isnan(pl.index.value)
+    for bad, match in (("abc", "'reference': 'abc' is not a number"),
+                       (3 * u.m, "not convertible to the parameter's unit 'TeV'"),
+                       ([1, 2], "'reference'.*is not a number")):
+        with pytest.raises(ModelError, match=match):
+            pl.reference.value = bad
+    with pytest.raises(ModelError, match="'amplitude': unit 'm' is not convertible"):
+        PowerLaw(amplitude="1e-11 m")
+    with pytest.raises(ModelError, match=r"unknown parameter\(s\) \['amplitud'\]"):
+        PowerLaw(amplitud=1e-11)

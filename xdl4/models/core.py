@@ -9,7 +9,9 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from .parameter import Parameter, Parameters, parameter_entries
+from xdl4.errors import ModelError
+
+from .parameter import Parameter, Parameters, parameter_entries, parse_quantity
 
 __all__ = ["Model", "REGISTRY", "get_model_class", "par"]
 
@@ -57,18 +59,23 @@ class Model:
             p._canonical = d._canonical
             if d.name in kwargs:
                 v = kwargs.pop(d.name)
+                if isinstance(v, str):  # "1e-11 cm-2 s-1 TeV-1", as gammapy takes it
+                    text, v = v, parse_quantity(v, d.name)
+                    if isinstance(v, u.Quantity):  # the unit as the user spelt it
+                        p.unit = text.strip().partition(" ")[2] or v.unit.to_string()
+                        v = v.value
                 if isinstance(v, Parameter):
                     v._canonical = d._canonical
                     v.unit = v.unit  # validates convertibility
                     p = v
-                elif isinstance(v, u.Quantity):
+                elif isinstance(v, u.Quantity) and v.unit != u.dimensionless_unscaled:
                     p.unit = v.unit.to_string()
                     p.value = v.value
                 else:
                     p.value = v
             params.append(p)
         if kwargs:
-            raise ValueError(f"{type(self).__name__}: unknown parameter(s) {sorted(kwargs)}")
+            raise ModelError(f"{type(self).__name__}: unknown parameter(s) {sorted(kwargs)}")
         object.__setattr__(self, "_parameters", Parameters(params))
 
     @property

@@ -68,9 +68,9 @@ class Parameter:
         self._factor = 1.0
         self.unit = unit
         self.value = value
-        self.min, self.max = _float(min), _float(max)
+        self.min, self.max = _float(min, unit, name), _float(max, unit, name)
         self.frozen = bool(frozen)
-        self.error = _float(error)
+        self.error = _float(error, unit, name)
         self.interp, self.scale_method, self.scale_transform = interp, scale_method, scale_transform
         self.prior = prior
         self.link_label: str | None = None
@@ -81,8 +81,8 @@ class Parameter:
         return self._value
 
     @value.setter
-    def value(self, v: float) -> None:
-        self._value = _float(v)
+    def value(self, v: float | str | u.Quantity) -> None:
+        self._value = _float(v, self._unit, self.name)
 
     @property
     def unit(self) -> str:
@@ -95,7 +95,7 @@ class Parameter:
         try:
             self._factor = _factor(unit, self._canonical)
         except (ValueError, u.UnitsError) as exc:
-            raise ValueError(
+            raise ModelError(
                 f"parameter {self.name!r}: unit {unit!r} is not convertible to "
                 f"{self._canonical!r}"
             ) from exc
@@ -238,10 +238,37 @@ def parameter_entries(entries, known: list[str], where: str) -> dict[str, dict]:
     return out
 
 
-def _float(v) -> float:
+def parse_quantity(text: str, name: str = "") -> float | u.Quantity:
+    """``"2.3"`` -> 2.3, ``"1e-11 cm-2 s-1 TeV-1"`` -> a Quantity; else a ModelError."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return u.Quantity(text)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"parameter {name!r}: {text!r} is not a number or quantity") from exc
+
+
+def _float(v, unit: str | None = None, name: str = "") -> float:
+    """A parameter number: a float, None (NaN), or a quantity (a Quantity or a string such
+    as ``"1e-11 cm-2 s-1 TeV-1"``) converted to ``unit``; anything else is a ModelError."""
+    if v is None:
+        return math.nan
+    if isinstance(v, str):
+        v = parse_quantity(v, name)
     if isinstance(v, u.Quantity):
-        v = v.value
-    return math.nan if v is None else float(v)
+        if unit is None or (v.unit == u.dimensionless_unscaled and v.isscalar):
+            return float(v.value)  # a bare number: in the parameter's unit
+        try:
+            return float(v.to_value(_unit(unit)))
+        except (u.UnitsError, ValueError, TypeError) as exc:
+            raise ModelError(f"parameter {name!r}: {v} is not convertible to the "
+                             f"parameter's unit {unit!r}") from exc
+    try:
+        return float(v)
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"parameter {name!r}: {v!r} is not a number") from exc
 
 
 class Parameters:
