@@ -248,3 +248,10 @@ def test_notebook_display_uses_the_html_reprs(kinds):
         data, _ = formatter.format(obj)
         assert needle in data["text/html"], type(obj)
         assert data["text/plain"] == repr(obj)
+
+
+def test_region_line_is_rounded_for_reading(data_dir):
+    """The summary shows the on-region to 6 digits; the dataset keeps it exactly."""
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "spectrum_onoff" / "pha_sonoff.fits")
+    assert "icrs;circle(83.63,22.01,0.15)" in repr(ds.dl4)
+    assert str(ds.dl4.region) == "icrs;circle(83.63,22.01,0.14999999999666613)"

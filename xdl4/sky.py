@@ -384,7 +384,17 @@ class Region:
         return cls(frame, tuple(shapes))
 
     def __str__(self) -> str:
-        body = "|".join(f"{s}({','.join(repr(float(a)) for a in args)})"
+        return self.display(None)
+
+    def display(self, digits: int | None = 6) -> str:
+        """The region as text, its numbers to ``digits`` significant digits (None: exact,
+        the form ``str`` gives and files keep).
+
+        >>> Region("icrs", (("circle", (83.63, 22.01, 0.14999999999666613)),)).display()
+        'icrs;circle(83.63,22.01,0.15)'
+        """
+        number = repr if digits is None else (lambda a: f"{a:.{digits}g}")
+        body = "|".join(f"{s}({','.join(number(float(a)) for a in args)})"
                         for s, args in self.shapes)
         return f"{self.frame};{body}"
 

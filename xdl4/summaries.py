@@ -114,7 +114,7 @@ def _sky_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
             rows.append(("irf grid", f"{ds.sizes['irf_lat']} x {ds.sizes['irf_lon']} pixels"))
         return rows
     region = ds.dl4.region
-    return [("region", str(region))] if region is not None else []
+    return [("region", region.display())] if region is not None else []
 
 
 def _time_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
