@@ -6,6 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 import xarray as xr
+from astropy import units as u
 from astropy.io import fits
 
 matplotlib.use("Agg")
@@ -202,6 +203,12 @@ def test_smoothed_significance_is_the_excess_maps(kinds):
     ref = ds.dl4.excess_map(radius, energy_edges=edges[[0, -1]])
     np.testing.assert_allclose(ax.images[0].get_array().filled(np.nan),
                                ref["sqrt_ts"].isel(energy=0).values, rtol=1e-9, atol=1e-12)
+    plt.close("all")
+    arcmin = f"{radius * 60} arcmin"  # an angle as gammapy users write it: the same image
+    for angle in (arcmin, radius * u.deg):
+        same = ds.dl4.plot.image("sqrt_ts", smooth=angle).images[0].get_array()
+        np.testing.assert_array_equal(same, ax.images[0].get_array())
+        plt.close("all")
 
 
 def test_a_point_region_is_its_nearest_pixel(kinds):
@@ -300,6 +307,8 @@ def test_smoothed_residual_map_is_a_significance():
         inner = np.asarray(values[15:45, 15:45])  # away from the map edges
         assert 0.75 < np.nanstd(inner) < 1.25, (smooth, np.nanstd(inner))
         plt.close(fig)
+    as_text = fake.dl4.plot.residuals(models, smooth="12 arcmin").axes[0].images[0]
+    np.testing.assert_array_equal(as_text.get_array(), values)  # 12 arcmin = 0.2 deg
     perfect = ds.assign(counts=ds.dl4.npred(models))
     fig = perfect.dl4.plot.residuals(models)
     np.testing.assert_allclose(np.nan_to_num(fig.axes[0].images[0].get_array()), 0,

@@ -24,6 +24,20 @@ __all__ = [
 _FRAMES = {"icrs": "icrs", "galactic": "galactic", "fk5": "fk5"}
 
 
+
+def degrees(angle: Any) -> float:
+    """An angle in degrees from a number (taken as deg), a Quantity or a string
+    (``"0.1 deg"``, ``"6 arcmin"``); astropy's unit error names any other unit.
+
+    >>> degrees(0.1), degrees("6 arcmin")
+    (0.1, 0.1)
+    """
+    if isinstance(angle, int | float | np.integer | np.floating):
+        return float(angle)
+    from astropy.coordinates import Angle
+
+    return float(Angle(angle).deg)
+
 def angular_separation(lon1, lat1, lon2, lat2):
     """Great-circle distance (Vincenty formula, as astropy); radians in and out."""
     sdlon, cdlon = np.sin(lon2 - lon1), np.cos(lon2 - lon1)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.skymath import degrees
+
 from ._core import cash_ts, evaluator, is_onoff, masks, wstat
 from ._core import sqrt_ts as signed_sqrt
 from ._maps import (
@@ -105,15 +107,13 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     ``norm_ul`` (excess / predicted counts of ``spectral_model``) and ``flux``,
     ``flux_err``, ... (norm x the model's flux in the group). NaN outside the mask.
     """
-    from astropy.coordinates import Angle
 
     from xdl4.models import PowerLawSpectralModel, SkyModel
 
     if "lat" not in ds.dims:
         raise ValueError("excess maps need a map dataset (lat/lon pixels)")
     selection = parse_selection(selection_optional, OPTIONAL)
-    radius = Angle(correlation_radius if not isinstance(correlation_radius, int | float)
-                   else f"{correlation_radius} deg").deg
+    radius = degrees(correlation_radius)
     spectral = PowerLawSpectralModel(index=2) if spectral_model is None else spectral_model
     onoff = is_onoff(ds)
     grid = ds.dl4.grid

@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import KindError
+from xdl4.skymath import degrees
 
 from ._core import Evaluator, cash, convolve_kernels, evaluator, is_onoff
 from ._maps import groups_of, map_output, model_json, reco_exposure
@@ -281,7 +282,6 @@ def ts_map(ds: xr.Dataset, kernel_model=None, models=None, *, kernel_width=None,
     ``norm_errn``, ``norm_errp``, ``norm_ul``, and ``flux`` (norm x the kernel model's
     flux in the group) with its errors. NaN where no TS is computed.
     """
-    from astropy.coordinates import Angle
 
     from xdl4.models import PointSpatialModel, PowerLawSpectralModel, SkyModel
     from xdl4.psf import round_up_to_odd
@@ -309,8 +309,7 @@ def ts_map(ds: xr.Dataset, kernel_model=None, models=None, *, kernel_width=None,
             width = psf + 2 * (radius + 0.1)
         box = round_up_to_odd(width / binsz)
     else:
-        width = Angle(kernel_width).deg if not isinstance(kernel_width, int | float) \
-            else float(kernel_width)
+        width = degrees(kernel_width)
         box = round_up_to_odd(width / binsz)
     kernels = _trim(kernel_images(ev, kernel_model, box))
     group, e_min, e_max = groups_of(ds, energy_edges)

@@ -21,10 +21,13 @@ xdl4.errors.KindError: plot.psf is not defined for flux_points datasets (it appl
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import xarray as xr
 
 from xdl4.errors import KindError
+from xdl4.skymath import degrees
+from xdl4.validation import dataset_name
 
 
 class _KindPlots(Mapping):
@@ -68,14 +71,16 @@ def _is_map(ds: xr.Dataset) -> bool:
 
 # -- the plot functions --------------------------------------------------------------------
 
-def image(ds: xr.Dataset, what="counts", smooth: float | None = None, energy=None, ax=None,
+def image(ds: xr.Dataset, what="counts", smooth: Any = None, energy=None, ax=None,
           models=None, **kwargs):
     """Sky image of a variable, ``"excess"``, ``"sqrt_ts"``, ``"npred"`` or a DataArray
-    (see :func:`xdl4.plot.sky.image`); returns the WCSAxes."""
+    (see :func:`xdl4.plot.sky.image`; ``smooth``: an angle, deg or e.g. ``"0.1 deg"``);
+    returns the WCSAxes."""
     _check(ds, "image")
     from .sky import image as _image
 
-    return _image(ds, what, smooth, energy, ax, models, **kwargs)
+    return _image(ds, what, None if smooth is None else degrees(smooth), energy, ax, models,
+                  **kwargs)
 
 
 def peek(ds: xr.Dataset, fig=None):
@@ -89,10 +94,11 @@ def peek(ds: xr.Dataset, fig=None):
     return _peek(ds, KIND_PLOTS[record.name]["peek"], fig)
 
 
-def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float | None = 0.1,
+def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: Any = 0.1,
               region=None, fig=None, ax=None):
     """Fit residuals. Map kinds: the spatial residual map (counts and npred in the fit
-    mask summed over energy, Gaussian-smoothed by ``smooth`` deg) beside the spectral
+    mask summed over energy, Gaussian-smoothed by ``smooth``: deg, or an angle such as
+    ``"0.1 deg"``) beside the spectral
     residuals in ``region`` (default: the whole map), a Figure. Spectrum kinds: spectral
     residuals, an Axes. Flux points: (data - model) / model, an Axes. ``method``:
     diff, diff/model or diff/sqrt(model) (the default; flux points: diff/model)."""
@@ -106,7 +112,7 @@ def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float |
     ds = _one(ds, "residuals")
     if not _is_map(ds):
         ax = spectral_residuals(ds, models, method, ax)
-        ax.set_title(f"{ds.attrs.get('name', '')}: spectral residuals".lstrip(": "),
+        ax.set_title(f"{dataset_name(ds) or ''}: spectral residuals".lstrip(": "),
                      fontsize="medium")
         return ax
     from ._style import get_fig, sky_axes
@@ -116,7 +122,8 @@ def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: float |
     from ._data import grid
 
     a1 = sky_axes(grid(ds), fig=fig, subplot=(1, 2, 1))
-    spatial_residuals(ds, models, method, smooth, a1, region)
+    spatial_residuals(ds, models, method, None if smooth is None else degrees(smooth), a1,
+                      region)
     a2 = fig.add_subplot(1, 2, 2)
     spectral_residuals(ds, models, method, a2, region)
     a2.set_title("Spectral residuals" + (" in region" if region is not None else
