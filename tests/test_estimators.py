@@ -439,6 +439,10 @@ def test_light_curve_bins_and_runs():
     assert np.all(np.isfinite(values(lc2, "counts")[0, :, :2]))
     one = flux_points(runs[:2], models, "src", [0.3, 3, 30])
     np.testing.assert_allclose(values(lc2, "norm")[0], values(one, "norm"), rtol=1e-9)
+    iso = [tuple(t.utc.to_value("isot", subfmt="date_hms") for t in pair) for pair in intervals]
+    assert isinstance(iso[0][0], str)  # gammapy users' strings (UTC): the same bins
+    lc3 = light_curve(runs, models, "src", time_intervals=iso, energy_edges=[0.3, 3, 30])
+    np.testing.assert_array_equal(values(lc3, "norm"), values(lc2, "norm"))
     re = light_curve(runs, models, "src", time_intervals=intervals, energy_edges=[0.3, 3, 30],
                      reoptimize=True, tol=1e-4)  # nothing else free: the same numbers
     for name in ("norm", "norm_ul", "ts"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from astropy import units as u
 
 import xdl4
 from xdl4.models import FoVBackgroundModel, Models, PointSpatialModel, PowerLaw, SkyModel
@@ -167,6 +168,9 @@ def test_select_time(runs):
     picked = runs.dl4.select_time(start[1] - 1e-6, start[1] + 1e-6)
     assert picked.obs.values.tolist() == ["run1"]
     assert runs.dl4.select_time().sizes["obs"] == 3
+    t = good_times(runs).start[1]  # the same as ISO strings (UTC, as astropy reads them)
+    window = [(t - d).utc.to_value("isot", subfmt="date_hms") for d in (1e-3 * u.s, -1 * u.s)]
+    assert runs.dl4.select_time(*window).obs.values.tolist() == ["run1"]
 
 
 def test_excess_background_alpha(onoff_runs, examples):

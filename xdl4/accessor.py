@@ -154,7 +154,7 @@ class DL4Accessor:
         return self.energy_range("fit")
 
     def select_time(self, time_min=None, time_max=None) -> xr.Dataset:
-        """The runs whose GTIs overlap [time_min, time_max) (Times or MJD)."""
+        """The runs whose GTIs overlap [time_min, time_max) (Times, ISO strings or MJD)."""
         from xdl4.runs import select_time
 
         self._counts("select_time")

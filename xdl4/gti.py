@@ -37,6 +37,21 @@ def _duration(t_min: Time, t_max: Time) -> np.ndarray:
     return (b1 - a1) + (b2 - a2)
 
 
+def as_time(t, scale: str = "utc") -> Time:
+    """A time as users give it: an astropy Time (as is), an ISO / FITS string (UTC, as
+    astropy reads it) or MJD numbers in ``scale``.
+
+    >>> float(as_time("2021-01-01").mjd), as_time(59215.0, "tt").scale
+    (59215.0, 'tt')
+    """
+    if isinstance(t, Time):
+        return t
+    if isinstance(t, str) or (isinstance(t, list | tuple | np.ndarray) and len(t) and
+                              isinstance(np.asarray(t).flat[0], str)):
+        return Time(t)
+    return Time(np.asarray(t, dtype=float), format="mjd", scale=scale)
+
+
 class GoodTimes(NamedTuple):
     """A dataset's GTIs: start/stop Times of the valid intervals and, for datasets with an
     ``obs`` dimension, the run index of each interval (``run`` None: a single run)."""

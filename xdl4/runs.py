@@ -100,19 +100,18 @@ def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
 
 def select_time(ds: xr.Dataset, time_min=None, time_max=None) -> xr.Dataset:
     """The runs of ``ds`` whose good-time intervals overlap [time_min, time_max) (astropy
-    Times or MJD numbers in the GTI's time scale), as gammapy's ``select_time`` keeps the
-    datasets in a time range. A dataset without ``obs`` is kept or refused as one run."""
-    from astropy.time import Time
-
-    from xdl4.gti import good_times
+    Times, ISO strings in UTC, or MJD numbers in the GTI's time scale), as gammapy's
+    ``select_time`` keeps the datasets in a time range. A dataset without ``obs`` is kept
+    or refused as one run."""
+    from xdl4.gti import as_time, good_times
 
     gti = good_times(ds)
     if gti is None:
         raise DL4ValidationError(["select_time needs good-time intervals (gti_start, "
                                   "gti_stop)"], dataset_name(ds))
     scale = gti.start.scale
-    lo = -np.inf if time_min is None else _mjd(time_min, scale, Time)
-    hi = np.inf if time_max is None else _mjd(time_max, scale, Time)
+    lo = -np.inf if time_min is None else float(getattr(as_time(time_min, scale), scale).mjd)
+    hi = np.inf if time_max is None else float(getattr(as_time(time_max, scale), scale).mjd)
     start, stop = gti.start.mjd, gti.stop.mjd
     overlap = (start < hi) & (stop > lo)
     if gti.run is None:
@@ -122,12 +121,6 @@ def select_time(ds: xr.Dataset, time_min=None, time_max=None) -> xr.Dataset:
     keep = np.zeros(gti.n_runs, bool)
     keep[gti.run[overlap]] = True
     return ds.isel({OBS: keep})
-
-
-def _mjd(t, scale: str, time_class) -> float:
-    if isinstance(t, time_class):
-        return float(getattr(t, scale).mjd)
-    return float(t)
 
 
 def stack_groups(runs: xr.Dataset, groupby: str | xr.DataArray, models: ModelsLike = None,

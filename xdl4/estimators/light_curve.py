@@ -40,8 +40,10 @@ def _intervals(starts, stops) -> list[tuple]:
     merge_equal=False)``: touching intervals stay apart, overlapping ones are an error)."""
     from astropy.time import Time
 
-    t0 = Time(starts)
-    t1 = Time(stops)
+    from xdl4.gti import as_time
+
+    t0 = Time([as_time(t) for t in starts])  # Times, ISO strings (UTC) or MJD (UTC)
+    t1 = Time([as_time(t) for t in stops])
     order = np.argsort((t0 - t0[0]).sec, kind="stable")
     t0, t1 = t0[order], t1[order]
     for i in range(1, len(t0)):
@@ -61,9 +63,10 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     format once written with ``to_gadf``).
 
     ``runs``: datasets with GTIs (a list, a DataTree or runs along ``obs``).
-    ``time_intervals``: ``[(t_min, t_max), ...]`` of astropy Times (default: the runs'
-    GTIs). ``energy_edges``: default gammapy's [1, 10] TeV. Counts, npred and
-    npred_excess are per run (``dataset`` dim), NaN for runs outside a time bin.
+    ``time_intervals``: ``[(t_min, t_max), ...]`` of astropy Times, ISO strings (UTC) or
+    MJD (UTC) (default: the runs' GTIs). ``energy_edges``: default gammapy's [1, 10] TeV.
+    Counts, npred and npred_excess are per run (``dataset`` dim), NaN for runs outside a
+    time bin.
     """
     from astropy import units as u
 

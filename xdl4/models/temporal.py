@@ -31,7 +31,7 @@ import numpy as np
 from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
-from xdl4.gti import GoodTimes, _duration, _jd
+from xdl4.gti import GoodTimes, _duration, _jd, as_time
 
 from .core import Model, par
 from .spatial import resolve_path
@@ -59,11 +59,6 @@ def _ref_jd(mjd: float, scale: str, work: str) -> tuple[float, float]:
     return float(r.jd1), float(r.jd2)
 
 
-def _as_time(t: Any, scale: str) -> Time:
-    """`t` as a Time: Time objects as given, numbers as MJD in `scale`."""
-    if isinstance(t, Time):
-        return t
-    return Time(np.asarray(t, dtype=float), format="mjd", scale=scale)
 
 
 class TemporalModel(Model):
@@ -125,13 +120,13 @@ class TemporalModel(Model):
         """Integral of f over each interval [t_min, t_max] divided by the *total* duration of
         all intervals (gammapy's convention: the sum over intervals is the mean of f).
 
-        Times are Time objects or MJD numbers in the model's scale.
+        Times are Time objects, ISO strings (UTC) or MJD numbers in the model's scale.
 
         >>> m = LinearTemporalModel(alpha=1.0, beta=0.5, t_ref=51544.0)
         >>> [round(float(x), 6) for x in m.integral([51544.0, 51545.0], [51544.5, 51546.0])]
         [0.375, 1.166667]
         """
-        t_min, t_max = _as_time(t_min, self.scale), _as_time(t_max, self.scale)
+        t_min, t_max = as_time(t_min, self.scale), as_time(t_max, self.scale)
         return self._integrals(t_min, t_max) / np.sum(_duration(t_min, t_max))
 
     def to_dict(self, full_output: bool = False) -> dict:
