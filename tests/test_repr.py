@@ -168,6 +168,9 @@ def test_many_runs_are_counted_not_listed(kinds):
     assert "    ... (2 more runs)" in repr(runs.dl4)
     assert "<caption>runs (12, first 10 shown)</caption>" in runs.dl4._repr_html_()
     assert rows(repr(_runs(kinds, 2).dl4))["runs"] == "2 (no obs coordinate)"
+    assert text.splitlines()[0] == "<xdl4 spectrum_onoff dataset (wstat, 12 runs)>"
+    unnamed = kinds["map"].drop_vars("obs").assign_attrs(name="")
+    assert repr(unnamed.dl4).splitlines()[0] == "<xdl4 map dataset (cash)>"
 
 
 class NoCompute:

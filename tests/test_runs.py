@@ -158,7 +158,11 @@ def test_energy_ranges_per_run(runs):
         rows = np.flatnonzero(run.mask_safe.any(("lat", "lon")).values)
         assert safe.energy_min.values[i] == pytest.approx(e[rows[0]])
         assert safe.energy_max.values[i] == pytest.approx(e[rows[-1] + 1])
-    assert float(runs.dl4.energy_range().energy_min.min()) == pytest.approx(0.1)
+    full = runs.dl4.energy_range()
+    assert full.energy_min.dims == ("obs",) and list(full.obs.values) == list(runs.obs.values)
+    np.testing.assert_allclose(full.energy_min, 0.1)
+    np.testing.assert_allclose(full.energy_max, 100.0)
+    assert runs.dl4.energy_range_fit.energy_min.dims == ("obs",)
 
 
 def test_select_time(runs):

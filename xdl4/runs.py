@@ -88,6 +88,8 @@ def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
     edges = ds.dl4.energy_edges
     if mask is None:
         selected = xr.DataArray(np.ones(edges.size - 1, bool), dims="energy")
+        if OBS in ds.dims:  # one row per run, as for the masks
+            selected = selected & xr.ones_like(ds[OBS], dtype=bool)
     else:
         which = {"safe": masks.safe, "fit": masks.fit}[mask](ds)
         selected = which.any([d for d in which.dims if d not in ("energy", OBS)])

@@ -175,10 +175,12 @@ def describe(ds: xr.Dataset) -> tuple[str, list[tuple[str, str]]]:
         kind, stat = ds.dl4.kind, ds.dl4.stat_type
     except Exception as exc:  # noqa: BLE001  (unknown or invalid kind)
         sizes = ", ".join(f"{d}: {s}" for d, s in ds.sizes.items())
-        return (f"dataset {name!r} of unknown kind",
+        return (f"dataset {name!r} of unknown kind" if name else "dataset of unknown kind",
                 [("problem", f"{type(exc).__name__}: {exc}"), ("dims", sizes or "none"),
                  ("variables", ", ".join(map(str, ds.data_vars)) or "none")])
-    title = f"{kind} dataset {name!r} ({stat})"
+    label = f" {name!r}" if name else ""  # a stack or runs along obs may have no name
+    runs = f", {ds.sizes['obs']} runs" if "obs" in ds.dims else ""
+    title = f"{kind} dataset{label} ({stat}{runs})"
     rows: list[tuple[str, str]] = []
     for part in (_energy_rows, _sky_rows, _time_rows, _info_rows):
         try:
