@@ -599,20 +599,6 @@ def test_point_source_kernel_default_is_gammapys():
     np.testing.assert_array_equal(values(again, "ts"), values(m, "ts"))
 
 
-def test_docs_examples_run(tmp_path, monkeypatch):
-    """Every python block of docs/estimators.md runs (files written to a temporary folder)."""
-    import re
-
-    pytest.importorskip("matplotlib")
-    text = (Path(__file__).parent.parent / "docs" / "estimators.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert len(blocks) >= 4
-    monkeypatch.chdir(tmp_path)
-    for block in blocks:
-        exec(compile(block, "docs/estimators.md", "exec"), {})
-    assert (tmp_path / "crab_sed.fits").exists() and (tmp_path / "crab_lc.fits").exists()
-
-
 def test_estimators_example_runs(tmp_path):
     import runpy
 
