@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from scipy.integrate import quad
 
 import xdl4.models as xm
+from xdl4.errors import DL4FileNotFoundError
 from xdl4.models import (
     DiskSpatialModel,
     FoVBackgroundModel,
@@ -528,7 +529,7 @@ def test_template_path_resolution(tmp_path, monkeypatch):
     out = read_models(tmp_path / "a.yaml").to_dict()
     assert out["components"][0]["spatial"]["filename"] == "$MYDATA/t.fits"
     bad = dict(comp, spatial=dict(comp["spatial"], filename="nope.fits"))
-    with pytest.raises(ValueError, match="template file not found"):
+    with pytest.raises(DL4FileNotFoundError, match="template file not found"):
         Models.from_dict({"components": [bad]}, base_path=tmp_path)
 
 

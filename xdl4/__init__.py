@@ -37,7 +37,7 @@ _LAZY = {
     "stat_contour": "xdl4.fitting",
     "confidence": "xdl4.fitting",
     "summary": "xdl4.summaries",
-    **dict.fromkeys(["DL4Error", "DL4ValidationError", "DL4FileExistsError",
+    **dict.fromkeys(["ArgumentError", "DL4Error", "DL4ValidationError", "DL4FileExistsError",
                      "DL4FileNotFoundError", "DL4Warning", "KindError", "GridError",
                      "StackError", "RunReadError", "FormatError", "ModelError", "FitError"],
                     "xdl4.errors"),
@@ -51,6 +51,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
     from xdl4 import examples, kinds, models, plot, testing
     from xdl4.constructors import create
     from xdl4.errors import (
+        ArgumentError,
         DL4Error,
         DL4FileExistsError,
         DL4FileNotFoundError,
@@ -122,8 +123,8 @@ def open_dataset(path, chunks=None, **kwargs):
 
 
 __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test checks)
-    "KINDS", "VARIABLES", "DL4Error", "DL4FileExistsError", "DL4FileNotFoundError",
-    "DL4ValidationError", "DL4Warning", "FitError",
+    "KINDS", "VARIABLES", "ArgumentError", "DL4Error", "DL4FileExistsError",
+    "DL4FileNotFoundError", "DL4ValidationError", "DL4Warning", "FitError",
     "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
     "create_flux_points", "examples", "fit", "flux_points", "kinds", "light_curve", "models",

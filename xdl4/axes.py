@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 from astropy import units as u
 
+from xdl4.errors import ArgumentError
 from xdl4.schema import BOUND, parse_unit
 
 LOG_DIMS = ("energy", "energy_true", "irf_energy_true")
@@ -38,9 +39,9 @@ def axis_coords(edges, dim: str, unit: str | None = None, interp: str | None = N
         edges = edges.to_value(unit)
     edges = np.asarray(edges, dtype=float)
     if edges.ndim != 1 or edges.size < 2:
-        raise ValueError(f"{dim} edges must be a 1D sequence of at least two values")
+        raise ArgumentError(f"{dim} edges must be a 1D sequence of at least two values")
     if not np.all(np.diff(edges) > 0):
-        raise ValueError(f"{dim} edges must be strictly increasing, got {edges}")
+        raise ArgumentError(f"{dim} edges must be strictly increasing, got {edges}")
     interp = interp or ("log" if dim in LOG_DIMS else "lin")
     lo, hi = edges[:-1], edges[1:]
     centre = np.sqrt(lo * hi) if interp == "log" else 0.5 * (lo + hi)
@@ -143,7 +144,7 @@ def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
         raise KeyError(f"axis {dim!r} has no bounds variable {bname!r}")
     b = np.asarray(ds[bname].values, dtype=float)
     if b.ndim != 2:
-        raise ValueError(f"bounds of {dim!r} vary along other dims ({ds[bname].dims})")
+        raise ArgumentError(f"bounds of {dim!r} vary along other dims ({ds[bname].dims})")
     return u.Quantity(b, parse_unit(bounds_units(ds, dim), f"{dim} bounds"))
 
 
@@ -167,7 +168,7 @@ def group_edges(old: np.ndarray, new: np.ndarray, dim: str) -> np.ndarray:
     idx = np.clip(idx, 0, old.size - 1)
     near = np.where(np.abs(old[idx - 1] - new) < np.abs(old[idx] - new), idx - 1, idx)
     if not np.allclose(old[near], new, rtol=1e-6, atol=0):
-        raise ValueError(f"new {dim} edges {new} are not a subset of the existing edges {old}")
+        raise ArgumentError(f"new {dim} edges {new} are not a subset of the existing edges {old}")
     group = np.full(old.size - 1, -1)
     for i, (a, b) in enumerate(zip(near[:-1], near[1:], strict=True)):
         group[a:b] = i

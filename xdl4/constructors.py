@@ -7,7 +7,7 @@ import xarray as xr
 from astropy import units as u
 
 from xdl4.axes import axis_coords
-from xdl4.errors import KindError
+from xdl4.errors import ArgumentError, KindError
 from xdl4.kinds import validate
 from xdl4.schema import GTI, KINDS, REGION, VARIABLES, allowed_dims
 from xdl4.sky import Region, WcsGrid, tag_grids
@@ -41,12 +41,12 @@ def _to_variable(name: str, value, dims: tuple[str, ...], shape: tuple[int, ...]
         try:
             value = np.broadcast_to(value, shape).copy()
         except ValueError as err:
-            raise ValueError(f"{name}: array of shape {np.shape(value)} does not fit the "
+            raise ArgumentError(f"{name}: array of shape {np.shape(value)} does not fit the "
                              f"dims {dims} of shape {shape}") from err
     if VARIABLES[name].dtype == "bool":
         value = value.astype(bool)
     elif not np.issubdtype(value.dtype, np.number):
-        raise ValueError(f"{name}: expected numbers, got dtype {value.dtype}")
+        raise ArgumentError(f"{name}: expected numbers, got dtype {value.dtype}")
     elif np.issubdtype(value.dtype, np.floating) or VARIABLES[name].dtype == "float":
         value = value.astype(dtype)
     return xr.Variable(dims, value, attrs)
@@ -97,13 +97,13 @@ def create(
                         "points: xdl4.create_flux_points)")
     unknown = set(data) - set(VARIABLES)
     if unknown:
-        raise ValueError(f"unknown DL4 variables {sorted(unknown)}; known: {sorted(VARIABLES)}")
+        raise ArgumentError(f"unknown DL4 variables {sorted(unknown)}; known: {sorted(VARIABLES)}")
     energy_true_edges = energy_edges if energy_true_edges is None else energy_true_edges
     coords = {**axis_coords(_tev(energy_edges), "energy", "TeV"),
               **axis_coords(_tev(energy_true_edges), "energy_true", "TeV")}
     if record.geometry == "region" or grid is None:
         if record.geometry != "region" and region is None:
-            raise ValueError(f"kind {kind!r} needs a sky grid (grid=WcsGrid...) or a region")
+            raise ArgumentError(f"kind {kind!r} needs a sky grid (grid=WcsGrid...) or a region")
         if region is not None:
             region = Region.parse(region) if isinstance(region, str) else region
             coords[REGION] = region.to_coord()
@@ -164,7 +164,7 @@ def _pick_dims(vname: str, ds: xr.Dataset, reco_psf: bool, migra: bool) -> tuple
     for d in options:
         if all(x in ds.dims or x in ds.coords for x in d):
             return d
-    raise ValueError(f"cannot place {vname!r}: none of its dims {options} exist")
+    raise ArgumentError(f"cannot place {vname!r}: none of its dims {options} exist")
 
 
 def _diagonal_kernel(ds: xr.Dataset) -> xr.DataArray:

@@ -37,6 +37,12 @@ def _rebuild_validation_error(message: str, problems: list[str]) -> DL4Validatio
     return err
 
 
+class ArgumentError(DL4Error, ValueError):
+    """An argument xdl4 cannot use: an unknown option, a value out of range, inputs that
+    do not fit together, a selection that leaves nothing to compute. The message says
+    which argument and what is allowed."""
+
+
 class KindError(DL4Error, TypeError):
     """An operation that the dataset's kind does not define (e.g. ``npred`` of flux
     points), or an unknown / unregistered kind."""

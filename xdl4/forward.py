@@ -32,6 +32,7 @@ from xdl4 import masks
 from xdl4.axes import edges
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
+from xdl4.errors import ArgumentError, ModelError
 from xdl4.irf import check_irf_interpolation, mix, node_weights
 from xdl4.models.routing import ModelsLike, Routed
 from xdl4.psf import (
@@ -74,7 +75,7 @@ def flux_unit_factor(model) -> float:
     try:
         return _flux_unit_factor(str(model.spectral.unit), str(spatial))
     except ValueError as err:
-        raise ValueError(f"model {model.name!r}: {err}") from err
+        raise ModelError(f"model {model.name!r}: {err}") from err
 
 
 @functools.lru_cache(maxsize=64)
@@ -86,7 +87,7 @@ def _flux_unit_factor(spectral: str, spatial: str) -> float:
     try:
         return float(product.to("cm-2 s-1"))
     except u.UnitConversionError as err:
-        raise ValueError(f"spectral unit {spectral!r} times spatial unit {spatial!r} is not "
+        raise ModelError(f"spectral unit {spectral!r} times spatial unit {spatial!r} is not "
                          "a flux (cm-2 s-1)") from err
 
 
@@ -116,7 +117,7 @@ class Evaluator(Routed):
         self.irf_interpolation = check_irf_interpolation(irf_interpolation)
         ds = canonical(ds)
         if "obs" in ds.dims and not vectorises_runs(ds):
-            raise ValueError("Evaluator takes the runs of an obs dimension at once only for "
+            raise ArgumentError("Evaluator takes the runs of an obs dimension at once only for "
                              "region datasets without a PSF; use ds.isel(obs=i)")
         self.lead = ("obs",) if "obs" in ds.dims else ()
         self.ds = ds
@@ -303,7 +304,7 @@ class Evaluator(Routed):
         if not self.is_map:
             return (exposure * self._region_fraction(model))[..., None], None
         if model.spatial is None:
-            raise ValueError(f"model {model.name!r} has no spatial model: a map dataset needs "
+            raise ModelError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
         ny, nx = self.grid.shape
         energy = np.sqrt(self.e_true[:-1] * self.e_true[1:]) if getattr(

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from xdl4.errors import ArgumentError
 from xdl4.sky import nearest_index
 
 __all__ = ["EVALUATION_IRF_INTERPOLATION", "FIT_IRF_INTERPOLATION",
@@ -48,7 +49,7 @@ def check_irf_interpolation(value: str | None,
     if value is None:
         return default
     if value not in IRF_INTERPOLATIONS:
-        raise ValueError(f"irf_interpolation must be one of {IRF_INTERPOLATIONS}, not "
+        raise ArgumentError(f"irf_interpolation must be one of {IRF_INTERPOLATIONS}, not "
                          f"{value!r}")
     return value
 

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
 from xdl4.sky import WcsGrid
 
 
@@ -63,7 +64,7 @@ def _stencil(data: WcsGrid, irf: WcsGrid, method: str) -> list:
         stencil = [(x0 + dx, y0 + dy, (1 - np.abs(x - x0 - dx)) * (1 - np.abs(y - y0 - dy)) > 0)
                    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1))]
     else:
-        raise ValueError(f"method must be 'nearest' or 'linear', not {method!r}")
+        raise ArgumentError(f"method must be 'nearest' or 'linear', not {method!r}")
     return [(ix, iy, (ix >= 0) & (ix < nx) & (iy >= 0) & (iy < ny) & w)
             for ix, iy, w in stencil]
 

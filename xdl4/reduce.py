@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks
-from xdl4.errors import DL4ValidationError
+from xdl4.errors import ArgumentError, DL4ValidationError
 from xdl4.schema import GRID_PREFIXES, GTI, META_PREFIX, META_ROW, OBS, VARIABLES, parse_unit
 from xdl4.sky import grid_of, tag_grids
 from xdl4.stats import alpha, merged_acceptance_off
@@ -150,7 +150,7 @@ class EnergyGroups(Reducer):
         out = getattr(term.groupby(labels), how)("energy", keep_attrs=True)
         out = out.rename({"_group": "energy"}).drop_vars("energy")
         if out.sizes["energy"] != self.n:
-            raise ValueError("resampling left a new energy bin empty")
+            raise ArgumentError("resampling left a new energy bin empty")
         return out
 
 

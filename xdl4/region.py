@@ -56,7 +56,7 @@ def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool
         raise GridError(f"to_region needs a map dataset on a pixel grid, got a "
                         f"{ds.attrs.get('dl4_kind')!r} dataset without lat/lon dims")
     if "obs" in ds.dims:
-        raise ValueError("to_region takes one run; select one with ds.isel(obs=i) or stack")
+        raise GridError("to_region takes one run; select one with ds.isel(obs=i) or stack")
     region = Region.parse(region) if isinstance(region, str) else region
     grid = WcsGrid.from_dataset(ds)
     inside = region_pixels(grid, region)
@@ -83,19 +83,19 @@ def region_pixels(grid: WcsGrid, region: Region) -> xr.DataArray:
         for _, (lon, lat) in region.shapes:
             x, y = grid.world_to_pixel(*_in_frame(lon, lat, region.frame, grid.frame))
             if not (-0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
-                raise ValueError(f"region {region} is not inside the map")
+                raise GridError(f"region {region} is not inside the map")
             inside[nearest_index(float(y), ny), nearest_index(float(x), nx)] = True
         return xr.DataArray(inside, dims=SKY)
     inside = region.contains_pixels(grid, *np.mgrid[:ny, :nx][::-1])
     if not inside.any():
-        raise ValueError(f"region {region} contains no pixel centre of the map")
+        raise GridError(f"region {region} contains no pixel centre of the map")
     # the ring of pixels just outside the map, as gammapy pads the grid by one pixel
     x = np.concatenate([np.arange(-1, nx + 1), np.arange(-1, nx + 1), np.full(ny, -1),
                         np.full(ny, nx)])
     y = np.concatenate([np.full(nx + 2, -1), np.full(nx + 2, ny), np.arange(ny),
                         np.arange(ny)])
     if region.contains_pixels(grid, x, y).any():
-        raise ValueError(f"region {region} is not fully inside the map: it reaches the "
+        raise GridError(f"region {region} is not fully inside the map: it reaches the "
                          "pixels just outside the grid")
     return xr.DataArray(inside, dims=SKY)
 
@@ -107,9 +107,9 @@ def psf_containment(ds: xr.Dataset, region: Region) -> np.ndarray:
     from xdl4.psf import containment
 
     if region.radius is None:
-        raise ValueError(f"containment correction needs a single circle region, got {region}")
+        raise GridError(f"containment correction needs a single circle region, got {region}")
     if "psf" not in ds or not {"energy_true", "irf_energy_true"} & set(ds["psf"].dims):
-        raise ValueError("containment correction needs a PSF in true energy; the dataset "
+        raise GridError("containment correction needs a PSF in true energy; the dataset "
                          "has none")
     ev = Evaluator(ds)
     lon, lat = _in_frame(*region.center, region.frame, ev.grid.frame)
@@ -123,7 +123,7 @@ def _check_uniform(ds: xr.Dataset, inside: xr.DataArray) -> None:
     mixed = (m == 1).any(SKY) & (m == 0).any(SKY)
     if mixed.any():
         bins = np.flatnonzero(mixed.values).tolist()
-        raise ValueError("the mask (mask_safe & mask_fit) is not uniform within the region "
+        raise GridError("the mask (mask_safe & mask_fit) is not uniform within the region "
                          f"in energy bins {bins}: shrink or move the region")
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xdl4.errors import DL4ValidationError, StackError
+from xdl4.errors import ArgumentError, DL4ValidationError, StackError
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
 from xdl4.validation import concat_runs, dataset_name, datasets_in
@@ -50,7 +50,7 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -
     """
     datasets = datasets_of(data)
     if not datasets:
-        raise ValueError("info_table needs at least one dataset")
+        raise ArgumentError("info_table needs at least one dataset")
     rows, names = [], []
     stacked = None
     for ds in datasets:
@@ -118,7 +118,7 @@ def select_time(ds: xr.Dataset, time_min=None, time_max=None) -> xr.Dataset:
     overlap = (start < hi) & (stop > lo)
     if gti.run is None:
         if not overlap.any():
-            raise ValueError(f"dataset {dataset_name(ds)!r} has no GTI in the time range")
+            raise ArgumentError(f"dataset {dataset_name(ds)!r} has no GTI in the time range")
         return ds
     keep = np.zeros(gti.n_runs, bool)
     keep[gti.run[overlap]] = True

@@ -36,6 +36,8 @@ from types import MappingProxyType
 
 from astropy import units as u
 
+from xdl4.errors import ArgumentError
+
 ENERGY_DIMS = ("energy", "energy_true", "irf_energy_true")
 BOUNDED_DIMS = ENERGY_DIMS + ("rad", "migra")
 SKY_DIMS = ("lat", "lon")
@@ -105,10 +107,10 @@ class Variable:
         unknown = {r for r in self.reduce.values() if r not in RULES}
         bad = set(self.reduce) - set(REDUCTIONS)
         if unknown or bad:
-            raise ValueError(f"variable {self.name!r}: unknown reduction rules {unknown or ''} "
+            raise ArgumentError(f"variable {self.name!r}: unknown reduction rules {unknown or ''} "
                              f"{'or families ' + str(bad) if bad else ''}")
         if self.irf_mask not in ("nearest", "linear"):
-            raise ValueError(f"variable {self.name!r}: irf_mask must be 'nearest' or "
+            raise ArgumentError(f"variable {self.name!r}: irf_mask must be 'nearest' or "
                              f"'linear', not {self.irf_mask!r}")
         object.__setattr__(self, "reduce", MappingProxyType(dict(self.reduce)))
 
@@ -209,7 +211,7 @@ class Kind:
 
     def __post_init__(self):
         if self.geometry not in ("map", "region", "points"):
-            raise ValueError(f"kind {self.name!r}: geometry must be map, region or points")
+            raise ArgumentError(f"kind {self.name!r}: geometry must be map, region or points")
         object.__setattr__(self, "variables", frozenset(self.required + self.optional))
 
 
@@ -316,7 +318,7 @@ def parse_unit(value: str | None, what: str) -> u.UnitBase:
     try:
         return _parse_unit(str(value))
     except ValueError as err:
-        raise ValueError(f"{what}: cannot parse unit {value!r}") from err
+        raise ValueError(f"{what}: cannot parse unit {value!r}") from err  # callers type it
 
 
 @functools.lru_cache(maxsize=512)

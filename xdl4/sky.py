@@ -62,7 +62,7 @@ class WcsGrid:
         """A grid centred on ``center`` (lon, lat in deg), ``width`` deg (one value or
         (lon, lat)), pixel size ``binsz`` deg, like gammapy's ``WcsGeom.create``."""
         if frame not in FRAMES:
-            raise ValueError(f"frame must be one of {list(FRAMES)}, got {frame!r}")
+            raise GridError(f"frame must be one of {list(FRAMES)}, got {frame!r}")
         wx, wy = np.broadcast_to(np.asarray(width, dtype=float), 2)
         nx, ny = (max(1, int(np.rint(w / binsz))) for w in (wx, wy))
         x, y = FRAMES[frame]
@@ -364,21 +364,21 @@ class Region:
         text = text.strip()
         frame, _, body = text.partition(";")
         if not body:
-            raise ValueError(f"region {text!r} must start with a frame, e.g. 'icrs;circle(...)'")
+            raise GridError(f"region {text!r} must start with a frame, e.g. 'icrs;circle(...)'")
         frame = frame.strip().lower()
         if frame not in FRAMES:
-            raise ValueError(f"region frame must be one of {list(FRAMES)}, got {frame!r}")
+            raise GridError(f"region frame must be one of {list(FRAMES)}, got {frame!r}")
         shapes = []
         for part in body.split("|"):
             m = re.fullmatch(r"\s*(\w+)\s*\(([^)]*)\)\s*", part)
             if not m:
-                raise ValueError(f"cannot parse region shape {part!r}")
+                raise GridError(f"cannot parse region shape {part!r}")
             shape, args = m.group(1).lower(), tuple(float(a) for a in m.group(2).split(","))
             if shape == "polygon":
                 if len(args) < 6 or len(args) % 2:
-                    raise ValueError("polygon needs at least three (lon, lat) vertices")
+                    raise GridError("polygon needs at least three (lon, lat) vertices")
             elif _SHAPES.get(shape) != len(args):
-                raise ValueError(f"region shape {shape!r} needs {_SHAPES.get(shape, '?')} "
+                raise GridError(f"region shape {shape!r} needs {_SHAPES.get(shape, '?')} "
                                  f"numbers, got {len(args)}")
             shapes.append((shape, args))
         return cls(frame, tuple(shapes))

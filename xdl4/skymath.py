@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from astropy.wcs import WCS
 
+from xdl4.errors import GridError
+
 __all__ = [
     "angular_separation", "position_angle", "lonlat_to_xyz", "xyz_to_lonlat",
     "convert_lonlat", "frame_rotation", "wcs_frame", "pixel_solid_angle",
@@ -73,7 +75,7 @@ def _normalise_frame(frame: str) -> str:
     try:
         return _FRAMES[str(frame).lower()]
     except KeyError:
-        raise ValueError(f"unsupported frame {frame!r} (use 'icrs' or 'galactic')") from None
+        raise GridError(f"unsupported frame {frame!r} (use 'icrs' or 'galactic')") from None
 
 
 @lru_cache(maxsize=16)
@@ -104,7 +106,7 @@ def wcs_frame(wcs: WCS) -> str:
         return "galactic"
     if ctype.startswith("RA"):
         return "fk5" if wcs.wcs.radesys.upper() == "FK5" else "icrs"
-    raise ValueError(f"unsupported WCS axis type {wcs.wcs.ctype[0]!r}")
+    raise GridError(f"unsupported WCS axis type {wcs.wcs.ctype[0]!r}")
 
 
 def _pix2world(wcs: WCS, x, y) -> tuple[np.ndarray, np.ndarray]:

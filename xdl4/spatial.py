@@ -49,19 +49,19 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
     """
     _check_map(ds, "downsample")
     if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
-        raise ValueError(f"factor must be a positive integer, got {factor!r}")
+        raise GridError(f"factor must be a positive integer, got {factor!r}")
     if axis_name == "energy":
         old = edges(ds, "energy")
         if (old.size - 1) % factor:
-            raise ValueError(f"number of energy bins ({old.size - 1}) is not divisible by "
+            raise GridError(f"number of energy bins ({old.size - 1}) is not divisible by "
                              f"{factor}")
         return with_name(resample_energy(ds, old[::factor]), name)
     if axis_name is not None:
-        raise ValueError(f"axis_name must be None (spatial) or 'energy', got {axis_name!r}")
+        raise GridError(f"axis_name must be None (spatial) or 'energy', got {axis_name!r}")
     ds = _irfs_on_own_grid(ds)
     grid = WcsGrid.from_dataset(ds)
     if grid.shape[0] % factor or grid.shape[1] % factor:
-        raise ValueError(f"sky grid shape {grid.shape} (lat, lon) is not divisible by factor "
+        raise GridError(f"sky grid shape {grid.shape} (lat, lon) is not divisible by factor "
                          f"{factor}; pad the dataset first")
     out = reduce(ds.drop_vars(_grid_coord_names(ds, "")), PixelBlocks(factor))
     new = WcsGrid.from_wcs(_scaled_wcs(grid, factor),
@@ -89,7 +89,7 @@ def cutout(ds: xr.Dataset, position, width, mode: str = "trim",
     """
     _check_map(ds, "cutout")
     if mode not in ("trim", "partial", "strict"):
-        raise ValueError(f"mode must be 'trim', 'partial' or 'strict', got {mode!r}")
+        raise GridError(f"mode must be 'trim', 'partial' or 'strict', got {mode!r}")
     ds = _irfs_on_own_grid(ds)
     width = np.broadcast_to(as_quantity(width, "deg").to_value("deg"), 2)
     for prefix in _prefixes(ds):
@@ -123,10 +123,10 @@ def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
     """
     _check_map(ds, "pad")
     if mode not in ("constant", "edge"):
-        raise ValueError(f"mode must be 'constant' or 'edge', got {mode!r}")
+        raise GridError(f"mode must be 'constant' or 'edge', got {mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width), 2)
     if widths.dtype.kind not in "iu" or np.any(widths < 0):
-        raise ValueError(f"pad_width must be non-negative integers, got {pad_width!r}")
+        raise GridError(f"pad_width must be non-negative integers, got {pad_width!r}")
     ds = _irfs_on_own_grid(ds)
     x, y = (int(w) for w in widths)
     return with_name(_pad_grid(ds, "", (x, y), (x, y), mode, cval), name)
@@ -186,7 +186,7 @@ def _pixel_position(grid: WcsGrid, position) -> tuple[float, float]:
         position = (sph.lon.deg, sph.lat.deg)
     x, y = grid.world_to_pixel(*np.broadcast_to(np.asarray(position, float), 2))
     if not (np.isfinite(x) and np.isfinite(y)):
-        raise ValueError(f"position {position} has no pixel in the grid's projection")
+        raise GridError(f"position {position} has no pixel in the grid's projection")
     return float(x), float(y)
 
 
@@ -196,10 +196,10 @@ def _cutout_range(pix: float, npix: float, size: int, mode: str,
     :func:`xdl4.sky.cutout_range`), checked against a grid of ``size`` pixels."""
     start, n = cutout_range(pix, npix, min_npix)
     if start + n <= 0 or start >= size:
-        raise ValueError(f"the cut-out (pixels {start}..{start + n - 1}) does not overlap the "
+        raise GridError(f"the cut-out (pixels {start}..{start + n - 1}) does not overlap the "
                          f"grid (0..{size - 1})")
     if mode == "strict" and (start < 0 or start + n > size):
-        raise ValueError("the cut-out overlaps the grid only partially (mode='strict')")
+        raise GridError("the cut-out overlaps the grid only partially (mode='strict')")
     return start, n
 
 

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from xdl4.errors import ArgumentError
+
 TRUNCATION = 1e-25
 
 
@@ -138,7 +140,7 @@ def alpha(acceptance, acceptance_off, no_off: str = "zero"):
     [0.25, 0.0, 0.0]
     """
     if no_off not in NO_OFF:
-        raise ValueError(f"no_off must be one of {NO_OFF}, got {no_off!r}")
+        raise ArgumentError(f"no_off must be one of {NO_OFF}, got {no_off!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = acceptance / acceptance_off
     keep = ~np.isnan(ratio) if no_off == "inf" else np.isfinite(ratio)
@@ -188,7 +190,7 @@ def residuals(data, model, method: str = "diff", methods=RESIDUAL_METHODS):
     [3.0]
     """
     if method not in methods:
-        raise ValueError(f"residual method must be {', '.join(methods[:-1])} or "
+        raise ArgumentError(f"residual method must be {', '.join(methods[:-1])} or "
                          f"{methods[-1]}, not {method!r}")
     diff = data - model
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 from astropy import units as u
 
-from xdl4.errors import DL4ValidationError
+from xdl4.errors import ArgumentError, DL4ValidationError
 from xdl4.schema import (
     BOUND,
     BOUNDED_DIMS,
@@ -146,7 +146,7 @@ def concat_runs(runs) -> xr.Dataset:
     doing it when they change.) The result is named after the first run."""
     runs = [as_run(r) for r in runs]
     if not runs:
-        raise ValueError("concat_runs needs at least one run")
+        raise ArgumentError("concat_runs needs at least one run")
     return xr.concat(runs, OBS, coords="different", compat="equals", join="outer",
                      combine_attrs="override", data_vars="all")
 

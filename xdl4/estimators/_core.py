@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks
-from xdl4.errors import FitError
+from xdl4.errors import ArgumentError, FitError, ModelError
 from xdl4.fitting import Likelihood, fit
 from xdl4.forward import Evaluator
 from xdl4.kinds.counts import WStatEvaluator, evaluator
@@ -54,12 +54,12 @@ def source_model(models, source):
         try:
             return sky[int(source)]
         except IndexError:
-            raise ValueError(f"source index {source} out of range: {len(sky)} sky model(s)") \
+            raise ModelError(f"source index {source} out of range: {len(sky)} sky model(s)") \
                 from None
     for m in sky:
         if m.name == source:
             return m
-    raise ValueError(f"no sky model named {source!r} (sky models: {[m.name for m in sky]})")
+    raise ModelError(f"no sky model named {source!r} (sky models: {[m.name for m in sky]})")
 
 
 @dataclass
@@ -99,7 +99,7 @@ def run_blocks(data, models, source_name: str, irf_interpolation: str | None = N
     blocks = []
     for term in lik.terms:
         if not isinstance(term, Evaluator):
-            raise ValueError(f"dataset {term.label!r}: estimators take counts datasets, "
+            raise ArgumentError(f"dataset {term.label!r}: estimators take counts datasets, "
                              "not flux points")
         lead = bool(term.lead)
         ne = term.e_reco.size - 1

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
+
 from ._core import Evaluator
 from .flux_points import energy_groups
 
@@ -20,7 +22,7 @@ def groups_of(ds: xr.Dataset, energy_edges) -> tuple[np.ndarray, np.ndarray, np.
         return np.zeros(e.size - 1, int), e[:1], e[-1:]
     group, e_min, e_max, empty = energy_groups(e, energy_edges)
     if np.any(empty):
-        raise ValueError(f"energy_edges {energy_edges} leave an energy bin without data bins")
+        raise ArgumentError(f"energy_edges {energy_edges} leave an energy bin without data bins")
     return group, e_min, e_max
 
 

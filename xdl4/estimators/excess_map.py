@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
 from xdl4.skymath import degrees
 
 from ._core import cash_ts, evaluator, is_onoff, masks, wstat
@@ -111,7 +112,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     from xdl4.models import PowerLawSpectralModel, SkyModel
 
     if "lat" not in ds.dims:
-        raise ValueError("excess maps need a map dataset (lat/lon pixels)")
+        raise ArgumentError("excess maps need a map dataset (lat/lon pixels)")
     selection = parse_selection(selection_optional, OPTIONAL)
     radius = degrees(correlation_radius)
     spectral = PowerLawSpectralModel(index=2) if spectral_model is None else spectral_model

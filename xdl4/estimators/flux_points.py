@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
+
 from ._core import cash, run_blocks, snap_edges, source_model, wstat, wstat_background
 from .profile import NormProfile, best_fit, crossing
 
@@ -45,7 +47,7 @@ def parse_selection(selection, available=OPTIONAL) -> set:
         return set(available)
     unknown = set(selection) - set(available)
     if unknown:
-        raise ValueError(f"unknown selection_optional {sorted(unknown)}; "
+        raise ArgumentError(f"unknown selection_optional {sorted(unknown)}; "
                          f"available: {list(available)} or 'all'")
     return set(selection)
 
@@ -219,7 +221,7 @@ def energy_groups(e_reco: np.ndarray, energy_edges) -> tuple[np.ndarray, np.ndar
 
     req = as_quantity(energy_edges, "TeV").value
     if req.ndim != 1 or req.size < 2 or np.any(np.diff(req) <= 0):
-        raise ValueError(f"energy_edges must be increasing, at least two values: {req}")
+        raise ArgumentError(f"energy_edges must be increasing, at least two values: {req}")
     idx = snap_edges(e_reco, req)
     group = np.full(e_reco.size - 1, -1)
     e_min, e_max = req[:-1].copy(), req[1:].copy()
@@ -235,7 +237,7 @@ def _check_aligned(blocks) -> np.ndarray:
     e = blocks[0].e_reco
     for blk in blocks[1:]:
         if blk.e_reco.shape != e.shape or not np.allclose(blk.e_reco, e, rtol=1e-6):
-            raise ValueError("all datasets must have the same reco energy axis (gammapy: "
+            raise ArgumentError("all datasets must have the same reco energy axis (gammapy: "
                              "'All datasets must have aligned energy axes')")
     return e
 
@@ -278,7 +280,7 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     lead = None
     if reoptimize:
         if independent:
-            raise ValueError("independent=True is not available with reoptimize=True")
+            raise ArgumentError("independent=True is not available with reoptimize=True")
         from ._core import datasets_in
         from .reoptimize import solve_reoptimized
 

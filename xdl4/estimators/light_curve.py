@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError, DL4ValidationError
+
 from ._core import gti_range, run_blocks, source_model
 from .flux_points import (
     DEFAULT_NORM_SCAN,
@@ -48,7 +50,7 @@ def _intervals(starts, stops) -> list[tuple]:
     t0, t1 = t0[order], t1[order]
     for i in range(1, len(t0)):
         if (t0[i] - t1[i - 1]).sec < 0:
-            raise ValueError(f"overlapping time intervals: {t0[i - 1].iso}-{t1[i - 1].iso} "
+            raise ArgumentError(f"overlapping time intervals: {t0[i - 1].iso}-{t1[i - 1].iso} "
                              f"and {t0[i].iso}-{t1[i].iso}")
     return list(zip(t0, t1, strict=True))
 
@@ -83,7 +85,7 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     ranges = [gti_range(d) for d in datasets]
     missing = [lab for lab, r in zip(labels, ranges, strict=True) if r is None]
     if missing:
-        raise ValueError(f"light curves need the runs' GTIs; no GTI in {missing}")
+        raise DL4ValidationError(f"light curves need the runs' GTIs; no GTI in {missing}")
     if time_intervals is None:
         starts = [t for r in ranges for t in r[0]]
         stops = [t for r in ranges for t in r[1]]
@@ -102,7 +104,7 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
         rows.append(row)
     used = sorted({r for r in rows if r >= 0})
     if not used:
-        raise ValueError("no run lies in any time interval")
+        raise ArgumentError("no run lies in any time interval")
     renumber = {old: new for new, old in enumerate(used)}
     rows = [renumber.get(r, -1) for r in rows]
     intervals = [intervals[i] for i in used]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from xdl4 import kinds
-from xdl4.errors import FitError
+from xdl4.errors import ArgumentError, FitError
 from xdl4.irf import FIT_IRF_INTERPOLATION, check_irf_interpolation
 from xdl4.models.routing import ModelsLike, as_models
 from xdl4.validation import dataset_name, datasets_in
@@ -107,9 +107,9 @@ def _likelihood(data: Any, models: ModelsLike,
         return Likelihood(data, models, irf_interpolation)
     if models is not None and models is not data.models and \
             [id(m) for m in as_models(models)] != [id(m) for m in data.models]:
-        raise ValueError("a Likelihood was passed with other models: pass models=None or "
+        raise ArgumentError("a Likelihood was passed with other models: pass models=None or "
                          "the Likelihood's own models")
     if irf_interpolation is not None and irf_interpolation != data.irf_interpolation:
-        raise ValueError(f"a Likelihood built with irf_interpolation="
+        raise ArgumentError(f"a Likelihood built with irf_interpolation="
                          f"{data.irf_interpolation!r} was passed with {irf_interpolation!r}")
     return data

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ModelError
+
 #: correlation matrices of more free parameters are left out of the text summary
 _MAX_TEXT_CORRELATION = 10
 
@@ -193,10 +195,10 @@ class FitResult:
         """The models with this fit's values, errors and frozen flags (restored after)."""
         models = self.models
         if models is None:
-            raise ValueError("this FitResult holds no models: nothing to write")
+            raise ModelError("this FitResult holds no models: nothing to write")
         labels = [str(v) for v in self.parameters["parameter"].values]
         if list(models.parameters.keys()) != labels:
-            raise ValueError("the models changed since the fit: parameters "
+            raise ModelError("the models changed since the fit: parameters "
                              f"{list(models.parameters.keys())} vs the fit's {labels}")
         p = self.parameters
         saved = [(q, q.value, q.error, q.frozen) for _, q in models.parameters.items()]

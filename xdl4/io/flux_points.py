@@ -59,7 +59,7 @@ def _guess_sed_type(names) -> str:
     for sed, cols in SED_COLUMNS.items():
         if all(c in names for c in cols):
             return sed
-    raise ValueError("cannot tell the SED type: no column set of "
+    raise FormatError("cannot tell the SED type: no column set of "
                      + ", ".join(f"{k} {list(v)}" for k, v in SED_COLUMNS.items()))
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks, stats
+from xdl4.errors import ArgumentError
 from xdl4.forward import Evaluator, values_in, vectorises_runs
 from xdl4.gti import livetime, ontime
 from xdl4.kinds.base import register, validate
@@ -236,7 +237,7 @@ def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
     3
     """
     if "obs" in ds.dims:
-        raise ValueError("fake takes one run; select one with ds.isel(obs=i)")
+        raise ArgumentError("fake takes one run; select one with ds.isel(obs=i)")
     rng = np.random.default_rng(seed)
     ev = evaluator(ds, irf_interpolation)
     shape = ev.counts.shape if size is None else (size,) + ev.counts.shape

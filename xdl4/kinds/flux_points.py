@@ -19,6 +19,7 @@ import xarray as xr
 
 from xdl4 import stats
 from xdl4.axes import axis_coords, bounds, time_coords
+from xdl4.errors import ArgumentError, DL4ValidationError
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
 from xdl4.schema import KINDS, SED_TYPES, parse_unit
@@ -144,7 +145,7 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
         coords = {"energy": xr.Variable("energy", np.asarray(energy_ref, float),
                                         {"units": "TeV"})}
     else:
-        raise ValueError("give energy_edges or energy_ref")
+        raise ArgumentError("give energy_edges or energy_ref")
     if time_bounds is not None:
         coords.update(time_coords(*time_bounds, timesys=timesys))
     lead = ("energy",) if time_bounds is None else (TIME, "energy")
@@ -193,12 +194,12 @@ def sed_factor(sed_type: str, e_ref, lo, hi) -> np.ndarray:
     if sed_type == "e2dnde":
         return e_ref**2
     if lo is None:
-        raise ValueError(f"sed_type {sed_type!r} needs the flux points' energy bounds")
+        raise ArgumentError(f"sed_type {sed_type!r} needs the flux points' energy bounds")
     if sed_type == "flux":
         return e_ref**2 * (1 / lo - 1 / hi)
     if sed_type == "eflux":
         return e_ref**2 * np.log(hi / lo)
-    raise ValueError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
+    raise ArgumentError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
 
 
 def energy_bins(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -295,7 +296,7 @@ class FluxPointsEvaluator(Routed):
     def __init__(self, ds: xr.Dataset, stat_type: str | None = None):
         self.stat_type = stat_type or ds.attrs.get("stat_type", "chi2")
         if self.stat_type not in ("chi2", "distrib", "profile"):
-            raise ValueError(f"unknown flux-points stat_type {self.stat_type!r}; "
+            raise DL4ValidationError(f"unknown flux-points stat_type {self.stat_type!r}; "
                              "use chi2, distrib or profile")
         self.name = self.label = dataset_name(ds)
         self.e_ref = _e_ref(ds)
@@ -352,7 +353,7 @@ def _profile_interpolants(ds: xr.Dataset) -> tuple[np.ndarray, list]:
     from scipy.interpolate import interp1d
 
     if "stat_scan" not in ds or "norm_scan" not in ds:
-        raise ValueError("profile statistic needs stat_scan and norm_scan (likelihood SED)")
+        raise ArgumentError("profile statistic needs stat_scan and norm_scan (likelihood SED)")
     ref = _values(ds, "ref_dnde", DNDE_UNIT)
     scan = _array(ds, "stat_scan")
     stat0 = (_array(ds, "stat") if "stat" in ds else np.nanmin(scan, axis=-1)).ravel()

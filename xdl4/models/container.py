@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from xdl4.errors import DL4FileNotFoundError, ModelError
+from xdl4.errors import ArgumentError, DL4FileNotFoundError, ModelError
 from xdl4.files import check_readable
 
 from .core import get_model_class
@@ -130,9 +130,9 @@ class Models(Sequence):
             try:
                 mcls = get_model_class("sky", comp["type"], f"{label}: ")
                 models.append(mcls.from_dict(comp, base_path=base_path))
-            except (ModelError, DL4FileNotFoundError):
+            except ModelError:
                 raise
-            except FileNotFoundError as err:  # a template file
+            except FileNotFoundError as err:  # a template file (named by the component)
                 raise DL4FileNotFoundError(f"models YAML: {label}: {err}") from err
             except Exception as err:  # noqa: BLE001 - template files, astropy: typed
                 raise ModelError(f"models YAML: {label}: {type(err).__name__}: {err}") \
@@ -277,7 +277,7 @@ _MODEL_TYPES = (None, "spectral", "spatial", "temporal")
 
 def _check_model_type(model_type: str | None) -> str | None:
     if model_type not in _MODEL_TYPES:
-        raise ValueError(f"model_type must be one of {list(_MODEL_TYPES)}, not {model_type!r}")
+        raise ArgumentError(f"model_type must be one of {list(_MODEL_TYPES)}, not {model_type!r}")
     return model_type
 
 
@@ -352,8 +352,8 @@ def read_models(path: str | os.PathLike) -> Models:
     data.pop("checksum", None)
     try:
         return Models.from_dict(data, base_path=path.parent)
-    except ModelError as err:
-        raise ModelError(f"{path.name}: {err}") from err
+    except (ModelError, DL4FileNotFoundError) as err:  # the YAML file first in the message
+        raise type(err)(f"{path.name}: {err}") from err
 
 
 def _covariance_text(names: list[str], cov: np.ndarray) -> str:

@@ -25,7 +25,7 @@ def get_model_class(kind: str, tag: str, where: str = "") -> type:
         return REGISTRY[kind][tag]
     except KeyError:
         known = sorted({c.tag[0] for c in REGISTRY[kind].values()})
-        raise ValueError(
+        raise ModelError(
             f"{where}unknown {kind} model type {tag!r}; supported: {', '.join(known)}"
         ) from None
 

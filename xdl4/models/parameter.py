@@ -11,7 +11,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from xdl4.errors import DL4Warning, ModelError
+from xdl4.errors import ArgumentError, DL4Warning, ModelError
 
 __all__ = ["Parameter", "Parameters", "ModelsParameters"]
 
@@ -380,7 +380,7 @@ class ModelsParameters:
         free = self.free()
         values = np.asarray(values, dtype=float).ravel()
         if values.size != len(free):
-            raise ValueError(f"expected {len(free)} free values, got {values.size}")
+            raise ArgumentError(f"expected {len(free)} free values, got {values.size}")
         for (_, p), v in zip(free, values, strict=True):
             p.value = float(v)
 

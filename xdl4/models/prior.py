@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from xdl4.errors import ModelError
+
 #: prior type -> its parameters and their defaults (gammapy's)
 PRIOR_PARAMETERS: dict[str, dict[str, float]] = {
     "GaussianPrior": {"mu": 0.0, "sigma": 1.0},
@@ -31,12 +33,12 @@ def prior_parameters(prior: dict) -> tuple[str, dict[str, float], float]:
     """(type, {parameter: value}, weight) of a prior dict; a clear error for bad ones."""
     prior_type = prior.get("type") if isinstance(prior, dict) else None
     if prior_type not in PRIOR_PARAMETERS:
-        raise ValueError(f"unknown prior type {prior_type!r}: expected one of "
+        raise ModelError(f"unknown prior type {prior_type!r}: expected one of "
                          f"{list(PRIOR_PARAMETERS)}")
     values = dict(PRIOR_PARAMETERS[prior_type])
     for par in prior.get("parameters") or []:
         if par.get("name") not in values:
-            raise ValueError(f"{prior_type}: unknown parameter {par.get('name')!r} "
+            raise ModelError(f"{prior_type}: unknown parameter {par.get('name')!r} "
                              f"(expected {list(values)})")
         values[par["name"]] = float(par["value"])
     return prior_type, values, float(prior.get("weight", 1.0))

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ModelError
+
 __all__ = ["SED_TYPES", "covariance_block", "jacobian", "propagate", "sample", "sed_values"]
 
 #: quantities the propagation knows, with their long names (units follow the model's)
@@ -56,7 +58,7 @@ def sed_unit(model, sed_type: str) -> str:
 
 def _check_sed_type(sed_type: str) -> None:
     if sed_type not in SED_TYPES:
-        raise ValueError(f"sed_type must be one of {list(SED_TYPES)}, not {sed_type!r}")
+        raise ModelError(f"sed_type must be one of {list(SED_TYPES)}, not {sed_type!r}")
 
 
 def _energies(energy, sed_type: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -71,7 +73,7 @@ def _energies(energy, sed_type: str) -> tuple[np.ndarray, np.ndarray | None]:
         else:
             edges = np.atleast_1d(as_quantity(energy).to_value("TeV")).astype(float)
             if edges.size < 2:
-                raise ValueError(f"{sed_type} needs energy bin edges (n + 1 values)")
+                raise ModelError(f"{sed_type} needs energy bin edges (n + 1 values)")
             lo, hi = edges[:-1], edges[1:]
         return np.sqrt(lo * hi), np.stack([lo, hi], axis=-1)
     return np.atleast_1d(as_quantity(energy).to_value("TeV")).astype(float), None
@@ -120,7 +122,7 @@ def covariance_block(model, result=None, covariance=None) -> tuple[list, np.ndar
     n = len(params)
     if result is not None:
         if covariance is not None:
-            raise ValueError("give result or covariance, not both")
+            raise ModelError("give result or covariance, not both")
         covariance = result.covariance
     if covariance is None:
         err = np.array([p.error if np.isfinite(p.error) else 0.0 for p in params])
@@ -129,25 +131,25 @@ def covariance_block(model, result=None, covariance=None) -> tuple[list, np.ndar
             not isinstance(covariance, xr.DataArray):  # a Models container
         cov = covariance.covariance
         if cov is None:
-            raise ValueError("these models carry no covariance (fit them first)")
+            raise ModelError("these models carry no covariance (fit them first)")
         where = {}
         for i, (_, p) in enumerate(covariance.parameters.items()):
             where.setdefault(id(p), i)
         idx = [where.get(id(p), -1) for p in params]
         if all(i < 0 for i in idx):
-            raise ValueError("none of the model's spectral parameters is in these models")
+            raise ModelError("none of the model's spectral parameters is in these models")
         return params, _pick(np.asarray(cov, float), idx)
     if isinstance(covariance, xr.DataArray):
         labels = [str(v) for v in covariance[covariance.dims[0]].values]
         idx = [_find_label(cands, labels, not hasattr(model, "labelled_parameters"))
                for cands, _ in entries]
         if all(i < 0 for i in idx):
-            raise ValueError(f"none of the spectral parameters {[c[0] for c, _ in entries]} "
+            raise ModelError(f"none of the spectral parameters {[c[0] for c, _ in entries]} "
                              f"is in the covariance (labels {labels})")
         return params, _pick(np.asarray(covariance.values, float), idx)
     cov = np.asarray(covariance, float)
     if cov.shape != (n, n):
-        raise ValueError(f"covariance of shape {cov.shape}: expected ({n}, {n}), the "
+        raise ModelError(f"covariance of shape {cov.shape}: expected ({n}, {n}), the "
                          f"spectral parameters {[c[0] for c, _ in entries]}")
     return params, cov
 
@@ -159,7 +161,7 @@ def _find_label(candidates: list[str], labels: list[str], by_suffix: bool) -> in
     if by_suffix:
         hits = [i for i, lab in enumerate(labels) if lab.endswith("." + candidates[0])]
         if len(hits) > 1:
-            raise ValueError(f"parameter {candidates[0]!r} matches {[labels[i] for i in hits]}"
+            raise ModelError(f"parameter {candidates[0]!r} matches {[labels[i] for i in hits]}"
                              "; pass the SkyModel (its name picks the labels)")
         if hits:
             return hits[0]

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy.wcs import WCS
 
+from xdl4.errors import ModelError
 from xdl4.skymath import pixel_grid
 
 from .core import Model, get_model_class
@@ -30,7 +31,7 @@ class _Opaque:
         params = []
         for entry in data.get("parameters") or []:
             if "name" not in entry:
-                raise ValueError(f"{where}: parameter entry without 'name'")
+                raise ModelError(f"{where}: parameter entry without 'name'")
             p = Parameter(entry["name"], entry.get("value", np.nan))
             p.update(entry, where=f"{where}.{entry['name']}")
             params.append(p)
@@ -205,7 +206,7 @@ class SkyModel(_SkyBase):
         _check_keys(data, {"name", "type", "spectral", "spatial", "temporal", "apply_irf",
                            "datasets_names"}, where)
         if "spectral" not in data:
-            raise ValueError(f"{where}: missing 'spectral'")
+            raise ModelError(f"{where}: missing 'spectral'")
         spectral = spectral_from_dict(data["spectral"], f"{where}.spectral")
         spatial = (spatial_from_dict(data["spatial"], f"{where}.spatial", base_path)
                    if data.get("spatial") is not None else None)
@@ -266,7 +267,7 @@ class FoVBackgroundModel(_SkyBase):
         if isinstance(names, str):
             names = [names]
         if not names or len(names) != 1:
-            raise ValueError(f"{where}: datasets_names must hold exactly one dataset name")
+            raise ModelError(f"{where}: datasets_names must hold exactly one dataset name")
         where = f"FoVBackgroundModel {names[0]}-bkg"
         if data.get("spectral") is not None:
             spectral = spectral_from_dict(data["spectral"], f"{where}.spectral")
@@ -331,4 +332,4 @@ class TemplateNPredModel(_SkyBase):
 def _check_keys(data: dict, allowed: set[str], where: str) -> None:
     extra = set(data) - allowed
     if extra:
-        raise ValueError(f"{where}: unknown key(s) {sorted(extra)}")
+        raise ModelError(f"{where}: unknown key(s) {sorted(extra)}")

@@ -21,6 +21,7 @@ from astropy.wcs import WCS
 from scipy.integrate import quad
 from scipy.special import erf, gamma
 
+from xdl4.errors import DL4FileNotFoundError, ModelError
 from xdl4.skymath import (
     _normalise_frame,
     convert_lonlat,
@@ -188,7 +189,7 @@ class SpatialModel(Model):
         except ValueError as exc:
             if str(exc).startswith(where):
                 raise
-            raise ValueError(f"{where}: {exc}") from None
+            raise ModelError(f"{where}: {exc}") from None
 
 
 class PointSpatialModel(SpatialModel):
@@ -411,7 +412,7 @@ def _read_energy_axis(hdul: fits.HDUList, header: fits.Header) -> tuple[np.ndarr
     elif "EBOUNDS" in hdul:
         hdu, cols, interp = hdul["EBOUNDS"], ["E_MIN", "E_MAX"], "log"
     else:
-        raise ValueError("3-D template map without a BANDS, ENERGIES or EBOUNDS HDU")
+        raise ModelError("3-D template map without a BANDS, ENERGIES or EBOUNDS HDU")
 
     def col(name):
         factor = u.Unit(hdu.columns[name].unit or "TeV").to("TeV")
@@ -460,7 +461,7 @@ class TemplateSpatialModel(SpatialModel):
                          _logdata=np.log(np.clip(data, _TINY, None)), yaml_unit=None).items():
             object.__setattr__(self, k, v)
         if data.ndim == 3 and energy_axis is None:
-            raise ValueError("3-D template needs an energy axis")
+            raise ModelError("3-D template needs an energy axis")
 
     @property
     def is_energy_dependent(self) -> bool:  # type: ignore[override]
@@ -503,7 +504,7 @@ class TemplateSpatialModel(SpatialModel):
         ny, nx = self.data.shape[-2:]
         if self.data.ndim == 3:
             if energy_tev is None:
-                raise ValueError("energy-dependent template: energy_tev is required")
+                raise ModelError("energy-dependent template: energy_tev is required")
             ep = self._energy_pix(energy_tev).reshape((-1,) + (1,) * x.ndim)
             ne = self.data.shape[0]
             ie = np.clip(np.floor(ep), 0, ne - 2).astype(int)
@@ -547,10 +548,11 @@ class TemplateSpatialModel(SpatialModel):
     def from_dict(cls, data: dict, where: str = "", base_path: Any = None) -> SpatialModel:
         where = where or cls.tag[0]
         if "filename" not in data:
-            raise ValueError(f"{where}: TemplateSpatialModel needs a 'filename'")
+            raise ModelError(f"{where}: TemplateSpatialModel needs a 'filename'")
         path = resolve_path(data["filename"], base_path)
         if not os.path.exists(path):
-            raise ValueError(f"{where}: template file not found: {data['filename']!r} -> {path}")
+            raise DL4FileNotFoundError(f"{where}: template file not found: "
+                                       f"{data['filename']!r} -> {path}")
         pars = cls._params_from_list(data.get("parameters"), where)
         model = cls.read(path, normalize=bool(data.get("normalize", True)), **pars)
         object.__setattr__(model, "filename", str(data["filename"]))
@@ -563,7 +565,7 @@ class TemplateSpatialModel(SpatialModel):
 def spatial_from_dict(data: dict, where: str = "spatial", base_path: Any = None) -> SpatialModel:
     """Spatial model from its YAML dict (tag or alias in ``type``)."""
     if not isinstance(data, dict) or "type" not in data:
-        raise ValueError(f"{where}: spatial model needs a 'type'")
+        raise ModelError(f"{where}: spatial model needs a 'type'")
     cls = get_model_class("spatial", data["type"], f"{where}: ")
     w = f"{where}[{data['type']}]"
     if cls is TemplateSpatialModel:

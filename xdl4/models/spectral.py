@@ -16,6 +16,8 @@ import astropy.units as u
 import numpy as np
 from scipy.special import erf, exprel
 
+from xdl4.errors import ModelError
+
 from .core import Model, apply_numeric, get_model_class, par
 from .parameter import Parameter, Parameters, unit_string
 
@@ -450,12 +452,12 @@ class _ArraySpec:
             data = np.asarray(d["data"], dtype=float)
             unit = str(d.get("unit", ""))
         except (KeyError, TypeError) as exc:
-            raise ValueError(f"{where}: expected {{data: [...], unit: ...}}") from exc
+            raise ModelError(f"{where}: expected {{data: [...], unit: ...}}") from exc
         if to is not None:
             try:
                 data = data * u.Unit(unit).to(to)
             except u.UnitsError as exc:
-                raise ValueError(f"{where}: unit {unit!r} not convertible to {to}") from exc
+                raise ModelError(f"{where}: unit {unit!r} not convertible to {to}") from exc
         return data, unit
 
 
@@ -509,7 +511,7 @@ class PiecewiseNormSpectralModel(SpectralModel):
         if norms is None:
             norms = np.ones(e.size)
         if len(norms) != e.size or e.size < 2:
-            raise ValueError("PiecewiseNormSpectralModel: need >= 2 norms, one per energy node")
+            raise ModelError("PiecewiseNormSpectralModel: need >= 2 norms, one per energy node")
         defaults = tuple(par(f"norm_{i}", 1.0) for i in range(e.size))
         object.__setattr__(self, "_defaults", defaults)
         kw = {f"norm_{i}": n for i, n in enumerate(norms)}
@@ -549,7 +551,7 @@ class PiecewiseNormSpectralModel(SpectralModel):
             try:
                 d = self.parameters[entry.get("name")]
             except KeyError:
-                raise ValueError(f"{where}: unknown parameter {entry.get('name')!r}") from None
+                raise ModelError(f"{where}: unknown parameter {entry.get('name')!r}") from None
             p = d.copy()
             p.update(entry, where=f"{where}.{p.name}")
             out[p.name] = p
@@ -567,7 +569,7 @@ class CompoundSpectralModel(SpectralModel):
     def __init__(self, model1: SpectralModel, model2: SpectralModel, operator: Any) -> None:
         op = operator if isinstance(operator, str) else operator.__name__
         if op not in _OPS:
-            raise ValueError(f"CompoundSpectralModel: unknown operator {op!r}")
+            raise ModelError(f"CompoundSpectralModel: unknown operator {op!r}")
         object.__setattr__(self, "model1", model1)
         object.__setattr__(self, "model2", model2)
         object.__setattr__(self, "operator", op)
@@ -605,7 +607,7 @@ class CompoundSpectralModel(SpectralModel):
         try:
             m1, m2, op = data["model1"], data["model2"], data["operator"]
         except KeyError as exc:
-            raise ValueError(f"{where}: missing key {exc}") from None
+            raise ModelError(f"{where}: missing key {exc}") from None
         return cls(spectral_from_dict(m1, f"{where}.model1"),
                    spectral_from_dict(m2, f"{where}.model2"), op)
 
@@ -653,7 +655,7 @@ class ScaleSpectralModel(SpectralModel):
     def from_dict(cls, data: dict, where: str = "") -> ScaleSpectralModel:
         where = where or cls.tag[0]
         if "model" not in data:
-            raise ValueError(f"{where}: missing key 'model'")
+            raise ModelError(f"{where}: missing key 'model'")
         inner = spectral_from_dict(data["model"], f"{where}.model")
         pars = cls._params_from_list(data.get("parameters"), where)
         return cls(inner, pars.get("norm", 1.0))
@@ -662,6 +664,6 @@ class ScaleSpectralModel(SpectralModel):
 def spectral_from_dict(data: dict, where: str = "spectral") -> SpectralModel:
     """Spectral model from its YAML dict (tag or alias in ``type``)."""
     if not isinstance(data, dict) or "type" not in data:
-        raise ValueError(f"{where}: spectral model needs a 'type'")
+        raise ModelError(f"{where}: spectral model needs a 'type'")
     cls = get_model_class("spectral", data["type"], f"{where}: ")
     return cls.from_dict(data, where=f"{where}[{data['type']}]")

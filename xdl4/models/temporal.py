@@ -31,6 +31,7 @@ import numpy as np
 from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
+from xdl4.errors import DL4ValidationError, ModelError
 from xdl4.gti import GoodTimes, _duration, _jd, as_time
 
 from .core import Model, par
@@ -82,7 +83,7 @@ class TemporalModel(Model):
     @scale.setter
     def scale(self, value: str) -> None:
         if value not in Time.SCALES:
-            raise ValueError(f"{type(self).__name__}: time scale {value!r} is not one of "
+            raise ModelError(f"{type(self).__name__}: time scale {value!r} is not one of "
                              f"{', '.join(Time.SCALES)}")
         object.__setattr__(self, "_scale", value)
 
@@ -139,7 +140,7 @@ class TemporalModel(Model):
         where = where or cls.tag[0]
         extra = set(data) - {"type", "parameters", "scale"}
         if extra:
-            raise ValueError(f"{where}: unknown key(s) {sorted(extra)}")
+            raise ModelError(f"{where}: unknown key(s) {sorted(extra)}")
         return cls(scale=str(data.get("scale", "utc")),
                    **cls._params_from_list(data.get("parameters"), where))
 
@@ -342,7 +343,7 @@ class LightCurveTemplateTemporalModel(TemporalModel):
         where = where or cls.tag[0]
         extra = set(data) - {"type", "parameters", "scale", "filename", "format", "unit"}
         if extra:
-            raise ValueError(f"{where}: unknown key(s) {sorted(extra)}")
+            raise ModelError(f"{where}: unknown key(s) {sorted(extra)}")
         params = cls._params_from_list(data.get("parameters"), where)
         keys = {"filename": data.get("filename"), "format": data.get("format", "table"),
                 "unit": data.get("unit", "")}
@@ -373,7 +374,7 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
         return 1.0
     what = f"model {name!r}: temporal model {getattr(model, 'type_name', model.tag[0])}"
     if gti is None:
-        raise ValueError(f"{what} needs the dataset's good-time intervals (gti_start, "
+        raise DL4ValidationError(f"{what} needs the dataset's good-time intervals (gti_start, "
                          "gti_stop) and the dataset has none")
     try:
         integrals = model._integrals(gti.start, gti.stop)
@@ -382,10 +383,10 @@ def temporal_norm(model: TemporalModel, gti: GoodTimes | None, name: str = "",
     duration = _duration(gti.start, gti.stop)
     if gti.run is None:
         if duration.size == 0:
-            raise ValueError(f"{what}: the dataset's GTI table is empty")
+            raise DL4ValidationError(f"{what}: the dataset's GTI table is empty")
         return float(integrals.sum() / duration.sum())
     total = np.bincount(gti.run, duration, gti.n_runs)
     if not np.all(total > 0):
-        raise ValueError(f"{what}: {group}(s) {np.flatnonzero(total <= 0).tolist()} "
+        raise DL4ValidationError(f"{what}: {group}(s) {np.flatnonzero(total <= 0).tolist()} "
                          "have no GTI")
     return np.bincount(gti.run, integrals, gti.n_runs) / total

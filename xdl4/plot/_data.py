@@ -11,7 +11,7 @@ import xarray as xr
 
 from xdl4 import gti, masks, stats
 from xdl4.axes import as_quantity, edges, time_edges
-from xdl4.errors import KindError
+from xdl4.errors import ArgumentError, KindError
 from xdl4.estimators._maps import correlate, tophat
 from xdl4.forward import Evaluator
 from xdl4.kinds.flux_points import RESIDUAL_METHODS as FLUX_RESIDUAL_METHODS
@@ -87,7 +87,7 @@ def position(ds: xr.Dataset, pos=None) -> tuple[float, float] | tuple[None, None
 
 def one_run(ds: xr.Dataset, what: str) -> xr.Dataset:
     if "obs" in ds.dims:
-        raise ValueError(f"plot.{what} draws one dataset; this one has {ds.sizes['obs']} runs "
+        raise ArgumentError(f"plot.{what} draws one dataset; this one has {ds.sizes['obs']} runs "
                          "along 'obs': select one (ds.isel(obs=i)), stack them "
                          "(ds.dl4.stack()) or draw plot.stacking")
     return ds
@@ -111,11 +111,11 @@ def energy_selection(ds: xr.Dataset, energy=None, dim: str = "energy"
         x = float(as_quantity(energy).to_value("TeV"))
         i = int(np.searchsorted(e, x, side="right")) - 1
         if not 0 <= i < n:
-            raise ValueError(f"energy {x:g} TeV is outside the {dim} axis "
+            raise ArgumentError(f"energy {x:g} TeV is outside the {dim} axis "
                              f"({e[0]:g}–{e[-1]:g} TeV)")
         sel = np.arange(n) == i
     if not sel.any():
-        raise ValueError(f"no {dim} bin in {energy!r}")
+        raise ArgumentError(f"no {dim} bin in {energy!r}")
     idx = np.flatnonzero(sel)
     return sel, f"{fmt_energy(e[idx[0]])}–{fmt_energy(e[idx[-1] + 1])} TeV"
 
@@ -271,7 +271,7 @@ def psf_at(ds: xr.Dataset, pos=None) -> dict[str, np.ndarray]:
     """PSF profiles at a position on the PSF's own energy nodes: ``energy`` (TeV),
     ``axis`` (energy_true or energy), ``rad`` (deg), ``profiles`` (sr-1)."""
     if "psf" not in ds:
-        raise ValueError(f"this {kind_of(ds)} dataset has no psf variable")
+        raise ArgumentError(f"this {kind_of(ds)} dataset has no psf variable")
     ev = Evaluator(ds)
     lon, lat = position(ds, pos)
     prof = ev.psf_profiles(lon if lon is not None else 0.0, lat if lat is not None else 0.0,
@@ -375,7 +375,7 @@ def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
 
 def _ref_dnde(fp: xr.Dataset) -> np.ndarray:
     if "ref_dnde" not in fp:
-        raise ValueError("likelihood profiles need ref_dnde")
+        raise ArgumentError("likelihood profiles need ref_dnde")
     return flux_values(fp, "ref_dnde", SED_UNITS["dnde"])
 
 

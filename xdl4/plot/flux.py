@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
+
 from . import _data, _style
 
 DELTA_STAT_MAX = 25.0  # colour range of likelihood profiles (5 sigma for one parameter)
@@ -16,7 +18,7 @@ def _energy_bounds(energy_bounds) -> tuple[float, float]:
 
     lo, hi = (float(as_quantity(x).to_value("TeV")) for x in energy_bounds)
     if not 0 < lo < hi:
-        raise ValueError(f"energy_bounds must be 0 < min < max, got {energy_bounds!r}")
+        raise ArgumentError(f"energy_bounds must be 0 < min < max, got {energy_bounds!r}")
     return lo, hi
 
 
@@ -207,7 +209,7 @@ def residuals(fp: xr.Dataset, models, method: str = "diff/model", ax=None, **kwa
     """Flux-point residuals (dnde - model, or / model) at the reference energies with
     the points' errors scaled alike; upper limits left out. Returns the Axes."""
     if "time" in fp.dims:
-        raise ValueError("plot.residuals of a light curve is not defined (one model "
+        raise ArgumentError("plot.residuals of a light curve is not defined (one model "
                          "value per time bin)")
     p = _data.flux_points(fp, "dnde")
     m = _data.model_dnde(fp, models)

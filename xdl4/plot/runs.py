@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
+
 from . import _data, _style
 
 
@@ -15,7 +17,7 @@ def stacking_numbers(runs: xr.Dataset, models) -> dict:
     (each run's FoV background model baked into the stack as gammapy does); on/off kinds:
     npred_signal (the background is profiled per dataset, so only the signal adds up)."""
     if "obs" not in runs.dims:
-        raise ValueError("plot.stacking needs runs along an 'obs' dimension "
+        raise ArgumentError("plot.stacking needs runs along an 'obs' dimension "
                          "(xr.concat(runs, 'obs'))")
     onoff = _data.is_onoff(runs)
     stacked = runs.dl4.stack(models=models)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from xdl4.errors import ArgumentError
+
 from . import _data, _style
 
 #: quantities summed (not averaged) in a top-hat: counts-like
@@ -57,14 +59,14 @@ def _image_data(ds, what, smooth, energy, models):
         return (data, what, "", None, _title(_style.NAMES[what], erange, smooth), g)
     elif what == "npred":
         if models is None:
-            raise ValueError("image(what='npred') needs models=")
+            raise ArgumentError("image(what='npred') needs models=")
         da, name = ds.dl4.npred(models), "npred"
     elif what == "background":
         da, name = _data.background(ds, models), "background"
     elif isinstance(what, str) and what in ds:
         da, name = ds[what], what
     else:
-        raise ValueError(f"what must be a variable of the dataset, 'excess', 'sqrt_ts', "
+        raise ArgumentError(f"what must be a variable of the dataset, 'excess', 'sqrt_ts', "
                          f"'npred' or a DataArray, not {what!r}")
     long_name = da.attrs.get("long_name")
     unit = _data.unit_of(da)
@@ -84,7 +86,7 @@ def _image_data(ds, what, smooth, energy, models):
         else:
             sel, erange = _data.energy_selection(ds, energy, "energy_true")
             if isinstance(energy, tuple | list):
-                raise ValueError(f"{name} is per true-energy bin: give one energy, "
+                raise ArgumentError(f"{name} is per true-energy bin: give one energy, "
                                  "not a range")
         da = da.isel(energy_true=int(np.flatnonzero(sel)[0]))
         erange = f"E_true {erange}"
@@ -92,7 +94,7 @@ def _image_data(ds, what, smooth, energy, models):
         erange = None
     extra = [d for d in da.dims if d not in ("lat", "lon")]
     if extra:
-        raise ValueError(f"{name} has dims {da.dims}: reduce {extra} first")
+        raise ArgumentError(f"{name} has dims {da.dims}: reduce {extra} first")
     values = np.asarray(da.transpose("lat", "lon").values, float)
     if smooth:
         values = (_data.top_hat_sum if name in ADDITIVE else _data.top_hat_mean)(
