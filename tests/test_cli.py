@@ -19,7 +19,11 @@ def test_demo_fits_and_writes(tmp_path, capsys):
 def test_info_command(tmp_path, capsys):
     xdl4.examples.spectrum_dataset().dl4.to_netcdf(tmp_path / "s.nc")
     assert main(["info", str(tmp_path / "s.nc")]) == 0
-    assert "kind spectrum" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "<xdl4 spectrum dataset 'example-spectrum' (cash)>" in out and "n_fit_bins" in out
+    assert "ontime" not in out  # the summary; --full adds every info_dict field
+    assert main(["info", "--full", str(tmp_path / "s.nc")]) == 0
+    assert "gammapy's info_dict" in capsys.readouterr().out
 
 
 def test_quickstart_example_runs(tmp_path, capsys):

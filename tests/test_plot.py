@@ -601,3 +601,16 @@ def test_plain_xarray_recipes_of_the_plots_page(data_dir):
     title = image.drop_vars(["spatial_ref", "irf_spatial_ref"]).plot().axes.get_title()
     assert "spatial_ref" not in title
     plt.close("all")
+
+
+def test_image_titles_give_the_energy_range_summed(kinds):
+    """The title's range is that of the bins summed: the selected bins that are safe."""
+    ds = kinds["map"]
+    safe = ds.mask_safe.any(["lat", "lon"]).values
+    low = ds.dl4.energy_edges.to_value("TeV")[np.flatnonzero(safe)[0]]
+    assert low > 0.2  # the example's safe range starts above the axis
+    title = ds.dl4.plot.image("counts").get_title()
+    assert f"{low:.3g}–100 TeV (safe bins)" in title, title
+    plt.close("all")
+    assert "1–10 TeV" in ds.dl4.plot.image("counts", energy=(1, 10)).get_title()
+    plt.close("all")

@@ -24,7 +24,7 @@ def _demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     ds = xdl4.examples.map_dataset(seed=args.seed)
     print(f"xdl4 {xdl4.__version__}: built-in example map dataset (seed {args.seed})")
-    print(ds)
+    print(repr(ds.dl4))
     models = Models([
         SkyModel(PowerLaw(index=2.0, amplitude=1e-11),
                  PointSpatialModel(lon_0=83.7, lat_0=22.0), name="crab"),
@@ -50,16 +50,11 @@ def _demo(args: argparse.Namespace) -> int:
     except ImportError:
         print("matplotlib not installed: no PNG (pip install 'xdl4[plot]')")
         return 0
-    image = ds.dl4.to_image()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    image["counts"].squeeze().plot(ax=axes[0], cmap="magma")
-    image.dl4.npred(models).squeeze().plot(ax=axes[1], cmap="magma")
-    image.dl4.residuals(models, "diff/sqrt(model)").squeeze().plot(
-        ax=axes[2], cmap="RdBu_r", vmin=-4, vmax=4)
-    for ax, title in zip(axes, ("counts", "npred (best fit)", "residuals / sqrt(npred)"),
-                         strict=True):
-        ax.set_title(title)
-    fig.tight_layout()
+    fig = plt.figure(figsize=(17, 4.6))  # xdl4's sky images: WCS axes, RA to the left
+    for i, what in enumerate(("counts", "npred", "sqrt_ts")):
+        ax = fig.add_subplot(1, 3, i + 1, projection=ds.dl4.grid.wcs)
+        ds.dl4.plot.image(what, ax=ax, models=models, smooth=0.1 if what == "sqrt_ts" else None)
+    fig.subplots_adjust(wspace=0.5, left=0.05, right=0.96)
     png = out / "example_fit.png"
     atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=90, format="png"), overwrite=True)
     print(f"wrote {png}")
@@ -71,9 +66,12 @@ def _info(args: argparse.Namespace) -> int:
 
     for path in args.files:
         ds = xdl4.open_dataset(path)
-        print(f"{path}: kind {ds.dl4.kind}")
-        for key, value in ds.dl4.info().items():
-            print(f"  {key:16s} {value}")
+        print(f"{path}:")
+        print(repr(ds.dl4))  # the summary a notebook shows
+        if args.full:
+            print("  gammapy's info_dict:")
+            for key, value in ds.dl4.info().items():
+                print(f"    {key:16s} {value}")
     return 0
 
 
@@ -102,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     info = sub.add_parser("info", help="print the summary of DL4 files")
     info.add_argument("files", nargs="+")
+    info.add_argument("--full", action="store_true",
+                      help="also every field of gammapy's info_dict")
     info.set_defaults(func=_info)
     stk = sub.add_parser("stack", help="stack runs (GADF, OGIP or NetCDF) in bounded memory")
     stk.add_argument("runs", nargs="+", metavar="RUN")

@@ -103,8 +103,8 @@ def energy_selection(ds: xr.Dataset, energy=None, dim: str = "energy"
     e = tev_edges(ds, dim)
     n = e.size - 1
     if energy is None:
-        return np.ones(n, bool), f"{fmt_energy(e[0])}–{fmt_energy(e[-1])} TeV"
-    if isinstance(energy, tuple | list) and len(energy) == 2:
+        sel = np.ones(n, bool)
+    elif isinstance(energy, tuple | list) and len(energy) == 2:
         lo, hi = (float(as_quantity(x).to_value("TeV")) for x in energy)
         sel = (e[1:] > lo) & (e[:-1] < hi)
     else:
@@ -112,11 +112,16 @@ def energy_selection(ds: xr.Dataset, energy=None, dim: str = "energy"
         i = int(np.searchsorted(e, x, side="right")) - 1
         if not 0 <= i < n:
             raise ArgumentError(f"energy {x:g} TeV is outside the {dim} axis "
-                             f"({e[0]:g}–{e[-1]:g} TeV)")
+                                f"({e[0]:g}–{e[-1]:g} TeV)")
         sel = np.arange(n) == i
     if not sel.any():
         raise ArgumentError(f"no {dim} bin in {energy!r}")
-    idx = np.flatnonzero(sel)
+    shown = sel  # the label: the selected bins that are safe somewhere (what is summed)
+    if dim == "energy" and "mask_safe" in ds:
+        safe = masks.safe(ds)
+        safe = safe.any([d for d in safe.dims if d != "energy"]).values
+        shown = sel & safe if (sel & safe).any() else sel
+    idx = np.flatnonzero(shown)
     return sel, f"{fmt_energy(e[idx[0]])}–{fmt_energy(e[idx[-1] + 1])} TeV"
 
 
