@@ -7,7 +7,7 @@ import xarray as xr
 from astropy import units as u
 
 from xdl4.errors import ArgumentError
-from xdl4.schema import BOUND, parse_unit
+from xdl4.schema import BOUND, canonical_dims, parse_unit
 
 LOG_DIMS = ("energy", "energy_true", "irf_energy_true")
 
@@ -132,6 +132,19 @@ def bounds_units(ds: xr.Dataset | xr.DataArray, dim: str) -> str | None:
     return ds[bname].attrs.get("units", ds[dim].attrs.get("units"))
 
 
+def bound_values(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> np.ndarray:
+    """The bounds variable of axis ``dim`` as floats, (n, 2) (or (obs, n, 2)) whatever the
+    order its dims are stored in (a transposed dataset reads the same).
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.spectrum_dataset()
+    >>> (bound_values(ds.transpose("bound", ...)) == bound_values(ds)).all()
+    np.True_
+    """
+    b = ds[ds[dim].attrs.get("bounds", f"{dim}_bounds")]
+    return np.asarray(b.transpose(*canonical_dims(b.dims)).values, dtype=float)
+
+
 def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     """The (n, 2) lower / upper bin bounds of axis ``dim`` with their units.
 
@@ -142,7 +155,7 @@ def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
     if bname not in ds.coords and bname not in getattr(ds, "data_vars", {}):
         raise KeyError(f"axis {dim!r} has no bounds variable {bname!r}")
-    b = np.asarray(ds[bname].values, dtype=float)
+    b = bound_values(ds, dim)
     if b.ndim != 2:
         raise ArgumentError(f"bounds of {dim!r} vary along other dims ({ds[bname].dims})")
     return u.Quantity(b, parse_unit(bounds_units(ds, dim), f"{dim} bounds"))

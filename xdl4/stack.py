@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
+from xdl4.axes import bound_values
 from xdl4.errors import StackError
 from xdl4.reduce import COMBINE, OPTIONAL, Terms, chunk, combine, finalize, grid_coords
 from xdl4.schema import BOUNDED_DIMS, GRID_MAPPING, GRID_PREFIXES, GTI, META_ROW, OBS, parse_unit
@@ -87,7 +88,8 @@ def _axes_match(a: xr.Dataset, b: xr.Dataset) -> None:
         if dim not in a.dims:
             continue
         name = f"{dim}_bounds" if f"{dim}_bounds" in a.coords else dim
-        va, vb = (np.asarray(x.variables[name].values, float) for x in (a, b))
+        va, vb = (bound_values(x, dim) if name != dim else np.asarray(x[dim].values, float)
+                  for x in (a, b))
         ua, ub = (x.variables[name].attrs.get("units", x.variables[dim].attrs.get("units"))
                   for x in (a, b))
         if va.shape != vb.shape:

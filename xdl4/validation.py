@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 from astropy import units as u
 
+from xdl4.axes import bound_values
 from xdl4.errors import ArgumentError, DL4ValidationError
 from xdl4.schema import (
     BOUND,
@@ -201,10 +202,10 @@ def check_bounds(ds: xr.Dataset, dim: str, problems: list[str],
             problems.append(f"energy axis {dim!r} has no bounds variable {bname!r}")
         return
     b = ds[bname]
-    if b.dims != (dim, BOUND) and b.dims != (OBS, dim, BOUND):
+    if set(b.dims) not in ({dim, BOUND}, {OBS, dim, BOUND}):
         problems.append(f"bounds {bname!r} has dims {b.dims}; expected ({dim!r}, 'bound')")
         return
-    lo, hi = np.asarray(b.isel({BOUND: 0})), np.asarray(b.isel({BOUND: 1}))
+    lo, hi = np.moveaxis(bound_values(ds, dim), -1, 0)
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         problems.append(f"{dim} bounds contain NaN or infinity")
     elif np.any(hi <= lo) or np.any(lo[..., 1:] < lo[..., :-1]):
@@ -240,7 +241,7 @@ def _edisp_problems(ds: xr.Dataset, edisp: xr.DataArray) -> list[str]:
     if "energy" in edisp.dims:
         total, tol = edisp.sum("energy"), 1e-5
     elif "migra" in edisp.dims and "migra_bounds" in ds.coords:
-        width = xr.DataArray(np.diff(np.asarray(ds["migra_bounds"].values), axis=-1)[..., 0],
+        width = xr.DataArray(np.diff(bound_values(ds, "migra"), axis=-1)[..., 0],
                              dims="migra")
         total, tol = (edisp * width).sum("migra"), 1e-3
     else:

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError
+from xdl4.schema import canonical
 from xdl4.skymath import degrees
 
 from ._core import cash_ts, evaluator, is_onoff, masks, wstat
@@ -122,11 +123,11 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     group, e_min, e_max = groups_of(ds, energy_edges)
     ng = e_min.size
     ev = evaluator(ds)
-    safe = np.broadcast_to(np.asarray(masks.safe(ds).transpose("energy", ...).values, bool),
-                           ev.counts.shape)
-    fit_mask = np.broadcast_to(np.asarray(
-        (ds["mask_fit"] if "mask_fit" in ds else xr.ones_like(ds["counts"], bool))
-        .transpose("energy", ...).values, bool), ev.counts.shape)
+    safe = np.broadcast_to(np.asarray(canonical(masks.safe(ds)).values, bool),
+                           ev.counts.shape)  # the evaluator's arrays are in canonical order
+    fit_mask = np.broadcast_to(np.asarray(canonical(
+        ds["mask_fit"] if "mask_fit" in ds else xr.ones_like(ds["counts"], bool)).values, bool),
+        ev.counts.shape)
     mask = group_any(safe, group, ng) & group_any(fit_mask, group, ng)
     counts = group_sum(ev.counts, group, ng, safe)
     n_on = correlate(counts * mask, kernel)
@@ -134,7 +135,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     if onoff:
         sig = ev.npred_signal(models)
         n_off_g = group_sum(ev.counts_off, group, ng, safe)
-        acc = group_sum(np.asarray(ds["acceptance"].transpose("energy", ...).values, float)
+        acc = group_sum(np.asarray(canonical(ds["acceptance"]).values, float)
                         * np.ones(ev.counts.shape), group, ng, safe)
         with np.errstate(divide="ignore", invalid="ignore"):
             bkg = group_sum(np.where(np.isfinite(ev.alpha), ev.alpha, 0.0) * ev.counts_off,

@@ -27,7 +27,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from xdl4.axes import axis_coords, node_coords
+from xdl4.axes import axis_coords, bound_values, node_coords
 from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError
 from xdl4.files import check_readable
 from xdl4.schema import GTI, META_PREFIX, META_ROW, parse_unit
@@ -581,7 +581,7 @@ def axis_from_coords(ds: xr.Dataset, dim: str, template: Axis | None) -> Axis:
     coord = ds[dim]
     bname = coord.attrs.get("bounds", f"{dim}_bounds")
     if bname in ds.variables:
-        b = np.asarray(ds[bname].values, float)
+        b = bound_values(ds, dim)
         values, edges = np.append(b[:, 0], b[-1, 1]), True
     else:
         values, edges = np.asarray(coord.values, float), False

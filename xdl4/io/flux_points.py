@@ -25,7 +25,7 @@ import xarray as xr
 from astropy.io import fits
 from astropy.table import Table
 
-from xdl4.axes import bounds_units, time_coords
+from xdl4.axes import bound_values, bounds_units, time_coords
 from xdl4.errors import FormatError
 from xdl4.files import atomic_write, check_overwrite, check_readable
 from xdl4.io import fitsutil as fu
@@ -232,14 +232,14 @@ def dataset_to_table(ds: xr.Dataset) -> Table:
         table[name].unit = unit or None
 
     if rows is not None:
-        b = ds["time_bounds"].transpose(TIME, ...).values
+        b = bound_values(ds, TIME)
         table["time_min"], table["time_max"] = b[:, 0], b[:, 1]
     if not ds.attrs.get("fits_no_e_ref"):
         energy_column("e_ref", np.asarray(e.values), e.attrs.get("units"))
     if "energy_bounds" in ds.coords:
-        b = ds["energy_bounds"]
+        b = bound_values(ds, "energy")
         for i, name in enumerate(("e_min", "e_max")):
-            energy_column(name, np.asarray(b.values[:, i]), bounds_units(ds, "energy"))
+            energy_column(name, b[:, i], bounds_units(ds, "energy"))
     for name, da in ds.data_vars.items():
         if name.startswith("gti_"):
             continue

@@ -21,7 +21,7 @@ import xarray as xr
 from astropy import units as u
 from astropy.io import fits
 
-from xdl4.axes import axis_coords, bounds_units
+from xdl4.axes import axis_coords, bound_values, bounds_units
 from xdl4.errors import DL4FileNotFoundError, DL4Warning, FormatError, KindError
 from xdl4.files import check_overwrite, write_all
 from xdl4.io import fitsutil as fu
@@ -294,7 +294,7 @@ def sparse_rows(kernel: np.ndarray) -> tuple[list, list, list, list]:
 
 
 def _ebounds_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
-    b = ds["energy_bounds"].values
+    b = bound_values(ds, "energy")
     unit = bounds_units(ds, "energy")
     hdu = fits.BinTableHDU.from_columns([
         fits.Column("CHANNEL", "I", array=np.arange(len(b), dtype="i2")),
@@ -349,7 +349,7 @@ def _pha_hdu(ds: xr.Dataset, counts: str, backscal: str | None, names: dict,
 
 
 def _arf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
-    b = ds["energy_true_bounds"].values
+    b = bound_values(ds, "energy_true")
     eunit = bounds_units(ds, "energy_true")
     expo = ds["exposure"]
     livetime = float(ds["livetime"].values)
@@ -377,7 +377,7 @@ def _rmf_hdu(ds: xr.Dataset) -> fits.BinTableHDU:
         raise FormatError(f"OGIP RMF needs an edisp kernel on (energy_true, energy); got dims "
                          f"{edisp.dims} (convert a migration edisp or take one position first)")
     kernel = np.asarray(edisp.transpose("energy_true", "energy").values, dtype=np.float32)
-    b = ds["energy_true_bounds"].values
+    b = bound_values(ds, "energy_true")
     eunit = bounds_units(ds, "energy_true")
     ngrp, fchan, nchan, matrix = sparse_rows(kernel)
     cols = [fits.Column("ENERG_LO", "E", unit=eunit, array=b[:, 0].astype("f4")),

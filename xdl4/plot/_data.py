@@ -27,7 +27,7 @@ from xdl4.kinds.flux_points import _values as flux_values
 from xdl4.models.routing import as_models, is_background, sources_for
 from xdl4.psf import containment_radius
 from xdl4.region import region_pixels as pixels_of_region
-from xdl4.schema import parse_unit
+from xdl4.schema import canonical, parse_unit
 from xdl4.sky import Region, WcsGrid, nearest_index
 from xdl4.validation import dataset_name, kind_record
 
@@ -137,7 +137,7 @@ def summed(da: xr.DataArray, ds: xr.Dataset, sel: np.ndarray, safe: bool = True
     w = xr.DataArray(sel, dims="energy")
     if safe:
         w = w & masks.safe(ds)
-    return da.where(w, 0).sum("energy")
+    return canonical(da.where(w, 0).sum("energy"))  # images read by position: (lat, lon)
 
 
 def any_safe(ds: xr.Dataset, sel: np.ndarray) -> xr.DataArray:

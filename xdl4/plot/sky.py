@@ -6,6 +6,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError
+from xdl4.schema import canonical
 
 from . import _data, _style
 
@@ -149,7 +150,7 @@ def mask_image(ds: xr.Dataset, ax=None, **kwargs):
     """The lowest safe reco energy of each pixel (TeV, log colours; blank where no bin is
     safe), with the fit mask outlined. Returns the WCSAxes."""
     g = _data.grid(ds)
-    safe = _data.masks.safe(ds).transpose("energy", ...)
+    safe = canonical(_data.masks.safe(ds))  # (energy, lat, lon)
     safe = np.broadcast_to(np.asarray(safe.values, bool), (ds.sizes["energy"],) + g.shape)
     e = _data.tev_edges(ds)
     first = np.argmax(safe, axis=0)
