@@ -290,3 +290,28 @@ def test_common_xarray_operations_keep_runs_usable(runs, op):
                                   kept.dl4.stack().counts.values)
     models = Models([_source()])
     assert out.dl4.stat_sum(models) == pytest.approx(kept.dl4.stat_sum(models), rel=1e-12)
+
+
+def test_runs_along_obs_share_kind_axes_and_grid(data_dir, tmp_path):
+    """Combining runs refuses what an outer join would pad with NaN: another kind, energy
+    axis or sky grid (GTI tables of different lengths are fine); an empty pattern or list
+    is a typed error."""
+    from xdl4.validation import concat_runs
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "map_dataset.fits.gz")
+    others = {"another kind": xdl4.open_dataset(data_dir / "gammapy" / "spectrum_onoff" /
+                                                "pha_sonoff.fits"),
+              "another 'energy' axis": ds.dl4.resample_energy(ds.dl4.energy_edges[::2]),
+              "another 'lon' axis": ds.isel(lon=slice(5, 30))}
+    for problem, other in others.items():
+        match = "is a spectrum_onoff dataset, not map" if problem == "another kind" else problem
+        with pytest.raises(xdl4.StackError, match=match):
+            concat_runs([ds, other])
+    with pytest.raises(xdl4.DL4FileNotFoundError, match="no file matches"):
+        xdl4.open_dataset(tmp_path / "run*.fits")
+    with pytest.raises(xdl4.ArgumentError, match="no runs given"):
+        xdl4.open_dataset([])
+    two_gtis = ds.drop_vars(["gti_start", "gti_stop", "gti"]).assign(
+        gti_start=("gti", [0.0, 10.0], ds.gti_start.attrs),
+        gti_stop=("gti", [5.0, 20.0], ds.gti_stop.attrs)).assign_coords(gti=[0, 1])
+    assert concat_runs([ds, two_gtis]).sizes["gti"] == 2

@@ -115,7 +115,9 @@ def open_dataset(path, chunks=None, **kwargs):
     if isinstance(path, str | os.PathLike) and glob.has_magic(os.fspath(path)):
         pattern, path = os.fspath(path), sorted(glob.glob(os.fspath(path)))
         if not path:
-            raise FileNotFoundError(f"no file matches {pattern!r}")
+            from xdl4.errors import DL4FileNotFoundError
+
+            raise DL4FileNotFoundError(f"no file matches {pattern!r}")
     if isinstance(path, list | tuple):
         return concat_runs([_open(p, chunks=chunks, **kwargs) for p in path])
     ds = _open(path, chunks=chunks, **kwargs)

@@ -147,9 +147,31 @@ def concat_runs(runs) -> xr.Dataset:
     doing it when they change.) The result is named after the first run."""
     runs = [as_run(r) for r in runs]
     if not runs:
-        raise ArgumentError("concat_runs needs at least one run")
+        raise ArgumentError("no runs given to put along obs")
+    _check_same_grids(runs)
     return xr.concat(runs, OBS, coords="different", compat="equals", join="outer",
                      combine_attrs="override", data_vars="all")
+
+
+def _check_same_grids(runs: list[xr.Dataset]) -> None:
+    """Runs along ``obs`` share their kind, axes and pixel grids (an outer join would pad
+    the others with NaN); their GTI tables and meta rows may differ in length."""
+    from xdl4.errors import StackError
+    from xdl4.schema import GTI, META_ROW
+
+    free = {GTI, META_ROW, OBS}
+    first = runs[0]
+    for run in runs[1:]:
+        kinds = first.attrs.get("dl4_kind"), run.attrs.get("dl4_kind")
+        extra = sorted(set(run.indexes) - set(first.indexes) - free)
+        problem = (f"is a {kinds[1]} dataset, not {kinds[0]}" if kinds[0] != kinds[1] else
+                   next((f"has another {dim!r} axis" for dim, index in first.indexes.items()
+                         if dim not in free and not index.equals(run.indexes.get(dim))),
+                        f"has axes {extra} the first run lacks" if extra else None))
+        if problem:
+            raise StackError(f"run {dataset_name(run)!r} {problem} (first run "
+                             f"{dataset_name(first)!r}): runs along obs share their kind, "
+                             "axes and sky grid; stack or fit them as separate datasets")
 
 
 #: long names of the binned axes (plots label their axes with them)
