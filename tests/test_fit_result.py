@@ -211,3 +211,14 @@ def test_read_a_fit_written_by_gammapy():
     assert float(r.covariance.sel(parameter_1="crab.index", parameter_2="crab.amplitude")) \
         == 1.0314053466562035e-14
     assert "errn" not in p
+
+
+def test_read_missing_or_broken_files_are_typed_errors(tmp_path):
+    with pytest.raises(xdl4.DL4FileNotFoundError, match="fit.yaml"):
+        FitResult.read(tmp_path / "fit.yaml")
+    (tmp_path / "bad.yaml").write_text("components: [\n")
+    with pytest.raises(xdl4.ModelError, match="bad.yaml: not valid YAML"):
+        FitResult.read(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(xdl4.ModelError, match="list.yaml: expected a mapping"):
+        FitResult.read(tmp_path / "list.yaml")

@@ -249,17 +249,14 @@ class FitResult:
         """Read a fit written by :meth:`write` or by gammapy's ``FitResult.write``: the
         models (``models``), their values, errors and covariance, the fit status (success
         of both steps, the optimiser's message, nfev, total_stat); ``minuit`` is None."""
-        import yaml
+        from xdl4.models.container import load_yaml, models_of
 
-        from xdl4.models import Models
-
-        path = Path(path)
-        data = yaml.safe_load(path.read_text()) or {}
+        path, data = load_yaml(path)
         opt = data.get("OptimizeResult") or {}
         cov_step = data.get("CovarianceResult") or {}
         minos = (data.get("MinosResult") or {}).get("errors") or {}
-        models = Models.from_dict({k: data[k] for k in ("components", "covariance")
-                                   if k in data}, base_path=path.parent)
+        models = models_of(path, {k: data[k] for k in ("components", "covariance")
+                                  if k in data})
         items = models.parameters.items()
         columns = parameter_columns(items)
         if minos:

@@ -339,6 +339,13 @@ def read_models(path: str | os.PathLike) -> Models:
 
     A missing file raises :class:`xdl4.DL4FileNotFoundError`, anything wrong inside it
     :class:`xdl4.ModelError` naming the file, the component and the parameter."""
+    path, data = load_yaml(path)
+    return models_of(path, {k: v for k, v in data.items() if k not in ("metadata", "checksum")})
+
+
+def load_yaml(path: str | os.PathLike) -> tuple[Path, dict]:
+    """(path, mapping) of a YAML file of models (or a fit of them): a missing file is a
+    DL4FileNotFoundError, invalid YAML or another top level a ModelError naming it."""
     path = check_readable(path)
     try:
         with open(path) as fh:
@@ -347,12 +354,15 @@ def read_models(path: str | os.PathLike) -> Models:
         raise ModelError(f"{path.name}: not valid YAML: {err}") from err
     if data is not None and not isinstance(data, dict):
         raise ModelError(f"{path.name}: expected a mapping with a 'components' list")
-    data = dict(data or {})
-    data.pop("metadata", None)
-    data.pop("checksum", None)
+    return path, dict(data or {})
+
+
+def models_of(path: Path, data: dict) -> Models:
+    """The models of the mapping ``data`` read from ``path`` (relative files resolved
+    beside it); errors name the file first."""
     try:
         return Models.from_dict(data, base_path=path.parent)
-    except (ModelError, DL4FileNotFoundError) as err:  # the YAML file first in the message
+    except (ModelError, DL4FileNotFoundError) as err:
         raise type(err)(f"{path.name}: {err}") from err
 
 
