@@ -184,3 +184,16 @@ def test_no_bin_left_to_fit():
     tree = xr.DataTree.from_dict({"/a": none, "/b": ds})
     assert count_fit_bins(tree) == int(ds.mask_safe.sum())
     assert count_fit_bins(ds.drop_vars("mask_safe")) == ds.counts.size
+
+
+def test_template_readers_called_directly_give_typed_errors(tmp_path):
+    from xdl4.models import TemplateSpatialModel
+    from xdl4.models.temporal import LightCurveTemplateTemporalModel
+
+    (tmp_path / "junk.fits").write_bytes(b"not a FITS file")
+    for read, what in ((TemplateSpatialModel.read, "template"),
+                       (LightCurveTemplateTemporalModel.read, "light curve")):
+        with pytest.raises(DL4FileNotFoundError, match="nope.fits"):
+            read(tmp_path / "nope.fits")
+        with pytest.raises(ModelError, match=f"{what} junk.fits: cannot read"):
+            read(tmp_path / "junk.fits")

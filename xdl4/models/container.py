@@ -130,10 +130,10 @@ class Models(Sequence):
             try:
                 mcls = get_model_class("sky", comp["type"], f"{label}: ")
                 models.append(mcls.from_dict(comp, base_path=base_path))
-            except ModelError:
-                raise
             except FileNotFoundError as err:  # a template file (named by the component)
                 raise DL4FileNotFoundError(f"models YAML: {label}: {err}") from err
+            except ModelError as err:
+                raise ModelError(f"models YAML: {label}: {err}") from err
             except Exception as err:  # noqa: BLE001 - template files, astropy: typed
                 raise ModelError(f"models YAML: {label}: {type(err).__name__}: {err}") \
                     from err

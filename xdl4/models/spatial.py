@@ -22,6 +22,7 @@ from scipy.integrate import quad
 from scipy.special import erf, gamma
 
 from xdl4.errors import DL4FileNotFoundError, ModelError
+from xdl4.files import check_readable
 from xdl4.skymath import (
     _normalise_frame,
     convert_lonlat,
@@ -476,13 +477,22 @@ class TemplateSpatialModel(SpatialModel):
     @classmethod
     def read(cls, filename: str, normalize: bool = True, hdu: str | int | None = None,
              **kwargs: Any) -> TemplateSpatialModel:
-        """Read a gammapy/GADF FITS map (image in PRIMARY or `hdu`, energy axis from BANDS)."""
-        with fits.open(os.path.expandvars(str(filename))) as hdul:
-            h = hdul[hdu] if hdu is not None else next(x for x in hdul if x.data is not None)
-            data = np.asarray(h.data, dtype=float)
-            wcs = WCS(h.header, naxis=2)
-            axis = _read_energy_axis(hdul, h.header) if data.ndim == 3 else None
-            unit = h.header.get("BUNIT", "") or ""
+        """Read a gammapy/GADF FITS map (image in PRIMARY or `hdu`, energy axis from BANDS).
+        A missing file is a DL4FileNotFoundError, an unreadable one a ModelError naming it."""
+        path = check_readable(os.path.expandvars(str(filename)))
+        try:
+            with fits.open(path) as hdul:
+                h = hdul[hdu] if hdu is not None else next(x for x in hdul
+                                                           if x.data is not None)
+                data = np.asarray(h.data, dtype=float)
+                wcs = WCS(h.header, naxis=2)
+                axis = _read_energy_axis(hdul, h.header) if data.ndim == 3 else None
+                unit = h.header.get("BUNIT", "") or ""
+        except ModelError:
+            raise
+        except Exception as err:  # noqa: BLE001 - astropy, OS and format errors: typed
+            raise ModelError(f"template {path.name}: cannot read it as a FITS map: "
+                             f"{type(err).__name__}: {err}") from err
         return cls(data, wcs, unit=unit, normalize=normalize, energy_axis=axis,
                    filename=str(filename), **kwargs)
 

@@ -32,6 +32,7 @@ from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
 from xdl4.errors import DL4ValidationError, ModelError
+from xdl4.files import check_readable
 from xdl4.gti import GoodTimes, _duration, _jd, as_time
 
 from .core import Model, par
@@ -299,10 +300,16 @@ class LightCurveTemplateTemporalModel(TemporalModel):
     @classmethod
     def read(cls, path: str | os.PathLike, filename: str | None = None,
              **kwargs: Any) -> LightCurveTemplateTemporalModel:
-        """From a table file (TIME, NORM); ``t_ref`` from MJDREFI + MJDREFF in TIMESYS."""
+        """From a table file (TIME, NORM); ``t_ref`` from MJDREFI + MJDREFF in TIMESYS. A
+        missing file is a DL4FileNotFoundError, an unreadable one a ModelError naming it."""
         from astropy.table import Table
 
-        table = Table.read(path)
+        path = check_readable(os.path.expandvars(str(path)))
+        try:
+            table = Table.read(path)
+        except Exception as err:  # noqa: BLE001 - astropy, OS and format errors: typed
+            raise ModelError(f"light curve {path.name}: cannot read it as a table: "
+                             f"{type(err).__name__}: {err}") from err
         meta = table.meta
         ref = Time(float(meta["MJDREFI"]), float(meta["MJDREFF"]), format="mjd",
                    scale=str(meta.get("TIMESYS", "utc")).lower())
