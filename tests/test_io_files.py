@@ -1,6 +1,7 @@
 """Real gammapy files: every DL4 file opens, validates, matches the reference numbers and
 round-trips bit-identically through the xdl4 writers."""
 
+import dask
 import numpy as np
 import pytest
 import xarray as xr
@@ -213,7 +214,15 @@ def test_fits_read_lazily_with_chunks(tmp_path, monkeypatch):
                         lambda path, *a: reads.append(path) or read_fits(path, *a))
     runs = xr.concat([xdl4.open_dataset(p, chunks={}) for p in paths], "obs")
     assert all(runs[n].chunks is not None for n in runs.data_vars if runs[n].ndim > 1)
+    assert all(c.chunks is None for c in runs.coords.values())  # small: in memory
     assert len(reads) == len(paths)
+
+    def no_compute(dsk, keys, **kwargs):
+        raise AssertionError("validating or planning computed dask data")
+
+    with dask.config.set(scheduler=no_compute):  # validation, planning: nothing computed
+        for lazy in (runs.dl4.stack(dim="obs"), runs.dl4.to_image(), runs.dl4.downsample(2)):
+            assert lazy.counts.chunks is not None
     stacked = runs.dl4.stack(dim="obs").compute(scheduler="synchronous")
     assert len(reads) == 2 * len(paths)
     expected = xdl4.stack.stack(xr.concat([xdl4.open_dataset(p) for p in paths], "obs"))
