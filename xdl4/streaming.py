@@ -149,6 +149,14 @@ def stack_files(
     One run and many take the same path; worker processes are forked, never spawned, so
     a script without an ``if __name__ == "__main__":`` guard is never re-run (where fork
     is not available the runs are folded in this process).
+
+    >>> import os, tempfile, xdl4
+    >>> paths = [os.path.join(tempfile.mkdtemp(), f"run{i}.nc") for i in range(2)]
+    >>> for i, p in enumerate(paths):
+    ...     xdl4.examples.spectrum_dataset(i, name=f"run{i}").dl4.to_netcdf(p)
+    >>> stacked = xdl4.stack_files(paths, progress=False, scheduler="synchronous")
+    >>> stacked.dl4.name, float(stacked.livetime)
+    ('stacked', 7200.0)
     """
     import dask.bag as db
 

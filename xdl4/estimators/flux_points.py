@@ -267,6 +267,13 @@ def flux_points(data, models, source=0, energy_edges=None, *, n_sigma: float = 1
     ``is_ul`` (sqrt_ts < ``sqrt_ts_threshold_ul``), ``success``; the reference spectral
     model as JSON in ``attrs["reference_model"]``. ``ds.dl4.to_gadf(path)`` writes
     gammapy's FluxPoints FITS.
+
+    >>> import xdl4
+    >>> from xdl4.models import Models, SkyModel, PowerLaw
+    >>> models = Models([SkyModel(PowerLaw(index=2.5, amplitude=3.8e-11), name="src")])
+    >>> fp = xdl4.flux_points(xdl4.examples.spectrum_dataset(onoff=True), models, "src")
+    >>> fp["norm"].dims, round(float(fp["norm"][0]), 2), bool(fp["is_ul"][0])
+    (('energy',), 1.12, False)
     """
     selection = parse_selection(selection_optional)
     norm_scan = DEFAULT_NORM_SCAN if norm_scan is None else np.asarray(norm_scan, float)

@@ -69,6 +69,14 @@ def light_curve(runs, models, source=0, time_intervals=None, energy_edges=None, 
     MJD (UTC) (default: the runs' GTIs). ``energy_edges``: default gammapy's [1, 10] TeV.
     Counts, npred and npred_excess are per run (``dataset`` dim), NaN for runs outside a
     time bin.
+
+    >>> import xdl4
+    >>> from xdl4.models import Models, SkyModel, PowerLaw
+    >>> runs = [xdl4.examples.spectrum_dataset(i, onoff=True, name=f"run{i}") for i in range(2)]
+    >>> models = Models([SkyModel(PowerLaw(index=2.5, amplitude=3.8e-11), name="src")])
+    >>> lc = xdl4.light_curve(runs, models, "src", time_intervals=[(51544.0, 51544.5)])
+    >>> dict(lc["norm"].sizes), lc["counts"].dims  # both runs in the one time bin
+    ({'time': 1, 'energy': 1}, ('time', 'energy', 'dataset'))
     """
     from astropy import units as u
 

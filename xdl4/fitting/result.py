@@ -52,6 +52,13 @@ class FitResult:
     computed it numerically, else the ``analytic`` and ``numeric`` labels, gradient
     ``calls`` and the single-dataset ``dataset_evals`` of its finite differences; ``nfev``
     counts full evaluations only).
+
+    >>> import xdl4
+    >>> from xdl4.models import Models, SkyModel, PowerLaw
+    >>> models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
+    >>> result = xdl4.fit(xdl4.examples.spectrum_dataset(onoff=True), models)
+    >>> result.success, round(float(result.parameters["value"].loc["src.index"]), 2)
+    (True, 2.45)
     """
 
     success: bool

@@ -51,7 +51,15 @@ def open_datasets(path: str | os.PathLike) -> xr.DataTree:
     """Read a datasets index (``datasets: - name, type, filename``); file names are
     resolved from the YAML's folder, ``$VARS`` expanded; the YAML ``name`` wins. Errors
     name the index and the entry (:class:`xdl4.FormatError`,
-    :class:`xdl4.DL4FileNotFoundError`)."""
+    :class:`xdl4.DL4FileNotFoundError`).
+
+    >>> import os, tempfile, xarray as xr, xdl4
+    >>> tree = xr.DataTree.from_dict({"run1": xdl4.examples.spectrum_dataset(name="run1")})
+    >>> index = xdl4.write_datasets(tree, os.path.join(tempfile.mkdtemp(), "index.yaml"))
+    >>> tree = xdl4.open_datasets(index)
+    >>> sorted(tree.children), tree["run1"].to_dataset().dl4.kind
+    (['run1'], 'spectrum')
+    """
     from xdl4.io.backends import open_dataset
 
     path = Path(path)

@@ -30,7 +30,13 @@ def _make_label() -> str:
 
 
 class Models(Sequence):
-    """Ordered collection of sky / background models with a flat parameter view."""
+    """Ordered collection of sky / background models with a flat parameter view.
+
+    >>> from xdl4.models import Models, SkyModel, PowerLaw
+    >>> models = Models([SkyModel(PowerLaw(index=2.5, amplitude=3.8e-11), name="src")])
+    >>> models.names, list(models.parameters)
+    (['src'], ['src.index', 'src.amplitude', 'src.reference'])
+    """
 
     def __init__(self, models: Iterable[Any] = (), covariance: np.ndarray | None = None) -> None:
         self._models = list(models)
@@ -338,7 +344,15 @@ def read_models(path: str | os.PathLike) -> Models:
     """Read a gammapy models YAML; ``$ENV`` and relative template/covariance paths resolved.
 
     A missing file raises :class:`xdl4.DL4FileNotFoundError`, anything wrong inside it
-    :class:`xdl4.ModelError` naming the file, the component and the parameter."""
+    :class:`xdl4.ModelError` naming the file, the component and the parameter.
+
+    >>> import os, tempfile, xdl4
+    >>> from xdl4.models import Models, SkyModel, PowerLaw
+    >>> path = os.path.join(tempfile.mkdtemp(), "models.yaml")
+    >>> Models([SkyModel(PowerLaw(index=2.2, amplitude=1e-11), name="src")]).write(path)
+    >>> float(xdl4.read_models(path).parameters["src.index"].value)
+    2.2
+    """
     path, data = load_yaml(path)
     return models_of(path, {k: v for k, v in data.items() if k not in ("metadata", "checksum")})
 
