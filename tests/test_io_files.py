@@ -246,11 +246,12 @@ def test_write_datasets_keeps_tree_levels_creates_folders_and_short_names(tmp_pa
         "/hess/run1": xdl4.examples.spectrum_dataset(0),
         "/hess/run2": xdl4.examples.spectrum_dataset(1, onoff=True),
         f"/lat/{long}": xdl4.examples.map_dataset(0, width=1.0, binsz=0.1),
+        "/hawc": xdl4.examples.spectrum_dataset(2),  # a top-level node named "example..."
     })
     index = tmp_path / "deep" / "er" / "datasets.yaml"
     write_datasets(tree, index)
     back = open_datasets(index)
-    assert sorted(back.children) == ["hess", "lat"]
+    assert sorted(back.children) == ["hawc", "hess", "lat"]  # node names at every level
     assert sorted(back["hess"].children) == ["run1", "run2"]
     assert back[f"lat/{long}"].to_dataset().dl4.name == long
     assert all(len(p.name) < 255 for p in index.parent.rglob("*"))

@@ -68,6 +68,9 @@ def test_renamed_run_keeps_its_label_consistent(examples):
     assert ds.dl4.name == "crab-run" and ds.obs.item() == "crab-run"
     ds.dl4.name = "other"  # in place
     assert ds.dl4.name == ds.obs.item() == "other" and "name" not in ds.attrs
+    repaired = ds.where(ds.counts >= 0)  # masks become float: the accessor repairs a copy
+    repaired.dl4.name = "third"
+    assert repaired.obs.item() == "third"  # the user's dataset is renamed, not the copy only
 
 
 # -- run tables against gammapy -------------------------------------------------------------
@@ -160,6 +163,9 @@ def test_energy_ranges_per_run(runs):
         assert safe.energy_max.values[i] == pytest.approx(e[rows[-1] + 1])
     full = runs.dl4.energy_range()
     assert full.energy_min.dims == ("obs",) and list(full.obs.values) == list(runs.obs.values)
+    assert set(full.coords) == set(safe.coords)  # the same shape of answer for every mask
+    with pytest.raises(xdl4.ArgumentError, match="mask must be None, 'safe' or 'fit'"):
+        runs.dl4.energy_range("all")
     np.testing.assert_allclose(full.energy_min, 0.1)
     np.testing.assert_allclose(full.energy_max, 100.0)
     assert runs.dl4.energy_range_fit.energy_min.dims == ("obs",)
@@ -315,3 +321,14 @@ def test_runs_along_obs_share_kind_axes_and_grid(data_dir, tmp_path):
         gti_start=("gti", [0.0, 10.0], ds.gti_start.attrs),
         gti_stop=("gti", [5.0, 20.0], ds.gti_stop.attrs)).assign_coords(gti=[0, 1])
     assert concat_runs([ds, two_gtis]).sizes["gti"] == 2
+
+
+def test_info_fields_are_plain_python_and_energies_take_strings(examples):
+    """info() gives plain floats / ints / strings (no numpy scalars in a printed dict);
+    energy edges may be given as strings with units, as elsewhere."""
+    for ds in examples.values():
+        if "counts" in ds:
+            assert all(type(v) in (float, int, str) for v in ds.dl4.info().values())
+    spec = examples["spectrum"]
+    merged = spec.dl4.resample_energy(["0.1 TeV", "1 TeV", "10000 GeV", "100 TeV"])
+    np.testing.assert_allclose(merged.dl4.energy_edges.to_value("TeV"), [0.1, 1, 10, 100])

@@ -38,6 +38,7 @@ class DL4Accessor:
 
         # what plain xarray code erases: grid attributes (xr.where), mask dtypes (where)
         self._ds = restore_masks(restore_grids(ds))
+        self._user_ds = ds  # the user's object, which in-place edits (a rename) change
         self._checked = False  # validated before the first operation
         #: prepared evaluators of this Dataset object, reused by repeated calls (xarray
         #: keeps the accessor per Dataset object; a changed Dataset is a new object)
@@ -129,10 +130,11 @@ class DL4Accessor:
         from xdl4.validation import with_name
 
         renamed = with_name(self._ds, name)
-        self._ds.attrs.clear()
-        self._ds.attrs.update(renamed.attrs)
-        if "obs" in renamed.coords and "obs" not in self._ds.dims:
-            self._ds.coords["obs"] = renamed.coords["obs"]
+        for ds in {id(d): d for d in (self._ds, self._user_ds)}.values():  # a repaired copy too
+            ds.attrs.clear()
+            ds.attrs.update(renamed.attrs)
+            if "obs" in renamed.coords and "obs" not in ds.dims:
+                ds.coords["obs"] = renamed.coords["obs"]
 
     def validate(self) -> xr.Dataset:
         """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds.
@@ -178,8 +180,9 @@ class DL4Accessor:
         return info_table(self._ds, cumulative, models)
 
     def renamed(self, name: str) -> xr.Dataset:
-        """This dataset named ``name``, labelled as a run (``attrs["name"]`` and the scalar
-        ``obs`` coordinate that ``xr.concat(runs, "obs")`` turns into run labels).
+        """This dataset named ``name``, labelled as a run: the scalar ``obs`` coordinate
+        that ``xr.concat(runs, "obs")`` turns into run labels holds the name (and no
+        ``attrs["name"]`` overrides it; runs along ``obs`` keep their labels).
 
         >>> import xdl4
         >>> run = xdl4.examples.spectrum_dataset().dl4.renamed("run1")

@@ -18,9 +18,14 @@ def as_quantity(value, unit: str | u.UnitBase = "TeV") -> u.Quantity:
 
     >>> float(as_quantity("500 GeV").to_value("TeV"))
     0.5
+    >>> as_quantity(["500 GeV", "10 TeV"]).value.tolist()
+    [0.5, 10.0]
     """
     if isinstance(value, str):
         value = u.Quantity(value)
+    elif isinstance(value, list | tuple) and any(isinstance(v, str | u.Quantity)
+                                                 for v in value):  # ["1 TeV", "10 TeV"]
+        value = u.Quantity([u.Quantity(v) if isinstance(v, str) else v for v in value])
     if isinstance(value, u.Quantity):
         return value.to(unit)
     return u.Quantity(np.asarray(value, dtype=float), unit)

@@ -86,13 +86,12 @@ def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
     from xdl4 import masks
 
     edges = ds.dl4.energy_edges
-    if mask is None:
-        selected = xr.DataArray(np.ones(edges.size - 1, bool), dims="energy")
-        if OBS in ds.dims:  # one row per run, as for the masks
-            selected = selected & xr.ones_like(ds[OBS], dtype=bool)
-    else:
-        which = {"safe": masks.safe, "fit": masks.fit}[mask](ds)
-        selected = which.any([d for d in which.dims if d not in ("energy", OBS)])
+    choices = {None: lambda d: xr.ones_like(d["counts"], dtype=bool), "safe": masks.safe,
+               "fit": masks.fit}
+    if mask not in choices:
+        raise ArgumentError(f"mask must be None, 'safe' or 'fit', not {mask!r}")
+    which = choices[mask](ds)  # one row per run along obs, the same coordinates for all
+    selected = which.any([d for d in which.dims if d not in ("energy", OBS)])
     lo = xr.DataArray(edges.value[:-1], dims="energy")
     hi = xr.DataArray(edges.value[1:], dims="energy")
     attrs = {"units": edges.unit.to_string("fits")}

@@ -231,8 +231,7 @@ def test_write_datasets_invalid_second_dataset_writes_nothing(tmp_path, small_ma
 
 
 def test_write_datasets_same_file_for_two_names(tmp_path, small_map):
-    tree = xr.DataTree.from_dict({"/a": small_map.assign_attrs(name="a b"),
-                                  "/b": small_map.assign_attrs(name="a_b")})
+    tree = xr.DataTree.from_dict({"/a b": small_map, "/a_b": small_map})  # node names
     with pytest.raises(FormatError, match="a_b.fits"):
         write_datasets(tree, tmp_path / "index.yaml")
     assert list(tmp_path.iterdir()) == []

@@ -128,7 +128,10 @@ def write_datasets(tree: xr.DataTree, path: str | os.PathLike, overwrite: bool =
             continue
         ds = node.to_dataset()
         group = "/".join(node.relative_to(tree).split("/")[:-1]) if node is not tree else ""
-        name = str(node.name) if group else (dataset_name(ds) or str(node.name))
+        # a node is written under its node name, so that open_datasets reads back the
+        # same tree; a dataset at the root keeps its own name
+        name = (dataset_name(ds) or str(node.name or "dataset")) if node is tree else \
+            str(node.name)
         try:
             record = kind_record(ds)
         except DL4ValidationError:

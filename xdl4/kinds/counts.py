@@ -340,7 +340,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
     out["ontime"] = ontime(ds)
     with np.errstate(divide="ignore", invalid="ignore"):
         for key in ("counts", "background", "excess"):
-            out[f"{key}_rate"] = np.float64(out[key]) / out["livetime"]
+            out[f"{key}_rate"] = float(np.float64(out[key]) / out["livetime"])
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
