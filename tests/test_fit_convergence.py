@@ -75,6 +75,28 @@ def test_nan_statistic_during_migrad_is_stepped_back_from(examples):
     assert models.parameters["src.index"].value > 2.4
 
 
+def test_overflowing_excursions_are_quiet(examples):
+    """Where MIGRAD's excursions overflow (here exp(1000) for index < 2.4, as extreme
+    spectral parameters do), the statistic is stepped back from without numpy warnings;
+    at the start they still show."""
+    import warnings
+
+    models = Models([SkyModel(PowerLaw(index=3.5, amplitude=1e-12), name="src")])
+    lik = Likelihood(examples["spectrum_onoff"], models)
+    stat = lik.stat
+
+    def overflow_below():
+        if models.parameters["src.index"].value < 2.4:
+            return float(np.exp(np.float64(1000.0)))  # inf, with an overflow warning
+        return stat()
+
+    lik.stat = overflow_below
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = xdl4.fit(lik, None)
+    assert r.success and r.bad_calls > 0
+
+
 def test_unbounded_position_stays_on_the_data():
     """A source too faint to locate: its position gets the data grid's footprint as
     bounds (reported), the user's own bounds are kept, lat's natural -90..90 is not a

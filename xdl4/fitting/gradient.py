@@ -86,6 +86,10 @@ class Gradient:
         return len(self.analytic) / max(len(self.free.labels), 1)
 
     def __call__(self, factors) -> np.ndarray:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # excursions
+            return self._gradient(factors)
+
+    def _gradient(self, factors) -> np.ndarray:
         self.ncalls += 1
         x = np.array(factors, dtype=float)
         free, models = self.free, self.lik.models

@@ -33,7 +33,11 @@ class _Objective:
     def __call__(self, factors) -> float:
         self.free.set(factors)
         try:
-            s = self.lik.stat()
+            if self.best_x is None:  # the start: numpy's warnings say what went wrong
+                s = self.lik.stat()
+            else:  # an excursion's overflows are expected (handled below): no warnings
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    s = self.lik.stat()
         except NaNStatistic:
             if self.best_x is None:
                 raise
