@@ -62,6 +62,7 @@ def _calls(ds, tmp_path):
         ("info_table", None, lambda: ds.dl4.info_table()),
         ("excess_map", "excess_map", lambda: ds.dl4.excess_map(0.1)),
         ("ts_map", "ts_map", lambda: ds.dl4.ts_map()),
+        ("sed", "sed", lambda: ds.dl4.sed("e2dnde")),
         ("renamed", None, lambda: ds.dl4.renamed("x")),
         ("energy_range", None, lambda: ds.dl4.energy_range()),
         ("energy_range_safe", None, lambda: ds.dl4.energy_range_safe),

@@ -427,6 +427,17 @@ class DL4Accessor:
         """
         return self._call("npred_background", models, cache=self._cache)
 
+    def sed(self, sed_type: str = "dnde") -> xr.Dataset:
+        """Flux points as ``sed_type`` (dnde, e2dnde, flux, eflux) with errors and upper
+        limits, in that type's unit (gammapy's ``FluxPoints.to_table(sed_type=...)``).
+
+        >>> import xdl4
+        >>> fp = xdl4.examples.all_kinds(seed=0)["flux_points"]
+        >>> fp.dl4.sed("flux")["flux"].attrs["units"]
+        'cm-2 s-1'
+        """
+        return self._call("sed", sed_type)
+
     def stat_array(self, models: ModelsLike, irf_interpolation: str | None = None
                    ) -> xr.DataArray:
         """The statistic per bin (cash, wstat or chi2 by kind), masks not applied.

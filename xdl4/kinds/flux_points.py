@@ -231,6 +231,50 @@ def sed_dnde(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return out
 
 
+def sed_reference(ds: xr.Dataset, sed_type: str) -> np.ndarray:
+    """The reference model's ``sed_type`` at each point of a likelihood SED (norm x this
+    is the SED): the file's ``ref_flux`` / ``ref_eflux`` column when it has one (the
+    reference model integrated over the bin, as gammapy converts), else ``ref_dnde``
+    converted by :func:`sed_factor`."""
+    if f"ref_{sed_type}" in ds and sed_type in ("flux", "eflux"):
+        return _values(ds, f"ref_{sed_type}", SED_UNITS[sed_type])
+    return _values(ds, "ref_dnde", DNDE_UNIT) * sed_factor(sed_type, *energy_bins(ds))
+
+
+def sed_values(ds: xr.Dataset, sed_type: str) -> dict[str, np.ndarray]:
+    """``sed_type`` and its ``_err``, ``_errn``, ``_errp``, ``_ul`` at each point, in
+    ``SED_UNITS[sed_type]`` (NaN where absent), converted as gammapy's
+    ``FluxPoints.to_table(sed_type=...)``: likelihood SEDs as norm x
+    :func:`sed_reference`, the others through dnde and :func:`sed_factor`."""
+    if sed_type not in SED_UNITS:
+        raise ArgumentError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
+    if ds.attrs.get("sed_type") == "likelihood":
+        ref = sed_reference(ds, sed_type)
+        shape = np.broadcast_shapes(ref.shape, _array(ds, "norm").shape)
+        return {sed_type + s: (_values(ds, "norm" + s, "") * ref if "norm" + s in ds
+                               else np.full(shape, np.nan)) for s in SUFFIXES[:5]}
+    factor = sed_factor(sed_type, *energy_bins(ds))
+    return {sed_type + k[4:]: v * factor for k, v in sed_dnde(ds).items()}
+
+
+def sed(ds: xr.Dataset, sed_type: str = "dnde") -> xr.Dataset:
+    """The flux points as ``sed_type`` (dnde, e2dnde, flux or eflux): the value, its
+    errors and upper limit in that type's unit (:func:`sed_values`, gammapy's
+    ``FluxPoints.to_table(sed_type=...)``). Absent quantities are NaN, ``is_ul`` is kept.
+
+    >>> import xdl4
+    >>> fp = xdl4.examples.all_kinds(seed=0)["flux_points"]
+    >>> out = fp.dl4.sed("e2dnde")
+    >>> list(out.data_vars)[:3], out["e2dnde"].attrs["units"]
+    (['e2dnde', 'e2dnde_err', 'e2dnde_errn'], 'TeV cm-2 s-1')
+    """
+    out = xr.Dataset({name: _point_array(ds, values, name).assign_attrs(
+        units=SED_UNITS[sed_type]) for name, values in sed_values(ds, sed_type).items()})
+    if "is_ul" in ds:
+        out["is_ul"] = ds["is_ul"].transpose(*point_dims(ds), ...)
+    return out.assign_attrs(sed_type=sed_type)
+
+
 def _e_ref(ds: xr.Dataset) -> np.ndarray:
     return np.asarray(ds["energy"].values, float) * parse_unit(
         ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
@@ -435,4 +479,5 @@ def info(ds: xr.Dataset, models: ModelsLike = None, **options) -> dict:
 register(KINDS["flux_points"], {
     "problems": validate_flux_points, "info": info, "stat_array": stat_array,
     "stat_sum": stat_sum, "residuals": residuals, "likelihood_terms": likelihood_terms,
+    "sed": sed,
 }, plots={"plots": ("peek", "residuals", "fit", "sed"), "peek": ("sed",)})

@@ -20,10 +20,9 @@ from xdl4.kinds.flux_points import (
     energy_bins,
     model_dnde,
     point_dims,
-    sed_dnde,
-    sed_factor,
+    sed_reference,
+    sed_values,
 )
-from xdl4.kinds.flux_points import _values as flux_values
 from xdl4.models.routing import as_models, is_background, sources_for
 from xdl4.psf import containment_radius
 from xdl4.region import region_pixels as pixels_of_region
@@ -346,19 +345,17 @@ def exposure_at(ds: xr.Dataset, pos=None) -> dict:
 def flux_points(fp: xr.Dataset, sed_type: str) -> dict:
     """Flux points as ``sed_type`` (in :data:`SED_UNITS`): value, errn, errp, ul, is_ul on
     (time, energy) or (energy,), with e_ref, e_lo, e_hi (TeV; NaN bounds if absent)."""
-    sed = sed_dnde(fp)
+    sed = {k[len(sed_type):]: v for k, v in sed_values(fp, sed_type).items()}  # by suffix
     e_ref, lo, hi = energy_bins(fp)
-    f = sed_factor(sed_type, e_ref, lo, hi)
-    err = sed["dnde_err"]
-    errn = np.where(np.isfinite(sed["dnde_errn"]), sed["dnde_errn"], err)
-    errp = np.where(np.isfinite(sed["dnde_errp"]), sed["dnde_errp"], err)
+    err = sed["_err"]
+    errn = np.where(np.isfinite(sed["_errn"]), sed["_errn"], err)
+    errp = np.where(np.isfinite(sed["_errp"]), sed["_errp"], err)
     is_ul = (np.asarray(fp["is_ul"].transpose(*point_dims(fp)).values, bool)
-             if "is_ul" in fp else np.zeros(sed["dnde"].shape, bool))
-    return {"value": sed["dnde"] * f, "errn": errn * f, "errp": errp * f,
-            "ul": sed["dnde_ul"] * f, "is_ul": is_ul, "e_ref": e_ref,
-            "e_lo": lo if lo is not None else np.full_like(e_ref, np.nan),
+             if "is_ul" in fp else np.zeros(sed[""].shape, bool))
+    return {"value": sed[""], "errn": errn, "errp": errp, "ul": sed["_ul"], "is_ul": is_ul,
+            "e_ref": e_ref, "e_lo": lo if lo is not None else np.full_like(e_ref, np.nan),
             "e_hi": hi if hi is not None else np.full_like(e_ref, np.nan),
-            "factor": f, "unit": SED_UNITS[sed_type]}
+            "unit": SED_UNITS[sed_type]}
 
 
 def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
@@ -370,18 +367,14 @@ def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
     norms = np.broadcast_to(np.asarray(fp["norm_scan"].transpose("energy", ...).values,
                                        float), scan.shape)
     points = flux_points(fp, sed_type)
-    ref_q = _ref_dnde(fp) * points["factor"]  # norm x ref_dnde is the SED's dnde
+    if "ref_dnde" not in fp:
+        raise ArgumentError("likelihood profiles need ref_dnde")
+    ref_q = sed_reference(fp, sed_type)  # norm x the reference is the SED
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN scans stay NaN
         delta = scan - np.nanmin(scan, axis=1, keepdims=True)
     return {"values": norms * ref_q[:, None], "delta": delta, "e_lo": points["e_lo"],
             "e_hi": points["e_hi"]}
-
-
-def _ref_dnde(fp: xr.Dataset) -> np.ndarray:
-    if "ref_dnde" not in fp:
-        raise ArgumentError("likelihood profiles need ref_dnde")
-    return flux_values(fp, "ref_dnde", SED_UNITS["dnde"])
 
 
 def source_models(models) -> list:

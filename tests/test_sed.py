@@ -1,0 +1,38 @@
+"""Flux points as any SED type (``fp.dl4.sed(sed_type)``) against gammapy 2.1's
+``FluxPoints.to_table(sed_type=...)`` on the shared flux points (reference numbers:
+tests/reference/make_sed_reference.py)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy import units as u
+
+import xdl4
+
+REFERENCE = Path(__file__).parent / "reference" / "sed_gammapy.json"
+FILES = {"hess": ("estimators", "crab_hess_fp", "crab_hess_fp.fits"),
+         "hawc": ("hawc", "crab_flux", "HAWC19_flux_points.fits")}
+
+
+@pytest.mark.parametrize("key", list(FILES))
+@pytest.mark.parametrize("sed_type", ["dnde", "e2dnde", "flux", "eflux"])
+def test_sed_types_match_gammapy(key, sed_type, data_dir):
+    fp = xdl4.open_dataset(data_dir.joinpath(*FILES[key]))
+    out = fp.dl4.sed(sed_type)
+    for name, column in json.loads(REFERENCE.read_text())[key][sed_type].items():
+        expected = np.array([np.nan if v is None else v for v in column["values"]])
+        got = u.Quantity(out[name].values, out[name].attrs["units"]).to_value(column["unit"])
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=name)
+        np.testing.assert_allclose(got, expected, rtol=1e-9, err_msg=name)
+    absent = {f"{sed_type}{s}" for s in ("", "_err", "_errn", "_errp", "_ul")} - set(
+        json.loads(REFERENCE.read_text())[key][sed_type])
+    assert all(np.isnan(out[name].values).all() for name in absent)  # NaN where absent
+
+
+def test_sed_of_other_kinds_is_a_kind_error(examples):
+    with pytest.raises(xdl4.KindError, match="sed is not defined for spectrum datasets"):
+        examples["spectrum"].dl4.sed()
+    with pytest.raises(xdl4.ArgumentError, match="sed_type must be one of"):
+        examples["flux_points"].dl4.sed("photons")
