@@ -36,3 +36,19 @@ def test_sed_of_other_kinds_is_a_kind_error(examples):
         examples["spectrum"].dl4.sed()
     with pytest.raises(xdl4.ArgumentError, match="sed_type must be one of"):
         examples["flux_points"].dl4.sed("photons")
+
+
+def test_sed_of_a_light_curve_keeps_time(data_dir, tmp_path):
+    """A light curve (time, energy): the flux is norm x ref_flux, point by point, also
+    after a round trip through gammapy's light-curve FITS."""
+    import glob
+
+    runs = xdl4.open_dataset(sorted(glob.glob(str(data_dir / "gammapy/stack/run*.fits.gz"))))
+    models = xdl4.read_models(data_dir / "gammapy" / "map_dataset_models.yaml")
+    lc = xdl4.light_curve(runs, models, "point", energy_edges=[1, 3, 10])
+    flux = lc.dl4.sed("flux")["flux"]
+    assert flux.dims == ("time", "energy")
+    np.testing.assert_allclose(flux.values, (lc.norm * lc.ref_flux).values, rtol=1e-12)
+    assert lc.dl4.sed("flux").is_ul.dims == ("time", "energy")
+    back = xdl4.open_dataset(lc.dl4.to_gadf(tmp_path / "lc.fits"))
+    np.testing.assert_allclose(back.dl4.sed("flux")["flux"].values, flux.values, rtol=1e-12)
