@@ -75,15 +75,20 @@ def _fold(acc: xr.Dataset, terms: xr.Dataset, allow_duplicates: bool = False) ->
                 raise StackError(f"runs {runs[name]!r} and {path!r} are both named {name!r}: "
                                  "a run stacked twice would be counted twice (pass "
                                  "allow_duplicates=True if they are different runs)")
-    runs.update(new)
     try:
         out = merge(acc, terms, inplace=True)  # acc is private to this fold
     except StackError as err:
-        names = terms.attrs.get("name", "?")
-        raise StackError(f"cannot stack run {names!r} onto {acc.attrs.get('name', '?')!r}: "
-                         f"{err}") from err
+        raise StackError(f"cannot stack {_files(new)} onto {_files(runs)}: {err}") from err
+    runs.update(new)
     out.attrs[RUNS] = runs
     return out
+
+
+def _files(runs: dict[str, str], shown: int = 3) -> str:
+    """The files of ``runs`` (name -> path) for a message: a few, then how many more."""
+    names = [os.path.basename(path) for path in runs.values()]
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more if names else "the runs so far"
 
 
 def check_runs(paths, output=None, allow_duplicates: bool = False) -> list[str]:

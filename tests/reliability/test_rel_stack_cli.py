@@ -69,6 +69,14 @@ def test_allow_duplicates_on_purpose(runs):
     assert float(twice.counts.sum()) == 2 * float(once.counts.sum())
 
 
+def test_runs_of_another_kind_are_named_by_file(runs, tmp_path):
+    other = tmp_path / "map.nc"
+    xdl4.examples.map_dataset(width=1.0, binsz=0.1).dl4.to_netcdf(other)
+    with pytest.raises(StackError, match=r"cannot stack map\.nc onto run0\.nc, run1\.nc: "
+                       "cannot stack a 'map' dataset onto a 'spectrum_onoff'"):
+        stack_files([*runs[:2], other], scheduler="synchronous")
+
+
 def test_one_path_not_in_a_list(runs):
     with pytest.raises(StackError, match="list of run files"):
         stack_files(str(runs[0]), progress=False)
