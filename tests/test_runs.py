@@ -332,3 +332,9 @@ def test_info_fields_are_plain_python_and_energies_take_strings(examples):
     spec = examples["spectrum"]
     merged = spec.dl4.resample_energy(["0.1 TeV", "1 TeV", "10000 GeV", "100 TeV"])
     np.testing.assert_allclose(merged.dl4.energy_edges.to_value("TeV"), [0.1, 1, 10, 100])
+
+
+def test_a_stack_of_runs_is_named_as_stack_files_names_it(runs, tmp_path):
+    assert runs.dl4.stack().dl4.name == "stacked"
+    assert runs.assign_attrs(name="crab").dl4.stack().dl4.name == "crab"
+    assert runs.dl4.stack(name="all").dl4.name == "all"

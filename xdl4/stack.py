@@ -183,6 +183,8 @@ def _to_units(b: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
 def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
           name: str | None = None) -> xr.Dataset:
     """Stack two datasets, or reduce the runs of ``ds`` along ``dim`` (lazily on dask).
+    The result is named ``name``, else after the first dataset (pairwise) or the runs'
+    dataset (``attrs["name"]``), else ``"stacked"`` as :func:`xdl4.stack_files` names it.
 
     Both operands are masked with their own ``mask_safe``; the result lies on the larger
     sky grid when one dataset is a cut-out of the other. ``mask_fit`` is dropped. (The
@@ -207,7 +209,8 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
         if dim not in ds.dims:
             raise StackError(f"dataset has no {dim!r} dimension to stack over")
         out = finalize(combine(chunk(ds, dim), dim), ds)
-    return out.assign_attrs(name=name) if name is not None else out
+        name = (ds.attrs.get("name") or "stacked") if name is None else name  # stack_files'
+    return out.assign_attrs(name=name)
 
 
 def _load_coords(ds: xr.Dataset) -> xr.Dataset:
