@@ -130,7 +130,8 @@ class DL4Accessor:
         from xdl4.validation import with_name
 
         renamed = with_name(self._ds, name)
-        for ds in {id(d): d for d in (self._ds, self._user_ds)}.values():  # a repaired copy too
+        targets = [self._user_ds] if self._ds is self._user_ds else [self._user_ds, self._ds]
+        for ds in targets:  # the user's dataset, and the accessor's repaired copy if any
             ds.attrs.clear()
             ds.attrs.update(renamed.attrs)
             if "obs" in renamed.coords and "obs" not in ds.dims:
