@@ -121,3 +121,9 @@ def test_to_image(examples):
     assert img.sizes["energy"] == 1 and img.sizes["energy_true"] == ds.sizes["energy_true"]
     assert float(img.counts.sum()) == ds.dl4.info()["counts"]
     assert img.mask_safe.all()
+
+
+def test_edges_as_strings_or_quantities():
+    for edges in (["1 TeV", "10000 GeV"], [1000, 10000] * u.GeV, [1, 10]):
+        ds = xdl4.create("spectrum", edges, counts=[1.0], exposure=1e10)
+        np.testing.assert_allclose(ds.dl4.energy_edges.to_value("TeV"), [1, 10])

@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 from astropy import units as u
 
-from xdl4.axes import axis_coords
+from xdl4.axes import as_quantity, axis_coords
 from xdl4.errors import ArgumentError, KindError
 from xdl4.kinds import validate
 from xdl4.schema import GTI, KINDS, REGION, VARIABLES, allowed_dims
@@ -99,8 +99,8 @@ def create(
     if unknown:
         raise ArgumentError(f"unknown DL4 variables {sorted(unknown)}; known: {sorted(VARIABLES)}")
     energy_true_edges = energy_edges if energy_true_edges is None else energy_true_edges
-    coords = {**axis_coords(_tev(energy_edges), "energy", "TeV"),
-              **axis_coords(_tev(energy_true_edges), "energy_true", "TeV")}
+    coords = {**axis_coords(as_quantity(energy_edges).value, "energy", "TeV"),
+              **axis_coords(as_quantity(energy_true_edges).value, "energy_true", "TeV")}
     if record.geometry == "region" or grid is None:
         if record.geometry != "region" and region is None:
             raise ArgumentError(f"kind {kind!r} needs a sky grid (grid=WcsGrid...) or a region")
@@ -148,10 +148,6 @@ def create(
     if "edisp" not in data and "energy" in ds["edisp"].dims:
         ds["edisp"] = (ds["edisp"] + _diagonal_kernel(ds)).assign_attrs(ds["edisp"].attrs)
     return validate(as_run(labelled(tag_grids(ds))))
-
-
-def _tev(edges):
-    return edges.to_value("TeV") if isinstance(edges, u.Quantity) else np.asarray(edges, float)
 
 
 def _pick_dims(vname: str, ds: xr.Dataset, reco_psf: bool, migra: bool) -> tuple[str, ...]:
