@@ -332,3 +332,12 @@ def test_fit_refuses_a_bad_start_and_an_empty_fit_mask(onoff):
         xdl4.fit(onoff, models)  # start value 2 below its minimum 2.5
     with pytest.raises(FitError, match="no bin"):
         xdl4.fit(onoff.assign(mask_fit=onoff.mask_safe & False), pl_models())
+
+
+def test_minos_of_a_parameter_that_is_not_free_is_a_model_error(onoff):
+    models = Models([SkyModel(PowerLaw(index=2.0, amplitude=1e-11), name="src")])
+    with pytest.raises(xdl4.ModelError, match=r"MINOS for \['src.reference'\]: not free.*"
+                       r"free: \['src.index', 'src.amplitude'\]"):
+        confidence(onoff, models, "src.reference")
+    with pytest.raises(xdl4.ModelError, match="MINOS for \\['nope'\\]"):
+        xdl4.fit(onoff, models, minos=["nope"])

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from xdl4.errors import ModelError
 from xdl4.fitting.likelihood import Likelihood, NaNStatistic, _likelihood
 from xdl4.fitting.parameters import _Free
 from xdl4.fitting.result import FitResult, parameter_columns
@@ -155,6 +156,11 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
     models = lik.models
     check_fit_start(models, lik.datasets)  # start values within bounds, bins left to fit
     free = _Free(models)
+    minos_names = list(free.labels) if minos is True else list(minos or [])
+    unknown = [name for name in minos_names if name not in free.labels]
+    if unknown:  # before any work
+        raise ModelError(f"MINOS for {unknown}: not free parameters of these models "
+                         f"(free: {list(free.labels)})")
     nfev0 = lik.nfev
     default_limits = position_limits(lik, free)
     limits = free.limits(default_limits)
@@ -211,7 +217,6 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
             if not m.accurate:
                 success = False
                 message += "; HESSE: " + (_reason(m.fmin) or "covariance not accurate")
-        minos_names = list(free.labels) if minos is True else list(minos or [])
         errs = {}
         if minos_names:
             m.minos(*minos_names, cl=_cl(sigma))
