@@ -149,3 +149,22 @@ def test_parameters_reprs():
     assert repr(mp).startswith("ModelsParameters: 18 parameters, 12 free")
     assert "d-bkg.norm" in repr(mp) and "<th>frozen</th>" in mp._repr_html_()
     assert repr(Models([])) == "Models: 0 models, 0 free parameters"
+
+
+def test_models_copy_is_deep_and_keeps_links():
+    from xdl4.models import Models, PowerLaw, SkyModel
+
+    a, b = SkyModel(PowerLaw(), name="a"), SkyModel(PowerLaw(), name="b")
+    b.spectral.index = a.spectral.index  # linked
+    models = Models([a, b], covariance=np.eye(6))
+    other = models.copy()
+    def unlinked(m):  # link labels are new for new parameters (as gammapy's)
+        return str(m.to_dict(full_output=True)).replace(
+            m["a"].spectral.index.link_label or "", "LINK")
+
+    assert unlinked(other) == unlinked(models)
+    assert other["a"].spectral.index is other["b"].spectral.index  # still linked
+    other["a"].spectral.index.value = 3.3
+    assert models["a"].spectral.index.value != 3.3 and other["b"].spectral.index.value == 3.3
+    np.testing.assert_array_equal(other.covariance, models.covariance)
+    assert other.covariance is not models.covariance

@@ -194,6 +194,21 @@ class Models(Sequence):
         return read_models(path)
 
     # ---- freezing and selection (gammapy's Models.freeze / unfreeze / select) ------------
+    def copy(self) -> Models:
+        """A deep copy, as gammapy's ``Models.copy()``: new parameters, the links between
+        these models kept, the covariance copied (e.g. to fit again from the same start).
+
+        >>> from xdl4.models import Models, SkyModel, PowerLaw
+        >>> models = Models([SkyModel(PowerLaw(index=2.5), name="src")])
+        >>> other = models.copy()
+        >>> other.parameters["src.index"].value = 3.0
+        >>> models.parameters["src.index"].value
+        2.5
+        """
+        import copy
+
+        return copy.deepcopy(self)
+
     def freeze(self, model_type: str | None = None) -> None:
         """Freeze all parameters, or those of one component (``model_type``: "spectral",
         "spatial", "temporal") of every model; background models (FoV, template npred)
