@@ -52,3 +52,14 @@ def test_sed_of_a_light_curve_keeps_time(data_dir, tmp_path):
     assert lc.dl4.sed("flux").is_ul.dims == ("time", "energy")
     back = xdl4.open_dataset(lc.dl4.to_gadf(tmp_path / "lc.fits"))
     np.testing.assert_allclose(back.dl4.sed("flux")["flux"].values, flux.values, rtol=1e-12)
+
+
+def test_create_flux_points_converts_energies_to_tev():
+    """Edges in GeV were taken as TeV numbers (100 GeV became 100 TeV), no error."""
+    for edges, ref in (([100, 1000, 10000] * u.GeV, [300, 3000] * u.GeV),
+                       (["0.1 TeV", "1 TeV", "10 TeV"], ["0.3 TeV", "3 TeV"])):
+        fp = xdl4.create_flux_points(edges, energy_ref=ref, dnde=[1e-11, 1e-12])
+        np.testing.assert_allclose(fp.dl4.energy_edges.to_value("TeV"), [0.1, 1, 10])
+        np.testing.assert_allclose(fp["energy"].values, [0.3, 3])
+    only_ref = xdl4.create_flux_points(energy_ref=[300, 3000] * u.GeV, dnde=[1e-11, 1e-12])
+    np.testing.assert_allclose(only_ref["energy"].values, [0.3, 3])

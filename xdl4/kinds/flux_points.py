@@ -18,7 +18,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import stats
-from xdl4.axes import axis_coords, bounds, time_coords
+from xdl4.axes import as_quantity, axis_coords, bounds, time_coords
 from xdl4.errors import ArgumentError, DL4ValidationError
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
@@ -122,7 +122,8 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
                        name: str = "flux_points", units: dict | None = None,
                        time_bounds: tuple | None = None, timesys: str = "tt",
                        **columns) -> xr.Dataset:
-    """Flux points from arrays. ``energy_edges`` (TeV, n+1 values) or ``energy_ref``;
+    """Flux points from arrays. ``energy_edges`` (n+1 values: TeV numbers, Quantities or
+    strings such as ``"1 TeV"``) or ``energy_ref``;
     columns by gammapy's names in gammapy's default units unless ``units`` says otherwise.
     A light curve: ``time_bounds=(time_min, time_max)`` (Times, or MJD in ``timesys``) and
     columns of shape (time, energy).
@@ -137,12 +138,12 @@ def create_flux_points(energy_edges=None, *, energy_ref=None, sed_type: str = "d
     """
     coords: dict = {}
     if energy_edges is not None:
-        coords = axis_coords(np.asarray(energy_edges, float), "energy", "TeV")
+        coords = axis_coords(as_quantity(energy_edges).value, "energy", "TeV")
         if energy_ref is not None:
-            coords["energy"] = xr.Variable("energy", np.asarray(energy_ref, float),
+            coords["energy"] = xr.Variable("energy", as_quantity(energy_ref).value,
                                            coords["energy"].attrs)
     elif energy_ref is not None:
-        coords = {"energy": xr.Variable("energy", np.asarray(energy_ref, float),
+        coords = {"energy": xr.Variable("energy", as_quantity(energy_ref).value,
                                         {"units": "TeV"})}
     else:
         raise ArgumentError("give energy_edges or energy_ref")
