@@ -21,20 +21,14 @@ def as_quantity(value, unit: str | u.UnitBase = "TeV") -> u.Quantity:
     >>> as_quantity(["500 GeV", "10 TeV"]).value.tolist()
     [0.5, 10.0]
     """
-    value = _quantities(value)
+    if isinstance(value, str):
+        value = u.Quantity(value)
+    elif isinstance(value, list | tuple) and any(isinstance(v, str | u.Quantity)
+                                                 for v in value):  # ["1 TeV", "10 TeV"]
+        value = u.Quantity([u.Quantity(v) if isinstance(v, str) else v for v in value])
     if isinstance(value, u.Quantity):
         return value.to(unit)
     return u.Quantity(np.asarray(value, dtype=float), unit)
-
-
-def _quantities(value):
-    """A string (``"1 TeV"``) or a sequence holding strings or Quantities as one Quantity;
-    anything else as it is."""
-    if isinstance(value, str):
-        return u.Quantity(value)
-    if isinstance(value, list | tuple) and any(isinstance(v, str | u.Quantity) for v in value):
-        return u.Quantity([u.Quantity(v) if isinstance(v, str) else v for v in value])
-    return value
 
 
 def axis_coords(edges, dim: str, unit: str | None = None, interp: str | None = None) -> dict:
@@ -45,7 +39,6 @@ def axis_coords(edges, dim: str, unit: str | None = None, interp: str | None = N
     >>> c["energy"].values.round(3).tolist(), c["energy"].attrs["bounds"]
     ([3.162, 31.623], 'energy_bounds')
     """
-    edges = _quantities(edges)  # ["1 TeV", "10 TeV"] too
     if isinstance(edges, u.Quantity):
         unit = unit or edges.unit.to_string("fits")
         edges = edges.to_value(unit)

@@ -19,12 +19,14 @@ import xarray as xr
 from astropy import units as u
 
 from xdl4.axes import bound_values
-from xdl4.errors import ArgumentError, DL4ValidationError
+from xdl4.errors import ArgumentError, DL4ValidationError, StackError
 from xdl4.schema import (
     BOUND,
     BOUNDED_DIMS,
     ENERGY_DIMS,
+    GTI,
     KINDS,
+    META_ROW,
     OBS,
     VARIABLES,
     Kind,
@@ -156,9 +158,6 @@ def concat_runs(runs) -> xr.Dataset:
 def _check_same_grids(runs: list[xr.Dataset]) -> None:
     """Runs along ``obs`` share their kind, axes and pixel grids (an outer join would pad
     the others with NaN); their GTI tables and meta rows may differ in length."""
-    from xdl4.errors import StackError
-    from xdl4.schema import GTI, META_ROW
-
     free = {GTI, META_ROW, OBS}
     first = runs[0]
     for run in runs[1:]:

@@ -247,13 +247,10 @@ def sed_values(ds: xr.Dataset, sed_type: str) -> dict[str, np.ndarray]:
     ``SED_UNITS[sed_type]`` (NaN where absent), converted as gammapy's
     ``FluxPoints.to_table(sed_type=...)``: likelihood SEDs as norm x
     :func:`sed_reference`, the others through dnde and :func:`sed_factor`."""
-    if sed_type not in SED_UNITS:
-        raise ArgumentError(f"sed_type must be one of {list(SED_UNITS)}, not {sed_type!r}")
     if ds.attrs.get("sed_type") == "likelihood":
-        ref = sed_reference(ds, sed_type)
-        shape = np.broadcast_shapes(ref.shape, _array(ds, "norm").shape)
+        ref = sed_reference(ds, sed_type)  # raises for an unknown sed_type (sed_factor)
         return {sed_type + s: (_values(ds, "norm" + s, "") * ref if "norm" + s in ds
-                               else np.full(shape, np.nan)) for s in SUFFIXES[:5]}
+                               else np.full(ref.shape, np.nan)) for s in SUFFIXES[:5]}
     factor = sed_factor(sed_type, *energy_bins(ds))
     return {sed_type + k[4:]: v * factor for k, v in sed_dnde(ds).items()}
 
