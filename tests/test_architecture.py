@@ -19,7 +19,7 @@ LAYERS = {
     "contract": ["errors", "schema", "axes", "skymath", "files", "cache"],
     "grids": ["sky", "gti", "masks", "validation"],
     "core": ["stats", "psf", "edisp", "irf", "models", "forward", "reduce", "stack", "resample",
-             "spatial", "region"],
+             "spatial", "region", "gammapy_float32"],
     "kinds": ["kinds"],
     "fit": ["fitting", "estimators", "plot"],
     "beside": ["io", "accessor", "cli", "streaming", "constructors", "examples", "testing",

@@ -164,10 +164,12 @@ class DL4Accessor:
             return self.info_table(models=models)
         return self._call("info", models, cache=self._cache)
 
-    def info_table(self, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:
+    def info_table(self, cumulative: bool = False, models: ModelsLike = None,
+                   dtype: str = "float64") -> xr.Dataset:
         """gammapy's ``info_table``: info fields per run (``cumulative``: of the runs
         stacked up to each one) as a Dataset over ``obs``; ``.to_dataframe()`` for a
-        table (see :func:`xdl4.runs.info_table`).
+        table (see :func:`xdl4.runs.info_table`; ``dtype="float32"`` replays gammapy's
+        float32 cumulative table to the last digit).
 
         >>> import xarray as xr, xdl4
         >>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).dl4.renamed(f"run{i}")
@@ -178,7 +180,7 @@ class DL4Accessor:
         from xdl4.runs import info_table
 
         self._counts("info_table")
-        return info_table(self._ds, cumulative, models)
+        return info_table(self._ds, cumulative, models, dtype)
 
     def renamed(self, name: str) -> xr.Dataset:
         """This dataset named ``name``, labelled as a run: the scalar ``obs`` coordinate

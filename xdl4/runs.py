@@ -41,16 +41,28 @@ def datasets_of(data: Any) -> list[xr.Dataset]:
     return datasets_in(data, split_runs=True)
 
 
-def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -> xr.Dataset:
+def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
+               dtype: str = "float64") -> xr.Dataset:
     """gammapy's ``Datasets.info_table``: one row of ``info_dict`` fields per dataset (or
     run), as an ``xarray.Dataset`` over ``obs`` with units; ``.to_dataframe()`` gives the
     table. ``cumulative``: each row is the info of the runs up to it stacked (in order, as
     gammapy: the first run masked, then each run stacked on). ``models``: npred,
     npred_signal and stat_sum with the models (each run's FoV background model applies).
+
+    ``dtype="float32"`` (cumulative only, without models): stack and sum in gammapy's
+    float32 working maps instead of float64, which gives gammapy's cumulative table to
+    the last digit, float32 rounding included (:mod:`xdl4.gammapy_float32`; exposure in
+    m2 s as gammapy's stacked exposure).
     """
     datasets = datasets_of(data)
     if not datasets:
         raise ArgumentError("info_table needs at least one dataset")
+    if str(dtype) not in ("float64", "float32") and dtype not in (np.float64, np.float32):
+        raise ArgumentError(f"info_table dtype must be 'float64' or 'float32', not {dtype!r}")
+    float32 = np.dtype(dtype) == np.float32
+    if float32 and (not cumulative or models is not None):
+        raise ArgumentError("dtype='float32' replays gammapy's cumulative table, which has "
+                            "no model information: use cumulative=True and no models")
     rows, names = [], []
     stacked = None
     for ds in datasets:
@@ -61,8 +73,17 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -
         else:
             rows.append(ds.dl4.info(models))
         names.append(dataset_name(ds))
-    keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
     units = _exposure_units(datasets[0])
+    if float32:
+        from xdl4.gammapy_float32 import EXPOSURE_UNIT, cumulative_fields
+
+        for row, fields in zip(rows, cumulative_fields(datasets), strict=True):
+            row.update(fields)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for key in ("counts", "background", "excess"):
+                    row[f"{key}_rate"] = float(np.float64(row[key]) / row["livetime"])
+        units = dict.fromkeys(units, EXPOSURE_UNIT)
+    keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
     table = {}
     for key in keys:
         values = [row.get(key, np.nan) for row in rows]
@@ -70,7 +91,7 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None) -
         table[key] = xr.Variable(OBS, np.asarray(values), {} if unit is None else
                                  {"units": unit})
     out = xr.Dataset(table, coords={OBS: names})
-    return out.assign_attrs(cumulative=int(cumulative))
+    return out.assign_attrs(cumulative=int(cumulative), dtype=str(np.dtype(dtype)))
 
 
 def _exposure_units(ds: xr.Dataset) -> dict:

@@ -91,8 +91,8 @@ def _wstat_errors(n_on, n_off, alpha, mu_sig, n_sig, stat_max, error, n_sigma, n
 
 def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
                n_sigma: float = 1.0, n_sigma_ul: float = 2.0, selection_optional="all",
-               energy_edges=None, correlate_off: bool = True, spectral_model=None
-               ) -> xr.Dataset:
+               energy_edges=None, correlate_off: bool = True, spectral_model=None,
+               dtype: str = "float64") -> xr.Dataset:
     """Correlated counts, background, excess, significance, errors and flux of a map
     dataset (gammapy's ``ExcessMapEstimator`` quantities).
 
@@ -102,6 +102,10 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     ``energy_edges``: energy groups (default one group over all bins, as gammapy).
     ``selection_optional``: "all" (default), None, or among ``errn-errp``, ``ul``,
     ``alpha``, ``acceptance_on``, ``acceptance_off`` (the last three: on/off only).
+    ``dtype``: of the correlated maps and the results. ``"float32"`` evaluates the
+    statistics on float32 correlated maps as gammapy does (its numbers to float32
+    rounding: the Cash ``norm_errn``/``norm_errp`` move by up to 1e-4 near the Lambert W
+    branch point); the default float64 is the more precise.
 
     Returns a Dataset on (energy group, lat, lon): ``npred`` = ``counts`` (correlated
     counts), ``background``, ``npred_excess``, ``ts``, ``sqrt_ts`` (Cash, or WStat / Li &
@@ -115,6 +119,9 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     if "lat" not in ds.dims:
         raise ArgumentError("excess maps need a map dataset (lat/lon pixels)")
     selection = parse_selection(selection_optional, OPTIONAL)
+    if str(dtype) not in ("float64", "float32") and dtype not in (np.float64, np.float32):
+        raise ArgumentError(f"excess_map dtype must be 'float64' or 'float32', not {dtype!r}")
+    dtype = np.dtype(dtype)
     radius = degrees(correlation_radius)
     spectral = PowerLawSpectralModel(index=2) if spectral_model is None else spectral_model
     onoff = is_onoff(ds)
@@ -130,7 +137,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
         ev.counts.shape)
     mask = group_any(safe, group, ng) & group_any(fit_mask, group, ng)
     counts = group_sum(ev.counts, group, ng, safe)
-    n_on = correlate(counts * mask, kernel)
+    n_on = correlate(counts * mask, kernel).astype(dtype)
     variables: dict = {}
     if onoff:
         sig = ev.npred_signal(models)
@@ -141,13 +148,13 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
             bkg = group_sum(np.where(np.isfinite(ev.alpha), ev.alpha, 0.0) * ev.counts_off,
                             group, ng, safe)
             acc_off = acc * n_off_g / bkg
-        mu_sig = correlate(group_sum(sig, group, ng, safe) * mask, kernel)
+        mu_sig = correlate(group_sum(sig, group, ng, safe) * mask, kernel).astype(dtype)
         if correlate_off:
             b = np.where(acc_off == 0, 0.0, bkg) * mask
             b = np.where(np.isfinite(b), b, 0.0)
-            n_off = correlate(n_off_g * mask, kernel)
+            n_off = correlate(n_off_g * mask, kernel).astype(dtype)
             with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = correlate(b, kernel) / n_off
+                alpha = correlate(b, kernel).astype(dtype) / n_off
         else:
             n_off = n_off_g * mask
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -168,7 +175,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
                 variables[key] = (values, "")
     else:
         npred = ev.npred(models)
-        n_bkg = correlate(group_sum(npred, group, ng, safe) * mask, kernel)
+        n_bkg = correlate(group_sum(npred, group, ng, safe) * mask, kernel).astype(dtype)
         n_sig = n_on - n_bkg
         ts = cash_ts(n_on, n_bkg)
         error = np.sqrt(n_on)
@@ -191,7 +198,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     out.update({k: (v, "") for k, v in norms.items()})
     out.update({k.replace("norm", "flux"): (v * ref, "cm-2 s-1") for k, v in norms.items()})
     out.update(variables)
-    out = {k: (np.where(mask, v, np.nan), u) for k, (v, u) in out.items()}
+    out = {k: (np.where(mask, v, np.nan).astype(dtype), u) for k, (v, u) in out.items()}
     attrs = {"estimator": "excess_map", "name": ds.attrs.get("name", ""),
              "correlation_radius_deg": radius, "n_sigma": float(n_sigma),
              "n_sigma_ul": float(n_sigma_ul), "stat_type": "wstat" if onoff else "cash",
