@@ -60,6 +60,8 @@ def test_every_kind_text_and_html(kinds, kind):
     assert r["excess"] == f"{info['excess']:.6g}"
     assert r["sqrt_ts"] == f"{info['sqrt_ts']:.6g}"
     assert r["livetime"] == "3600 s"
+    unit = ds.exposure.attrs["units"]
+    assert r["exposure_min"] == f"{info['exposure_min']:.6g} {unit}" and unit  # with its unit
     if kind.startswith("map"):
         assert r["grid"] == ("60 x 60 pixels of 0.05 deg, icrs CAR, centre "
                              "(83.6300, 22.0100)")

@@ -143,6 +143,18 @@ def test_info_table_cumulative_float32_matches_gammapy_to_the_last_digit(
         gammapy_tables["maps_cumulative"][1]["background"]
 
 
+def test_info_table_without_background_as_gammapy(runs, gammapy_tables):
+    """No background variable: per run no excess, significance or npred (NaN, not counts
+    over a zero background), as gammapy; gammapy's cumulative rows start from zero maps
+    (background 0), which the float32 replay gives and float64 reports as NaN."""
+    bare = runs.isel(obs=[0, 1]).drop_vars("background")
+    _compare(bare.dl4.info_table(), gammapy_tables["maps_no_background"], 1e-9)
+    _compare(bare.dl4.info_table(cumulative=True, dtype="float32"),
+             gammapy_tables["maps_no_background_cumulative"], 1e-12)
+    float64 = bare.dl4.info_table(cumulative=True)
+    assert np.isnan(float64.background).all() and np.isnan(float64.sqrt_ts).all()
+
+
 def test_info_table_float32_is_cumulative_without_models(runs):
     with pytest.raises(xdl4.ArgumentError, match="cumulative=True and no models"):
         runs.dl4.info_table(dtype="float32")

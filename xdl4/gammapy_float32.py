@@ -82,7 +82,7 @@ def stacked_maps(datasets: Sequence[xr.Dataset]) -> Iterator[dict[str, np.ndarra
         safe = _values(ds, "mask_safe") if "mask_safe" in ds else np.ones(shape, bool)
         if onoff:
             maps.update(_onoff_step(maps, ds, safe))
-        else:
+        elif "background" in ds:  # the stacked background starts as zeros in any case
             maps["background"] = _added(maps["background"], _values(ds, "background"), safe)
         maps["counts"] = _added(maps["counts"], _values(ds, "counts"), safe)
         maps["exposure"] = _added(maps["exposure"], _values(ds, "exposure", EXPOSURE_UNIT),

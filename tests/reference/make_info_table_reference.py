@@ -42,6 +42,11 @@ srcs = Models([m for m in models if m.name in names])
 for d in maps:
     d.models = srcs.copy()
 out["maps_models"] = table_rows(maps.info_table())
+bare = Datasets([MapDataset.read(stack / f"run{i}.fits.gz", name=f"run{i}") for i in range(2)])
+for d in bare:
+    d.background = None  # no background: NaN per run, zeros once stacked (from_geoms)
+out["maps_no_background"] = table_rows(bare.info_table())
+out["maps_no_background_cumulative"] = table_rows(bare.info_table(cumulative=True))
 onoff = Datasets([SpectrumDatasetOnOff.read(stack / f"son{i}.fits", name=f"son{i}")
                   for i in range(3)])
 out["onoff"] = table_rows(onoff.info_table())

@@ -322,7 +322,8 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
     npb = npred_background(ds, models, irf_interpolation, cache)
     nps = npred_signal(ds, models, None, irf_interpolation, cache) if models is not None \
         else None
-    npred_bkg = _sum(npb, mask)
+    # without a background (cash) there is no excess: NaN as gammapy, not counts - 0
+    npred_bkg = _sum(npb, mask) if record.onoff or "background" in ds else np.nan
     if not record.onoff:
         excess = counts - npred_bkg if np.isfinite(npred_bkg) else np.nan
         ts = float(cash_ts(counts, npred_bkg)) if np.isfinite(npred_bkg) else np.nan
