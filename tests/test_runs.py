@@ -155,6 +155,20 @@ def test_info_table_without_background_as_gammapy(runs, gammapy_tables):
     assert np.isnan(float64.background).all() and np.isnan(float64.sqrt_ts).all()
 
 
+def test_info_table_float32_ignores_dimension_order_and_units(runs):
+    """The float32 replay reads every array in canonical order and converts exposure to
+    gammapy's m2 s first: a transposed run with exposure in cm2 s gives the same table."""
+    table = runs.dl4.info_table(cumulative=True, dtype="float32")
+    other = runs.transpose(*reversed(list(runs.dims)))
+    other = other.assign(exposure=(other.exposure * 1e4).assign_attrs(
+        other.exposure.attrs, units="cm2 s"))
+    again = other.dl4.info_table(cumulative=True, dtype="float32")
+    assert again.exposure_min.attrs["units"] == "m2 s"
+    for field in table.data_vars:
+        if table[field].dtype.kind == "f":
+            np.testing.assert_allclose(again[field], table[field], rtol=1e-7, err_msg=field)
+
+
 def test_info_table_float32_is_cumulative_without_models(runs):
     with pytest.raises(xdl4.ArgumentError, match="cumulative=True and no models"):
         runs.dl4.info_table(dtype="float32")
