@@ -174,8 +174,10 @@ def test_info_table_float32_is_cumulative_without_models(runs):
         runs.dl4.info_table(dtype="float32")
     with pytest.raises(xdl4.ArgumentError, match="cumulative=True and no models"):
         runs.dl4.info_table(cumulative=True, models=[_source()], dtype="float32")
-    with pytest.raises(xdl4.ArgumentError, match="dtype must be 'float64' or 'float32'"):
-        runs.dl4.info_table(cumulative=True, dtype="float16")
+    for bad in ("float16", "nonsense", None, int):
+        with pytest.raises(xdl4.ArgumentError, match="dtype must be 'float64' or 'float32'"):
+            runs.dl4.info_table(cumulative=True, dtype=bad)
+    assert runs.dl4.info_table(cumulative=True, dtype=float).attrs["dtype"] == "float64"
 
 
 def test_cumulative_first_row_is_the_first_run(runs, onoff_runs, gammapy_tables):

@@ -22,9 +22,10 @@ Everything else (livetime, ontime, bins, counts) is exact in both and comes from
 own stack. The tests hold the replay to gammapy's table to 1e-12.
 
 >>> import xarray as xr, xdl4
+>>> from xdl4.runs import datasets_of
 >>> runs = xr.concat([xdl4.examples.spectrum_dataset(i).dl4.renamed(f"run{i}")
 ...                  for i in range(2)], "obs")
->>> rows = list(cumulative_fields(xdl4.runs.datasets_of(runs)))
+>>> rows = list(cumulative_fields(datasets_of(runs)))
 >>> len(rows), type(rows[0]["background"]).__name__
 (2, 'float')
 """
@@ -32,18 +33,36 @@ own stack. The tests hold the replay to gammapy's table to 1e-12.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 from astropy import units as u
 
 from xdl4 import stats
+from xdl4.errors import ArgumentError
 from xdl4.schema import canonical
 from xdl4.validation import kind_record
 
 F32 = np.float32
 #: gammapy's exposure unit in ``from_geoms`` (the stacked exposure's unit)
 EXPOSURE_UNIT = "m2 s"
+
+
+def working_dtype(dtype: Any, what: str) -> np.dtype:
+    """``dtype`` as a numpy dtype, float64 (xdl4's) or float32 (gammapy's working maps);
+    an :class:`~xdl4.errors.ArgumentError` naming ``what`` otherwise.
+
+    >>> working_dtype("float32", "excess_map"), working_dtype(float, "info_table")
+    (dtype('float32'), dtype('float64'))
+    """
+    try:
+        out = np.dtype(dtype) if dtype is not None else None  # np.dtype(None) is float64
+    except TypeError:
+        out = None
+    if out is None or out.name not in ("float64", "float32"):
+        raise ArgumentError(f"{what} dtype must be 'float64' or 'float32', not {dtype!r}")
+    return out
 
 
 def _values(ds: xr.Dataset, name: str, unit: str | None = None) -> np.ndarray:
@@ -159,4 +178,5 @@ def cumulative_fields(datasets: Sequence[xr.Dataset]) -> Iterator[dict]:
         yield info_fields(maps, onoff)
 
 
-__all__ = ["EXPOSURE_UNIT", "cumulative_fields", "info_fields", "stacked_maps"]
+__all__ = ["EXPOSURE_UNIT", "cumulative_fields", "info_fields", "stacked_maps",
+           "working_dtype"]

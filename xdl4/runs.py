@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError, DL4ValidationError, StackError
+from xdl4.gammapy_float32 import working_dtype
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
 from xdl4.validation import concat_runs, dataset_name, datasets_in
@@ -57,9 +58,7 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
     datasets = datasets_of(data)
     if not datasets:
         raise ArgumentError("info_table needs at least one dataset")
-    if str(dtype) not in ("float64", "float32") and dtype not in (np.float64, np.float32):
-        raise ArgumentError(f"info_table dtype must be 'float64' or 'float32', not {dtype!r}")
-    float32 = np.dtype(dtype) == np.float32
+    float32 = working_dtype(dtype, "info_table") == np.float32
     if float32 and (not cumulative or models is not None):
         raise ArgumentError("dtype='float32' replays gammapy's cumulative table, which has "
                             "no model information: use cumulative=True and no models")
@@ -91,7 +90,7 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
         table[key] = xr.Variable(OBS, np.asarray(values), {} if unit is None else
                                  {"units": unit})
     out = xr.Dataset(table, coords={OBS: names})
-    return out.assign_attrs(cumulative=int(cumulative), dtype=str(np.dtype(dtype)))
+    return out.assign_attrs(cumulative=int(cumulative), dtype="float32" if float32 else "float64")
 
 
 def _exposure_units(ds: xr.Dataset) -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError
+from xdl4.gammapy_float32 import working_dtype
 from xdl4.schema import canonical
 from xdl4.skymath import degrees
 
@@ -119,9 +120,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     if "lat" not in ds.dims:
         raise ArgumentError("excess maps need a map dataset (lat/lon pixels)")
     selection = parse_selection(selection_optional, OPTIONAL)
-    if str(dtype) not in ("float64", "float32") and dtype not in (np.float64, np.float32):
-        raise ArgumentError(f"excess_map dtype must be 'float64' or 'float32', not {dtype!r}")
-    dtype = np.dtype(dtype)
+    dtype = working_dtype(dtype, "excess_map")
     radius = degrees(correlation_radius)
     spectral = PowerLawSpectralModel(index=2) if spectral_model is None else spectral_model
     onoff = is_onoff(ds)
