@@ -98,7 +98,8 @@ def stacked_maps(datasets: Sequence[xr.Dataset]) -> Iterator[dict[str, np.ndarra
     for name in ("counts_off", "acceptance", "acceptance_off") if onoff else ("background",):
         maps[name] = np.zeros(shape, F32)
     for ds in datasets:
-        safe = _values(ds, "mask_safe") if "mask_safe" in ds else np.ones(shape, bool)
+        safe = _values(ds, "mask_safe").astype(bool) if "mask_safe" in ds else \
+            np.ones(shape, bool)
         if onoff:
             maps.update(_onoff_step(maps, ds, safe))
         elif "background" in ds:  # the stacked background starts as zeros in any case
