@@ -128,6 +128,8 @@ def test_all_lists_every_lazy_name():
     from xdl4 import _LAZY, _SUBMODULES
 
     assert set(xdl4.__all__) == {*_LAZY, *_SUBMODULES, "open_dataset"}
+    for name in _SUBMODULES:  # reachable as attributes without an import of their own
+        assert getattr(xdl4, name).__name__ == f"xdl4.{name}"
 
 
 def test_py_typed_ships():

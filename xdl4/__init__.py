@@ -45,10 +45,10 @@ _LAZY = {
     "light_curve": "xdl4.estimators",
 }
 #: public submodules, imported on first use
-_SUBMODULES = ("examples", "kinds", "models", "plot", "testing")
+_SUBMODULES = ("estimators", "examples", "fitting", "kinds", "models", "plot", "runs", "testing")
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs
-    from xdl4 import examples, kinds, models, plot, testing
+    from xdl4 import estimators, examples, fitting, kinds, models, plot, runs, testing
     from xdl4.constructors import create
     from xdl4.errors import (
         ArgumentError,
@@ -129,7 +129,8 @@ __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test che
     "DL4FileNotFoundError", "DL4ValidationError", "DL4Warning", "FitError",
     "FitResult", "FormatError", "GridError", "KindError", "Likelihood", "ModelError",
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
-    "create_flux_points", "examples", "fit", "flux_points", "kinds", "light_curve", "models",
-    "open_dataset", "open_datasets", "plot", "read_models", "stack_files", "stat_contour",
-    "stat_profile", "summary", "testing", "validate", "write_datasets",
+    "create_flux_points", "estimators", "examples", "fit", "fitting", "flux_points", "kinds",
+    "light_curve", "models", "open_dataset", "open_datasets", "plot", "read_models", "runs",
+    "stack_files", "stat_contour", "stat_profile", "summary", "testing", "validate",
+    "write_datasets",
 ]

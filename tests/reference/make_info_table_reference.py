@@ -11,7 +11,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from gammapy.datasets import Datasets, MapDataset, SpectrumDatasetOnOff
+from gammapy.datasets import (
+    Datasets,
+    MapDataset,
+    MapDatasetOnOff,
+    SpectrumDataset,
+    SpectrumDatasetOnOff,
+)
 from gammapy.modeling.models import Models
 
 data = Path(sys.argv[1])
@@ -47,6 +53,11 @@ for d in bare:
     d.background = None  # no background: NaN per run, zeros once stacked (from_geoms)
 out["maps_no_background"] = table_rows(bare.info_table())
 out["maps_no_background_cumulative"] = table_rows(bare.info_table(cumulative=True))
+# the other kinds: a dataset stacked onto a copy of itself (one file of each at hand)
+for key, cls, name in (("map_onoff_twice", MapDatasetOnOff, "map_dataset_onoff.fits.gz"),
+                       ("spectrum_twice", SpectrumDataset, "spectrum_dataset.fits.gz")):
+    pair = Datasets([cls.read(data / "gammapy" / name, name=n) for n in ("a", "b")])
+    out[f"{key}_cumulative"] = table_rows(pair.info_table(cumulative=True))
 onoff = Datasets([SpectrumDatasetOnOff.read(stack / f"son{i}.fits", name=f"son{i}")
                   for i in range(3)])
 out["onoff"] = table_rows(onoff.info_table())
