@@ -89,7 +89,7 @@ def _compare(table, rows, rtol, float32=(), folded=()):
             if units[field]:
                 assert table[field].attrs["units"].replace(" ", "") in (
                     units[field].replace(" ", ""), units[field].replace("1 / s", "s-1")), field
-            tol = 3e-7 if field in float32 else 1e-5 if field in folded else rtol
+            tol = 3e-7 if field in float32 else 1e-7 if field in folded else rtol
             if math.isnan(expected):
                 assert math.isnan(got), (field, i)
             else:
@@ -106,8 +106,9 @@ def test_info_table_matches_gammapy(runs, onoff_runs, gammapy_tables):
 def test_info_table_with_models_matches_gammapy(runs, data_dir, gammapy_tables):
     models = xdl4.read_models(data_dir / "gammapy" / "map_dataset_models.yaml")
     sources = Models([m for m in models if not m.name.endswith("-bkg")])
-    # forward-folded numbers (npred with PSF/EDISP) at the map tolerance (1e-5) of the
-    # existing reference tests (tests/test_forward.py); the rest to 1e-9
+    # forward-folded numbers (npred with PSF/EDISP) carry gammapy's float32 PSF kernels and
+    # FFT (measured 2.5e-8 npred, 3.7e-8 npred_signal, 6.1e-8 stat_sum): held to 1e-7;
+    # the rest to 1e-9
     _compare(runs.dl4.info_table(models=sources), gammapy_tables["maps_models"], 1e-9,
              folded={"npred", "npred_signal", "stat_sum"})
 

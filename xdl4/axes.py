@@ -150,6 +150,18 @@ def bound_values(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> np.ndarr
     return np.asarray(b.transpose(*canonical_dims(b.dims)).values, dtype=float)
 
 
+def has_bounds(ds: xr.Dataset | xr.DataArray, dim: str) -> bool:
+    """Whether axis ``dim`` has a bounds variable (CF ``bounds``, else ``{dim}_bounds``).
+
+    >>> import xdl4
+    >>> ds = xdl4.examples.map_dataset()
+    >>> has_bounds(ds, "rad"), has_bounds(ds, "lat")
+    (True, False)
+    """
+    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
+    return bname in ds.coords or bname in getattr(ds, "data_vars", {})
+
+
 def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     """The (n, 2) lower / upper bin bounds of axis ``dim`` with their units.
 
@@ -157,8 +169,8 @@ def bounds(ds: xr.Dataset | xr.DataArray, dim: str = "energy") -> u.Quantity:
     >>> bounds(xdl4.examples.spectrum_dataset(), "energy")[0]
     <Quantity [0.1       , 0.17782794] TeV>
     """
-    bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
-    if bname not in ds.coords and bname not in getattr(ds, "data_vars", {}):
+    if not has_bounds(ds, dim):
+        bname = ds[dim].attrs.get("bounds", f"{dim}_bounds")
         raise KeyError(f"axis {dim!r} has no bounds variable {bname!r}")
     b = bound_values(ds, dim)
     if b.ndim != 2:

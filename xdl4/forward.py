@@ -29,7 +29,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks
-from xdl4.axes import edges
+from xdl4.axes import edges, has_bounds
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
 from xdl4.errors import ArgumentError, ModelError
@@ -170,8 +170,11 @@ class Evaluator(Routed):
         self.psf_values = interp_log_energy(values, nodes, targets)
         self.psf_grid = self._irf_pixel_grid(ds, psf)
         rad = values_in(ds["rad"], "deg", "rad")
+        # gammapy's containment radii depend on whether its rad axis has bin edges
+        self.rad_edges = edges(ds, "rad").to_value("deg") if has_bounds(ds, "rad") else None
         if self.is_map:
-            self.kernel_builder = KernelBuilder(rad, max(self.grid.binsz), self.grid.center)
+            self.kernel_builder = KernelBuilder(rad, max(self.grid.binsz), self.grid.center,
+                                                self.rad_edges)
         self.rad_nodes = rad
 
     def _prepare_edisp(self, ds: xr.Dataset) -> None:

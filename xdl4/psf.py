@@ -5,7 +5,8 @@ gammapy's recipe (semantics 1.4), with its truncation radius taken at the right 
 * the PSF profile at a position: bilinear in the IRF-grid pixel coordinates (linear
   extrapolation beyond the outer pixel centres), linear in ln E between energy nodes;
 * R_j = 0.999-containment radius of profile j (rectangle sums at rad edges, linear
-  interpolation, searched on the rad nodes upsampled 20x); r68_j likewise;
+  interpolation, the nearest of gammapy's candidates: its rad axis upsampled 20x, bin
+  centres for an axis with edges); r68_j likewise;
 * kernel image j: an n_j x n_j pixel square (n_j = odd(2 R_j / pix)) at the centre of an
   N x N image (N from max R_j), each pixel the sum of f_j x f_j sub-pixel samples
   (f_j = min(ceil(12 / (2 r68_j / pix)), 4)) of the profile at their separation from the
@@ -58,11 +59,27 @@ def containment(profiles: np.ndarray, nodes_deg: np.ndarray, radius_deg) -> np.n
     return cum[..., i] * (1 - t) + cum[..., i + 1] * t
 
 
-def containment_radius(profiles: np.ndarray, nodes_deg: np.ndarray,
-                       fraction: float) -> np.ndarray:
-    """Radius (deg) enclosing ``fraction`` for each profile (..., n_rad)."""
-    n = nodes_deg.size
-    cand = np.interp(np.linspace(0, n - 1, (n - 1) * 20 + 1), np.arange(n), nodes_deg)
+def radius_candidates(nodes_deg: np.ndarray, edges_deg: np.ndarray | None = None,
+                      factor: int = 20) -> np.ndarray:
+    """The radii gammapy searches for a containment radius: its rad axis upsampled
+    ``factor`` times, then the axis centres. A rad axis with bin edges (GADF PSF maps:
+    ``rad_bounds``) gives the centres of the finer bins (half a fine step off the nodes);
+    one of nodes only (Fermi) the finer nodes, from the first to the last node."""
+    if edges_deg is None:
+        n = nodes_deg.size
+        return np.interp(np.linspace(0, n - 1, (n - 1) * factor + 1), np.arange(n), nodes_deg)
+    nbin = edges_deg.size - 1
+    fine = np.interp(np.linspace(0, nbin, nbin * factor + 1), np.arange(nbin + 1), edges_deg)
+    return 0.5 * (fine[1:] + fine[:-1])
+
+
+def containment_radius(profiles: np.ndarray, nodes_deg: np.ndarray, fraction: float,
+                       edges_deg: np.ndarray | None = None) -> np.ndarray:
+    """Radius (deg) enclosing ``fraction`` for each profile (..., n_rad): the nearest of
+    gammapy's candidates (:func:`radius_candidates`; ``edges_deg``: the rad bin edges, when
+    the axis has them). The candidates matter: a kernel's size jumps where the radius
+    crosses a pixel boundary, and gammapy's grid decides on which side it lands."""
+    cand = radius_candidates(nodes_deg, edges_deg)
     c = containment(profiles, nodes_deg, cand)
     return cand[np.argmin(np.abs(c - fraction), axis=-1)]
 
@@ -74,8 +91,10 @@ class KernelBuilder:
     a CAR grid of the data frame).
     """
 
-    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float]):
+    def __init__(self, nodes_deg: np.ndarray, pix: float, center: tuple[float, float],
+                 edges_deg: np.ndarray | None = None):
         self.nodes = np.asarray(nodes_deg, float)
+        self.edges = None if edges_deg is None else np.asarray(edges_deg, float)
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
         self._key = (self.nodes.tobytes(), self.pix, self.center)
@@ -130,9 +149,9 @@ class KernelBuilder:
         """
         profiles = np.clip(profiles, 0, None)
         nodes = profiles if node_profiles is None else np.clip(node_profiles, 0, None)
-        r_nodes = containment_radius(nodes, self.nodes, CONTAINMENT_MAX)
+        r_nodes = containment_radius(nodes, self.nodes, CONTAINMENT_MAX, self.edges)
         r_max = r_nodes[np.minimum(np.arange(len(profiles)), len(r_nodes) - 1)]
-        r68 = containment_radius(profiles, self.nodes, 0.68)
+        r68 = containment_radius(profiles, self.nodes, 0.68, self.edges)
         big = round_up_to_odd(2 * r_max.max() / self.pix)
         out = np.empty((len(profiles), big, big))
         for j, prof in enumerate(profiles):

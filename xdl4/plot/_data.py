@@ -281,13 +281,14 @@ def psf_at(ds: xr.Dataset, pos=None) -> dict[str, np.ndarray]:
     prof = ev.psf_profiles(lon if lon is not None else 0.0, lat if lat is not None else 0.0,
                            at_nodes=True)
     axis = ds["psf"].dims[0]
-    return {"energy": tev(ds[axis]), "axis": axis, "rad": ev.rad_nodes, "profiles": prof,
-            "position": (lon, lat)}
+    return {"energy": tev(ds[axis]), "axis": axis, "rad": ev.rad_nodes,
+            "rad_edges": ev.rad_edges, "profiles": prof, "position": (lon, lat)}
 
 
 def containment_radii(psf: dict, fractions) -> np.ndarray:
     """(n_fraction, n_energy) radii in deg."""
-    return np.stack([containment_radius(psf["profiles"], psf["rad"], f) for f in fractions])
+    return np.stack([containment_radius(psf["profiles"], psf["rad"], f, psf["rad_edges"])
+                     for f in fractions])
 
 
 def edisp_at(ds: xr.Dataset, pos=None) -> dict[str, np.ndarray]:
