@@ -55,3 +55,16 @@ def test_irf_interpolation_keeps_its_own_evaluators(examples):
     assert b == pytest.approx(stat_sum(ds, models, "bilinear"), rel=1e-12)
     assert xdl4.fit(ds, models).total_stat == pytest.approx(
         ds.dl4.stat_sum(models, irf_interpolation="bilinear"), rel=1e-9)
+
+
+def test_renaming_routes_the_models_anew(examples):
+    """A rename changes which FoV background model binds: the cached evaluators (which
+    carry the name) are dropped. A stacked dataset has no scalar ``obs``, so the rename
+    changes only ``attrs["name"]`` and no variable the cache key sees."""
+    ds = examples["map"].dl4.stack(examples["map"].dl4.renamed("other"), name="stacked")
+    models = _models("new")
+    models.parameters["new-bkg.norm"].value = 1.5
+    before = ds.dl4.stat_sum(models)  # "new-bkg" applies to no dataset yet
+    ds.dl4.name = "new"
+    assert ds.dl4.stat_sum(models) == pytest.approx(stat_sum(ds, models), rel=1e-12)
+    assert ds.dl4.stat_sum(models) != before

@@ -136,6 +136,7 @@ class DL4Accessor:
             ds.attrs.update(renamed.attrs)
             if "obs" in renamed.coords and "obs" not in ds.dims:
                 ds.coords["obs"] = renamed.coords["obs"]
+        self._cache.clear()  # cached evaluators carry the old name (model routing)
 
     def validate(self) -> xr.Dataset:
         """Raise :class:`xdl4.DL4ValidationError` listing every problem, else return ds.
