@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 
+import xdl4
 import xdl4.models as xm
 from xdl4.errors import DL4FileNotFoundError
 from xdl4.models import (
@@ -531,6 +532,26 @@ def test_template_path_resolution(tmp_path, monkeypatch):
     bad = dict(comp, spatial=dict(comp["spatial"], filename="nope.fits"))
     with pytest.raises(DL4FileNotFoundError, match="template file not found"):
         Models.from_dict({"components": [bad]}, base_path=tmp_path)
+
+
+def test_quantity_strings_without_or_with_extra_spaces_and_yaml_values_with_units():
+    """The unit of "1e-11cm-2 s-1 TeV-1" is what follows the number, however spaced; a YAML
+    value with a unit of its own is converted to the entry's unit, and a unit that does
+    not convert is a ModelError (it was silently dropped: 500 GeV read as 500 TeV)."""
+    from xdl4.models import Models, PowerLaw
+
+    for text in ("1e-11cm-2 s-1 TeV-1", "1e-11  cm-2 s-1 TeV-1"):
+        amplitude = PowerLaw(amplitude=text).amplitude
+        assert (amplitude.value, amplitude.unit) == (1e-11, "cm-2 s-1 TeV-1")
+    spectral = {"type": "PowerLawSpectralModel", "parameters": [
+        {"name": "reference", "value": "500 GeV", "unit": "TeV"}, {"name": "index", "value": 2}]}
+    data = {"components": [{"name": "a", "type": "SkyModel", "spectral": spectral}]}
+    with pytest.warns(xdl4.DL4Warning, match="not given"):
+        reference = Models.from_dict(data)["a"].spectral_model.reference
+    assert (reference.value, reference.unit) == (0.5, "TeV")
+    spectral["parameters"][1]["value"] = "2 deg"
+    with pytest.raises(xdl4.ModelError, match="'index' is not a number"):
+        Models.from_dict(data)
 
 
 def test_parameters_take_quantities_and_strings_as_gammapy():

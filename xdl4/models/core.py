@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -12,6 +13,9 @@ import xarray as xr
 from xdl4.errors import ModelError
 
 from .parameter import Parameter, Parameters, parameter_entries, parse_quantity
+
+#: the number that starts a quantity string ("1e-11cm-2 s-1 TeV-1": the rest is the unit)
+_LEADING_NUMBER = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 __all__ = ["Model", "REGISTRY", "get_model_class", "par"]
 
@@ -62,7 +66,8 @@ class Model:
                 if isinstance(v, str):  # "1e-11 cm-2 s-1 TeV-1", as gammapy takes it
                     text, v = v, parse_quantity(v, d.name)
                     if isinstance(v, u.Quantity):  # the unit as the user spelt it
-                        p.unit = text.strip().partition(" ")[2] or v.unit.to_string()
+                        p.unit = _LEADING_NUMBER.sub("", text, count=1).strip() or \
+                            v.unit.to_string()
                         v = v.value
                 if isinstance(v, Parameter):
                     v._canonical = d._canonical

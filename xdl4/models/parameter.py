@@ -147,7 +147,8 @@ class Parameter:
         ``[min, max]`` warns (:class:`xdl4.DL4Warning`), all naming the parameter."""
         if not isinstance(data, dict):
             raise ModelError(f"{where}: parameter entry is not a mapping: {data!r}")
-        for key, val in data.items():
+        # the unit first: a value with a unit of its own ("500 GeV") is converted to it
+        for key, val in sorted(data.items(), key=lambda item: item[0] != "unit"):
             if key == "name":
                 continue
             if key == "unit":
@@ -157,7 +158,7 @@ class Parameter:
                     raise ModelError(f"{where}: {exc}") from None
             elif key in ("value", "min", "max", "error"):
                 try:
-                    setattr(self, key, _float(val))
+                    setattr(self, key, _float(val, self.unit, self.name))
                 except (TypeError, ValueError):
                     raise ModelError(f"{where}: {key} of parameter {self.name!r} is not a "
                                      f"number: {val!r}") from None
