@@ -786,3 +786,13 @@ def test_flux_points_scale_by_the_temporal_norm_of_their_gtis(data_dir):
                                                                    rel=1e-12)
     assert stat(timed, fast) == pytest.approx(10.784592844572984, rel=1e-10)
     assert stat(ds.drop_dims("gti"), fast) == pytest.approx(1.7936574158327345, rel=1e-10)
+
+
+def test_light_curve_table_without_its_columns_or_reference_is_a_model_error(tmp_path):
+    from astropy.table import Table
+
+    path = tmp_path / "lc_bad.fits"
+    Table({"TIME": [0.0, 1.0], "NORM": [1.0, 2.0]}).write(path)  # no MJDREFI/F
+    with pytest.raises(xdl4.ModelError, match="light curve lc_bad.fits: not a light-curve "
+                                              "table.*MJDREFI"):
+        LightCurveTemplateTemporalModel.read(path)

@@ -134,7 +134,7 @@ class Models(Sequence):
                 raise ModelError(f"models YAML: component {i} has no 'type'")
             label = f"component {i} ({comp.get('name', comp['type'])})"
             try:
-                mcls = get_model_class("sky", comp["type"], f"{label}: ")
+                mcls = get_model_class("sky", comp["type"])
                 models.append(mcls.from_dict(comp, base_path=base_path))
             except FileNotFoundError as err:  # a template file (named by the component)
                 raise DL4FileNotFoundError(f"models YAML: {label}: {err}") from err

@@ -24,7 +24,7 @@ REGISTRY: dict[str, dict[str, type]] = {"spectral": {}, "spatial": {}, "temporal
 
 
 def get_model_class(kind: str, tag: str, where: str = "") -> type:
-    """Class registered for `tag` (long name or alias); clear ValueError otherwise."""
+    """Class registered for `tag` (long name or alias); a ModelError otherwise."""
     try:
         return REGISTRY[kind][tag]
     except KeyError:

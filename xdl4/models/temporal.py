@@ -31,7 +31,7 @@ import numpy as np
 from astropy.time import TIME_DELTA_SCALES, Time
 from scipy.special import erf
 
-from xdl4.errors import DL4ValidationError, ModelError
+from xdl4.errors import DL4FileNotFoundError, DL4ValidationError, ModelError
 from xdl4.files import check_readable
 from xdl4.gti import GoodTimes, _duration, _jd, as_time
 
@@ -311,22 +311,26 @@ class LightCurveTemplateTemporalModel(TemporalModel):
             raise ModelError(f"light curve {path.name}: cannot read it as a table: "
                              f"{type(err).__name__}: {err}") from err
         meta = table.meta
-        ref = Time(float(meta["MJDREFI"]), float(meta["MJDREFF"]), format="mjd",
-                   scale=str(meta.get("TIMESYS", "utc")).lower())
-        time = table["TIME"].quantity
-        if not time.unit.is_equivalent("d"):
-            time = u.Quantity(time.value, meta["TIMEUNIT"])
+        try:
+            ref = Time(float(meta["MJDREFI"]), float(meta["MJDREFF"]), format="mjd",
+                       scale=str(meta.get("TIMESYS", "utc")).lower())
+            time = table["TIME"].quantity
+            if not time.unit.is_equivalent("d"):
+                time = u.Quantity(time.value, meta["TIMEUNIT"])
+            norm = table["NORM"]
+        except (KeyError, ValueError, TypeError) as err:  # astropy's unit errors included
+            raise ModelError(f"light curve {path.name}: not a light-curve table (TIME, NORM, "
+                             f"MJDREFI/F, TIMEUNIT): {type(err).__name__}: {err}") from err
         kwargs["t_ref"] = float(ref.utc.mjd)
-        return cls(time, table["NORM"], filename=str(path) if filename is None else filename,
-                   **kwargs)
+        return cls(time, norm, filename=str(path) if filename is None else filename, **kwargs)
 
     def _evaluate_mjd(self, mjd):
         if self.time is None:
             if self.format != "table":
                 raise NotImplementedError(f"{self.tag[0]}: format {self.format!r} is read and "
                                           "written back only, not evaluated")
-            raise FileNotFoundError(f"{self.tag[0]}: light-curve file {self.filename!r} not "
-                                    "found when the model was read")
+            raise DL4FileNotFoundError(f"{self.tag[0]}: light-curve file {self.filename!r} "
+                                       "not found when the model was read")
         x, y = self.time.value, self.norm
         t = u.Quantity(np.asarray(mjd) - self.t_ref.value, "d").to_value(self.time.unit)
         i = np.clip(np.searchsorted(x, t) - 1, 0, x.size - 2)
