@@ -52,10 +52,11 @@ def tophat(radius_deg: float, binsz: float) -> np.ndarray:
     return (k / k.max()) > 0.5
 
 
-def correlate(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+def correlate(images: np.ndarray, kernel: np.ndarray, dtype=np.float64) -> np.ndarray:
     """Sum of ``images`` (..., ny, nx) over the footprint ``kernel`` (odd, symmetric) around
     each pixel, zero outside the map ('same' convolution), exactly: one cumulative sum per
-    kernel row, so integer counts stay integers and empty regions exact zeros."""
+    kernel row, so integer counts stay integers and empty regions exact zeros. Summed in
+    float64, returned in ``dtype``."""
     images = np.asarray(images, float)
     ny, nx = images.shape[-2:]
     h = kernel.shape[0] // 2
@@ -71,7 +72,7 @@ def correlate(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         rows = csum[..., h + dy:h + dy + ny, :]
         # padded column index of image column x is x + h + 1
         out += rows[..., hi + h + 1:hi + h + 1 + nx] - rows[..., lo + h:lo + h + nx]
-    return out
+    return out.astype(dtype, copy=False)
 
 
 def convolve_same(images: np.ndarray, kernels: np.ndarray) -> np.ndarray:

@@ -136,7 +136,10 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
         ev.counts.shape)
     mask = group_any(safe, group, ng) & group_any(fit_mask, group, ng)
     counts = group_sum(ev.counts, group, ng, safe)
-    n_on = correlate(counts * mask, kernel).astype(dtype)
+    def correlated(images):  # every map the statistics read, in the working dtype
+        return correlate(images, kernel, dtype)
+
+    n_on = correlated(counts * mask)
     variables: dict = {}
     if onoff:
         sig = ev.npred_signal(models)
@@ -147,17 +150,17 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
             bkg = group_sum(np.where(np.isfinite(ev.alpha), ev.alpha, 0.0) * ev.counts_off,
                             group, ng, safe)
             acc_off = acc * n_off_g / bkg
-        mu_sig = correlate(group_sum(sig, group, ng, safe) * mask, kernel).astype(dtype)
+        mu_sig = correlated(group_sum(sig, group, ng, safe) * mask)
         if correlate_off:
             b = np.where(acc_off == 0, 0.0, bkg) * mask
             b = np.where(np.isfinite(b), b, 0.0)
-            n_off = correlate(n_off_g * mask, kernel).astype(dtype)
+            n_off = correlated(n_off_g * mask)
             with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = correlate(b, kernel).astype(dtype) / n_off
+                alpha = correlated(b) / n_off
         else:
-            n_off = n_off_g * mask
+            n_off = (n_off_g * mask).astype(dtype)
             with np.errstate(divide="ignore", invalid="ignore"):
-                alpha = correlate(acc * mask, kernel) / (acc_off * mask)
+                alpha = correlated(acc * mask) / (acc_off * mask).astype(dtype)
         n_bkg = alpha * n_off
         n_sig = n_on - n_bkg - mu_sig
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -174,7 +177,7 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
                 variables[key] = (values, "")
     else:
         npred = ev.npred(models)
-        n_bkg = correlate(group_sum(npred, group, ng, safe) * mask, kernel).astype(dtype)
+        n_bkg = correlated(group_sum(npred, group, ng, safe) * mask)
         n_sig = n_on - n_bkg
         ts = cash_ts(n_on, n_bkg)
         error = np.sqrt(n_on)
