@@ -25,6 +25,8 @@ def as_quantity(value, unit: str | u.UnitBase = "TeV") -> u.Quantity:
         value = u.Quantity(value)
     elif isinstance(value, list | tuple) and any(isinstance(v, str | u.Quantity)
                                                  for v in value):  # ["1 TeV", "10 TeV"]
+        if not all(isinstance(v, str | u.Quantity) for v in value):
+            raise ArgumentError(f"give every value a unit or none: {value!r}")
         value = u.Quantity([u.Quantity(v) if isinstance(v, str) else v for v in value])
     if isinstance(value, u.Quantity):
         return value.to(unit)

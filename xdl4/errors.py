@@ -89,6 +89,6 @@ class DL4Warning(UserWarning):
     ``warnings.filterwarnings("error", category=xdl4.DL4Warning)`` makes them errors."""
 
 
-__all__ = ["DL4Error", "DL4FileExistsError", "DL4FileNotFoundError", "DL4ValidationError",
-           "DL4Warning", "FitError", "FormatError", "GridError", "KindError", "ModelError",
-           "RunReadError", "StackError"]
+__all__ = ["ArgumentError", "DL4Error", "DL4FileExistsError", "DL4FileNotFoundError",
+           "DL4ValidationError", "DL4Warning", "FitError", "FormatError", "GridError",
+           "KindError", "ModelError", "RunReadError", "StackError"]

@@ -20,6 +20,7 @@ import xarray as xr
 from astropy.time import TIME_DELTA_SCALES, Time
 
 from xdl4.axes import reference_time
+from xdl4.errors import ArgumentError
 from xdl4.schema import parse_unit
 
 
@@ -46,10 +47,13 @@ def as_time(t, scale: str = "utc") -> Time:
     """
     if isinstance(t, Time):
         return t
-    if isinstance(t, str) or (isinstance(t, list | tuple | np.ndarray) and len(t) and
-                              isinstance(np.asarray(t).flat[0], str)):
-        return Time(t)
-    return Time(np.asarray(t, dtype=float), format="mjd", scale=scale)
+    try:
+        if isinstance(t, str) or np.asarray(t).dtype.kind in "UO":  # strings, Times in a list
+            return Time(t)
+        return Time(np.asarray(t, dtype=float), format="mjd", scale=scale)
+    except (ValueError, TypeError):
+        raise ArgumentError(f"not a time: {t!r} (give an astropy Time, an ISO / FITS string "
+                            "or MJD numbers)") from None
 
 
 class GoodTimes(NamedTuple):

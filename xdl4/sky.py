@@ -373,7 +373,11 @@ class Region:
             m = re.fullmatch(r"\s*(\w+)\s*\(([^)]*)\)\s*", part)
             if not m:
                 raise GridError(f"cannot parse region shape {part!r}")
-            shape, args = m.group(1).lower(), tuple(float(a) for a in m.group(2).split(","))
+            try:
+                shape, args = m.group(1).lower(), tuple(float(a) for a in m.group(2).split(","))
+            except ValueError:
+                raise GridError(f"region shape {part!r}: its arguments must be numbers") \
+                    from None
             if shape == "polygon":
                 if len(args) < 6 or len(args) % 2:
                     raise GridError("polygon needs at least three (lon, lat) vertices")

@@ -28,8 +28,8 @@ _FRAMES = {"icrs": "icrs", "galactic": "galactic", "fk5": "fk5"}
 
 
 def degrees(angle: Any) -> float:
-    """An angle in degrees from a number (taken as deg), a Quantity or a string
-    (``"0.1 deg"``, ``"6 arcmin"``); astropy's unit error names any other unit.
+    """An angle in degrees from a number (taken as deg), an angle Quantity or a string
+    (``"0.1 deg"``, ``"6 arcmin"``, ``"0d6m"``); anything else is an ArgumentError.
 
     >>> degrees(0.1), degrees("6 arcmin")
     (0.1, 0.1)
@@ -38,7 +38,12 @@ def degrees(angle: Any) -> float:
         return float(angle)
     from astropy.coordinates import Angle
 
-    return float(Angle(angle).deg)
+    from xdl4.errors import ArgumentError
+
+    try:
+        return float(Angle(angle).deg)
+    except (ValueError, TypeError) as err:  # astropy's unit errors are ValueErrors
+        raise ArgumentError(f"not an angle: {angle!r} ({err})") from None
 
 def angular_separation(lon1, lat1, lon2, lat2):
     """Great-circle distance (Vincenty formula, as astropy); radians in and out."""

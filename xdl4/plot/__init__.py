@@ -26,7 +26,6 @@ from typing import Any
 import xarray as xr
 
 from xdl4.errors import KindError
-from xdl4.skymath import degrees
 from xdl4.validation import dataset_name
 
 
@@ -79,8 +78,7 @@ def image(ds: xr.Dataset, what="counts", smooth: Any = None, energy=None, ax=Non
     _check(ds, "image")
     from .sky import image as _image
 
-    return _image(ds, what, None if smooth is None else degrees(smooth), energy, ax, models,
-                  **kwargs)
+    return _image(ds, what, smooth, energy, ax, models, **kwargs)
 
 
 def peek(ds: xr.Dataset, fig=None):
@@ -122,8 +120,7 @@ def residuals(ds: xr.Dataset, models, method: str | None = None, smooth: Any = 0
     from ._data import grid
 
     a1 = sky_axes(grid(ds), fig=fig, subplot=(1, 2, 1))
-    spatial_residuals(ds, models, method, None if smooth is None else degrees(smooth), a1,
-                      region)
+    spatial_residuals(ds, models, method, smooth, a1, region)
     a2 = fig.add_subplot(1, 2, 2)
     spectral_residuals(ds, models, method, a2, region)
     a2.set_title("Spectral residuals" + (" in region" if region is not None else

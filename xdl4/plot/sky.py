@@ -7,6 +7,7 @@ import xarray as xr
 
 from xdl4.errors import ArgumentError
 from xdl4.schema import canonical
+from xdl4.skymath import degrees
 
 from . import _data, _style
 
@@ -24,13 +25,15 @@ def image(ds: xr.Dataset, what="counts", smooth: float | None = None, energy=Non
     true-energy ones taken in one bin), ``"excess"`` (counts - background, or - alpha x
     OFF), ``"sqrt_ts"`` (cash significance of the counts over the background, Li & Ma
     for on/off kinds), ``"npred"`` (needs ``models``), or any DataArray on the grid.
-    ``smooth``: radius (deg) of a top-hat: counts-like quantities are summed in it
-    (correlated maps; the significance of the summed counts), others averaged.
+    ``smooth``: radius (deg, or e.g. ``"0.1 deg"``) of a top-hat: counts-like quantities
+    are summed in it (correlated maps; the significance of the summed counts), others
+    averaged.
     ``energy``: None (all safe reco bins; the middle bin for true-energy variables), one
     energy (its bin) or (min, max). ``models``: the background model (cash kinds) for
     excess / sqrt_ts, the prediction for npred. ``kwargs`` go to ``imshow``.
     """
     ds = _data.one_run(ds, "image")
+    smooth = None if smooth is None else degrees(smooth)
     data, name, unit, long_name, title, g = _image_data(ds, what, smooth, energy, models)
     ax = _style.sky_axes(g, ax)
     if name == "sqrt_ts":
@@ -120,6 +123,7 @@ def spatial_residuals(ds: xr.Dataset, models, method: str = "diff/sqrt(model)",
     the significance of the smoothed difference, see
     :func:`xdl4.plot._data.smoothed_residuals`); NaN where no bin is fitted. The region
     (if any) is outlined. Returns the WCSAxes."""
+    smooth = None if smooth is None else degrees(smooth)
     g = _data.grid(ds)
     fit = _data.masks.fit(ds)
     counts = ds["counts"].where(fit, 0).sum("energy").transpose("lat", "lon").values
