@@ -157,12 +157,12 @@ def info_fields(maps: dict[str, np.ndarray], onoff: bool) -> dict:
     else:
         background = maps["background"][mask].sum()
         excess = n_on - background
-        ts = stats.cash(n_on, background) - stats.cash(n_on, n_on)
+        ts = stats.cash_ts(n_on, background)  # in float64, as gammapy's cash promotes
         npred = float(maps["background"].astype(float)[mask].sum())  # npred() is float64
         npred_background = float(background)
     out.update(excess=float(excess), background=float(background), npred=npred,
                npred_background=npred_background,
-               sqrt_ts=float(stats.sqrt_ts(np.clip(ts, 0, None), excess)))
+               sqrt_ts=float(stats.sqrt_ts(np.clip(ts, 0, None), excess)))  # WStat: clip
     exposure = maps["exposure"]
     good = (exposure > 0) & mask.any(0)
     if not good.any():

@@ -21,7 +21,8 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError, DL4ValidationError, StackError
-from xdl4.gammapy_float32 import working_dtype
+from xdl4.gammapy_float32 import EXPOSURE_UNIT, cumulative_fields, working_dtype
+from xdl4.kinds.counts import rates
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
 from xdl4.validation import concat_runs, dataset_name, datasets_in
@@ -72,15 +73,11 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
         else:
             rows.append(ds.dl4.info(models))
         names.append(dataset_name(ds))
-    units = _exposure_units(datasets[0])
+    units = exposure_units(datasets[0])
     if float32:
-        from xdl4.gammapy_float32 import EXPOSURE_UNIT, cumulative_fields
-
         for row, fields in zip(rows, cumulative_fields(datasets), strict=True):
             row.update(fields)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                for key in ("counts", "background", "excess"):
-                    row[f"{key}_rate"] = float(np.float64(row[key]) / row["livetime"])
+            row.update(rates(row))
         units = dict.fromkeys(units, EXPOSURE_UNIT)
     keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
     table = {}
@@ -93,7 +90,8 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
     return out.assign_attrs(cumulative=int(cumulative), dtype="float32" if float32 else "float64")
 
 
-def _exposure_units(ds: xr.Dataset) -> dict:
+def exposure_units(ds: xr.Dataset) -> dict:
+    """The units of the info fields ``exposure_min`` / ``exposure_max``: the exposure's."""
     unit = ds["exposure"].attrs.get("units", "") if "exposure" in ds else ""
     return {"exposure_min": unit, "exposure_max": unit}
 
@@ -106,8 +104,12 @@ def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
     from xdl4 import masks
 
     edges = ds.dl4.energy_edges
-    choices = {None: lambda d: xr.ones_like(d["counts"], dtype=bool), "safe": masks.safe,
-               "fit": masks.fit}
+    def every_bin(d):  # one pixel is enough: only the energy (and obs) dims are kept
+        one = d["counts"].isel({dim: 0 for dim in ("lat", "lon") if dim in d["counts"].dims},
+                               drop=True)
+        return xr.ones_like(one, dtype=bool)
+
+    choices = {None: every_bin, "safe": masks.safe, "fit": masks.fit}
     if mask not in choices:
         raise ArgumentError(f"mask must be None, 'safe' or 'fit', not {mask!r}")
     which = choices[mask](ds)  # one row per run along obs, the same coordinates for all
@@ -167,5 +169,5 @@ def stack_groups(runs: xr.Dataset, groupby: str | xr.DataArray, models: ModelsLi
         name=str(runs.attrs.get("name", "stacks")))
 
 
-__all__ = ["concat_runs", "datasets_of", "energy_range", "info_table", "select_time",
-           "stack_groups"]
+__all__ = ["concat_runs", "datasets_of", "energy_range", "exposure_units", "info_table",
+           "select_time", "stack_groups"]

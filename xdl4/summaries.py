@@ -150,10 +150,9 @@ def _info_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
     if _lazy(ds):
         return [("info", "lazy (dask, or large on disk): not computed, see ds.dl4.info()")]
     info = ds.dl4.info()
-    units = dict(_UNITS)
-    if "exposure" in ds and ds["exposure"].attrs.get("units"):  # info keeps its unit
-        units.update(dict.fromkeys(("exposure_min", "exposure_max"),
-                                   ds["exposure"].attrs["units"]))
+    from xdl4.runs import exposure_units
+
+    units = {**_UNITS, **{k: v for k, v in exposure_units(ds).items() if v}}
     return [(k, _num(info[k]) + (f" {units[k]}" if k in units else ""))
             for k in INFO_FIELDS if k in info and info[k] is not None]
 

@@ -293,6 +293,14 @@ def _sum(da: xr.DataArray, mask: xr.DataArray) -> float:
     return float(da.where(mask, 0).sum())
 
 
+def rates(info: dict) -> dict:
+    """gammapy's ``counts_rate``, ``background_rate`` and ``excess_rate``: those fields of
+    an info dict per second of its livetime (NaN without a livetime)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {f"{key}_rate": float(np.float64(info[key]) / info["livetime"])
+                for key in ("counts", "background", "excess")}
+
+
 def info(ds: xr.Dataset, models: ModelsLike = None,
          irf_interpolation: str | None = None, cache: dict | None = None) -> dict:
     """gammapy's ``info_dict``, every field in its order (sums over mask_safe; exposure in
@@ -339,9 +347,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
     out["exposure_max"] = float(exposure.where(good).max())
     out["livetime"] = livetime(ds)
     out["ontime"] = ontime(ds)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for key in ("counts", "background", "excess"):
-            out[f"{key}_rate"] = float(np.float64(out[key]) / out["livetime"])
+    out.update(rates(out))
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
