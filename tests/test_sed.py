@@ -63,3 +63,16 @@ def test_create_flux_points_converts_energies_to_tev():
         np.testing.assert_allclose(fp["energy"].values, [0.3, 3])
     only_ref = xdl4.create_flux_points(energy_ref=[300, 3000] * u.GeV, dnde=[1e-11, 1e-12])
     np.testing.assert_allclose(only_ref["energy"].values, [0.3, 3])
+
+
+def test_unknown_stat_type_is_found_by_validation(examples):
+    """The dataset's ``stat_type`` is checked where every attribute is: ``validate()``
+    names it (it surfaced only at the first statistic, as a nameless error); a bad
+    ``stat_type=`` argument is an ArgumentError."""
+    from xdl4.kinds.flux_points import stat_sum
+
+    fp = examples["flux_points"].assign_attrs(stat_type="cash")
+    with pytest.raises(xdl4.DL4ValidationError, match="attrs\\['stat_type'\\] is 'cash'"):
+        fp.dl4.validate()
+    with pytest.raises(xdl4.ArgumentError, match="unknown flux-points stat_type 'nope'"):
+        stat_sum(examples["flux_points"], None, stat_type="nope")

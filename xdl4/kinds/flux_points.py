@@ -19,7 +19,7 @@ import xarray as xr
 
 from xdl4 import stats
 from xdl4.axes import as_quantity, axis_coords, bounds, time_coords
-from xdl4.errors import ArgumentError, DL4ValidationError
+from xdl4.errors import ArgumentError
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
 from xdl4.schema import KINDS, SED_TYPES, parse_unit
@@ -50,6 +50,10 @@ def _array(ds: xr.Dataset, name: str, dtype=float) -> np.ndarray:
     return np.asarray(ds[name].transpose(*point_dims(ds), ...).values, dtype)
 
 
+#: the statistics of flux points (``attrs["stat_type"]``; gammapy's names)
+STAT_TYPES = ("chi2", "distrib", "profile")
+
+
 def validate_flux_points(ds: xr.Dataset) -> list[str]:
     problems = []
     if "energy" not in ds.dims or "energy" not in ds.coords:
@@ -57,6 +61,9 @@ def validate_flux_points(ds: xr.Dataset) -> list[str]:
     sed = ds.attrs.get("sed_type")
     if sed not in REQUIRED:
         return [f"attrs['sed_type'] is {sed!r}; expected one of {list(REQUIRED)}"]
+    if ds.attrs.get("stat_type", "chi2") not in STAT_TYPES:
+        problems.append(f"attrs['stat_type'] is {ds.attrs['stat_type']!r}; expected one of "
+                        f"{list(STAT_TYPES)}")
     for col in REQUIRED[sed]:
         if col not in ds.data_vars:
             problems.append(f"flux points of sed_type {sed!r} need variable {col!r}")
@@ -336,10 +343,10 @@ class FluxPointsEvaluator(Routed):
     errors and upper limits) or ``profile`` (interpolated likelihood scans)."""
 
     def __init__(self, ds: xr.Dataset, stat_type: str | None = None):
+        if stat_type is not None and stat_type not in STAT_TYPES:  # the dataset's: validated
+            raise ArgumentError(f"unknown flux-points stat_type {stat_type!r}; use one of "
+                                f"{list(STAT_TYPES)}")
         self.stat_type = stat_type or ds.attrs.get("stat_type", "chi2")
-        if self.stat_type not in ("chi2", "distrib", "profile"):
-            raise DL4ValidationError(f"unknown flux-points stat_type {self.stat_type!r}; "
-                             "use chi2, distrib or profile")
         self.name = self.label = dataset_name(ds)
         self.e_ref = _e_ref(ds)
         self.times = _Times(ds)
