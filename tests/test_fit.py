@@ -341,3 +341,15 @@ def test_minos_of_a_parameter_that_is_not_free_is_a_model_error(onoff):
         confidence(onoff, models, "src.reference")
     with pytest.raises(xdl4.ModelError, match="MINOS for \\['nope'\\]"):
         xdl4.fit(onoff, models, minos=["nope"])
+
+
+def test_minos_takes_one_name_as_a_string():
+    """``minos="src.index"``: one parameter, not its characters."""
+    from xdl4.models import Models, PowerLaw, SkyModel
+
+    ds = xdl4.examples.spectrum_dataset(onoff=True)
+    models = Models([SkyModel(PowerLaw(index=2.5, amplitude=3.8e-11), name="src")])
+    result = xdl4.fit(ds, models, minos="src.index")
+    errn = result.parameters["errn"].to_series()
+    assert np.isfinite(errn["src.index"]) and errn["src.index"] > 0
+    assert np.isnan(errn["src.amplitude"])  # MINOS ran for the one parameter named

@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4 import masks
-from xdl4.errors import ArgumentError, FitError, ModelError
+from xdl4.errors import FitError, KindError, ModelError
 from xdl4.fitting import Likelihood, fit
 from xdl4.forward import Evaluator
 from xdl4.kinds.counts import WStatEvaluator, evaluator
@@ -99,8 +99,8 @@ def run_blocks(data, models, source_name: str, irf_interpolation: str | None = N
     blocks = []
     for term in lik.terms:
         if not isinstance(term, Evaluator):
-            raise ArgumentError(f"dataset {term.label!r}: estimators take counts datasets, "
-                             "not flux points")
+            raise KindError(f"dataset {term.label!r}: estimators take counts datasets, "
+                            "not flux points")
         lead = bool(term.lead)
         ne = term.e_reco.size - 1
         names = [m.name for m in term.sources(None)]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from xdl4.errors import ArgumentError
+from xdl4.errors import KindError
 from xdl4.gammapy_float32 import working_dtype
 from xdl4.schema import canonical
 from xdl4.skymath import degrees
@@ -118,7 +118,8 @@ def excess_map(ds: xr.Dataset, correlation_radius="0.1 deg", models=None, *,
     from xdl4.models import PowerLawSpectralModel, SkyModel
 
     if "lat" not in ds.dims:
-        raise ArgumentError("excess maps need a map dataset (lat/lon pixels)")
+        raise KindError(f"excess_map is not defined for {ds.dl4.kind} datasets (excess maps "
+                        "need a map dataset: lat/lon pixels)")
     selection = parse_selection(selection_optional, OPTIONAL)
     dtype = working_dtype(dtype, "excess_map")
     radius = degrees(correlation_radius)

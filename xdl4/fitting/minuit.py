@@ -156,7 +156,8 @@ def fit(data: Any, models: ModelsLike, *, optimize: bool = True, covariance: boo
     models = lik.models
     check_fit_start(models, lik.datasets)  # start values within bounds, bins left to fit
     free = _Free(models)
-    minos_names = list(free.labels) if minos is True else list(minos or [])
+    minos_names = list(free.labels) if minos is True else \
+        [minos] if isinstance(minos, str) else list(minos or [])
     unknown = [name for name in minos_names if name not in free.labels]
     if unknown:  # before any work
         raise ModelError(f"MINOS for {unknown}: not free parameters of these models "

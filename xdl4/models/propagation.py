@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from xdl4.errors import ModelError
+from xdl4.errors import ArgumentError, ModelError
 
 __all__ = ["SED_TYPES", "covariance_block", "jacobian", "propagate", "sample", "sed_values"]
 
@@ -58,7 +58,7 @@ def sed_unit(model, sed_type: str) -> str:
 
 def _check_sed_type(sed_type: str) -> None:
     if sed_type not in SED_TYPES:
-        raise ModelError(f"sed_type must be one of {list(SED_TYPES)}, not {sed_type!r}")
+        raise ArgumentError(f"sed_type must be one of {list(SED_TYPES)}, not {sed_type!r}")
 
 
 def _energies(energy, sed_type: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -73,7 +73,7 @@ def _energies(energy, sed_type: str) -> tuple[np.ndarray, np.ndarray | None]:
         else:
             edges = np.atleast_1d(as_quantity(energy).to_value("TeV")).astype(float)
             if edges.size < 2:
-                raise ModelError(f"{sed_type} needs energy bin edges (n + 1 values)")
+                raise ArgumentError(f"{sed_type} needs energy bin edges (n + 1 values)")
             lo, hi = edges[:-1], edges[1:]
         return np.sqrt(lo * hi), np.stack([lo, hi], axis=-1)
     return np.atleast_1d(as_quantity(energy).to_value("TeV")).astype(float), None
@@ -122,7 +122,7 @@ def covariance_block(model, result=None, covariance=None) -> tuple[list, np.ndar
     n = len(params)
     if result is not None:
         if covariance is not None:
-            raise ModelError("give result or covariance, not both")
+            raise ArgumentError("give result or covariance, not both")
         covariance = result.covariance
     if covariance is None:
         err = np.array([p.error if np.isfinite(p.error) else 0.0 for p in params])
