@@ -95,6 +95,9 @@ def test_overflowing_excursions_are_quiet(examples):
         warnings.simplefilter("error", RuntimeWarning)
         r = xdl4.fit(lik, None)
     assert r.success and r.bad_calls > 0
+    models.parameters["src.index"].value = 2.0  # a start that overflows: it still warns
+    with pytest.warns(RuntimeWarning, match="overflow"), pytest.raises(xdl4.FitError):
+        xdl4.fit(lik, None)
 
 
 def test_unbounded_position_stays_on_the_data():
