@@ -113,11 +113,11 @@ def time_edges(ds: xr.Dataset) -> tuple:
     >>> [t.mjd.tolist() for t in time_edges(ds)]
     [[55197.0], [55197.5]]
     """
-    b = ds["time_bounds"]
+    b = ds[ds["time"].attrs.get("bounds", "time_bounds")]
     a = {**ds["time"].attrs, **b.attrs}
     ref = reference_time(a)
     unit = parse_unit(a.get("units", "d"), "time bounds")
-    values = np.asarray(b.transpose("time", BOUND).values, float)
+    values = bound_values(ds, "time")
     return ref + u.Quantity(values[:, 0], unit), ref + u.Quantity(values[:, 1], unit)
 
 

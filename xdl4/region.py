@@ -26,7 +26,7 @@ import xarray as xr
 from astropy.io import fits
 
 from xdl4 import masks
-from xdl4.errors import GridError
+from xdl4.errors import ArgumentError, GridError
 from xdl4.reduce import RegionPixels, reduce
 from xdl4.schema import REGION
 from xdl4.sky import Region, WcsGrid, nearest_index
@@ -56,7 +56,7 @@ def to_region(ds: xr.Dataset, region: Region | str, containment_correction: bool
         raise GridError(f"to_region needs a map dataset on a pixel grid, got a "
                         f"{ds.attrs.get('dl4_kind')!r} dataset without lat/lon dims")
     if "obs" in ds.dims:
-        raise GridError("to_region takes one run; select one with ds.isel(obs=i) or stack")
+        raise ArgumentError("to_region takes one run; select one with ds.isel(obs=i) or stack")
     region = Region.parse(region) if isinstance(region, str) else region
     grid = WcsGrid.from_dataset(ds)
     inside = region_pixels(grid, region)

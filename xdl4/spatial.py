@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from xdl4.axes import as_quantity, edges
-from xdl4.errors import GridError
+from xdl4.errors import ArgumentError, GridError
 from xdl4.reduce import PixelBlocks, reduce
 from xdl4.resample import resample_energy
 from xdl4.schema import GRID_MAPPING, GRID_PREFIXES, IRF_SKY, VARIABLES
@@ -49,7 +49,7 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
     """
     _check_map(ds, "downsample")
     if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
-        raise GridError(f"factor must be a positive integer, got {factor!r}")
+        raise ArgumentError(f"factor must be a positive integer, got {factor!r}")
     if axis_name == "energy":
         old = edges(ds, "energy")
         if (old.size - 1) % factor:
@@ -57,7 +57,7 @@ def downsample(ds: xr.Dataset, factor: int, axis_name: str | None = None,
                              f"{factor}")
         return with_name(resample_energy(ds, old[::factor]), name)
     if axis_name is not None:
-        raise GridError(f"axis_name must be None (spatial) or 'energy', got {axis_name!r}")
+        raise ArgumentError(f"axis_name must be None (spatial) or 'energy', got {axis_name!r}")
     ds = _irfs_on_own_grid(ds)
     grid = WcsGrid.from_dataset(ds)
     if grid.shape[0] % factor or grid.shape[1] % factor:
@@ -89,7 +89,7 @@ def cutout(ds: xr.Dataset, position, width, mode: str = "trim",
     """
     _check_map(ds, "cutout")
     if mode not in ("trim", "partial", "strict"):
-        raise GridError(f"mode must be 'trim', 'partial' or 'strict', got {mode!r}")
+        raise ArgumentError(f"mode must be 'trim', 'partial' or 'strict', got {mode!r}")
     ds = _irfs_on_own_grid(ds)
     width = np.broadcast_to(as_quantity(width, "deg").to_value("deg"), 2)
     for prefix in _prefixes(ds):
@@ -123,10 +123,10 @@ def pad(ds: xr.Dataset, pad_width, mode: str = "constant", cval: float = 0,
     """
     _check_map(ds, "pad")
     if mode not in ("constant", "edge"):
-        raise GridError(f"mode must be 'constant' or 'edge', got {mode!r}")
+        raise ArgumentError(f"mode must be 'constant' or 'edge', got {mode!r}")
     widths = np.broadcast_to(np.asarray(pad_width), 2)
     if widths.dtype.kind not in "iu" or np.any(widths < 0):
-        raise GridError(f"pad_width must be non-negative integers, got {pad_width!r}")
+        raise ArgumentError(f"pad_width must be non-negative integers, got {pad_width!r}")
     ds = _irfs_on_own_grid(ds)
     x, y = (int(w) for w in widths)
     return with_name(_pad_grid(ds, "", (x, y), (x, y), mode, cval), name)

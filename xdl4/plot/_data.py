@@ -367,15 +367,16 @@ def likelihood_profiles(fp: xr.Dataset, sed_type: str) -> dict | None:
     scan = np.asarray(fp["stat_scan"].transpose("energy", ...).values, float)
     norms = np.broadcast_to(np.asarray(fp["norm_scan"].transpose("energy", ...).values,
                                        float), scan.shape)
-    points = flux_points(fp, sed_type)
+    e_ref, lo, hi = energy_bins(fp)  # the bins only, not the whole SED again
     if "ref_dnde" not in fp:
         raise ArgumentError("likelihood profiles need ref_dnde")
     ref_q = sed_reference(fp, sed_type)  # norm x the reference is the SED
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN scans stay NaN
         delta = scan - np.nanmin(scan, axis=1, keepdims=True)
-    return {"values": norms * ref_q[:, None], "delta": delta, "e_lo": points["e_lo"],
-            "e_hi": points["e_hi"]}
+    nan = np.full_like(e_ref, np.nan)
+    return {"values": norms * ref_q[:, None], "delta": delta,
+            "e_lo": lo if lo is not None else nan, "e_hi": hi if hi is not None else nan}
 
 
 def source_models(models) -> list:
