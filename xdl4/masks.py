@@ -30,6 +30,12 @@ def image(mask: xr.DataArray) -> xr.DataArray:
     return mask.any("energy") if "energy" in mask.dims else mask
 
 
+def spectral(mask: xr.DataArray, keep: tuple[str, ...] = ("energy",)) -> xr.DataArray:
+    """The other side of :func:`image`: True for each reco-energy bin (and each of the
+    ``keep`` dims, e.g. ``obs`` for one row per run) where any pixel is True."""
+    return mask.any([d for d in mask.dims if d not in keep])
+
+
 def on_irf_grid(mask: xr.DataArray, ds: xr.Dataset, method: str = "nearest",
                 prefix: str = "irf_") -> xr.DataArray:
     """A data-grid mask sampled at the IRF pixel centres, as gammapy does it:

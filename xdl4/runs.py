@@ -113,7 +113,7 @@ def energy_range(ds: xr.Dataset, mask: str | None = None) -> xr.Dataset:
     if mask not in choices:
         raise ArgumentError(f"mask must be None, 'safe' or 'fit', not {mask!r}")
     which = choices[mask](ds)  # one row per run along obs, the same coordinates for all
-    selected = which.any([d for d in which.dims if d not in ("energy", OBS)])
+    selected = masks.spectral(which, keep=("energy", OBS))
     lo = xr.DataArray(edges.value[:-1], dims="energy")
     hi = xr.DataArray(edges.value[1:], dims="energy")
     attrs = {"units": edges.unit.to_string("fits")}

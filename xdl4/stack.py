@@ -198,9 +198,9 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
     >>> float(out.livetime), out.attrs["name"], "obs" in out.dims
     (10800.0, 'stacked', False)
     """
-    ds = _load_coords(ds)
+    ds = load_coords(ds)
     if other is not None:
-        other = _load_coords(other)
+        other = load_coords(other)
         if dim in ds.dims or dim in other.dims:
             raise StackError(f"pairwise stacking takes single runs; reduce {dim!r} first")
         out = finalize(merge(chunk(ds, dim), chunk(other, dim)), ds)
@@ -213,9 +213,10 @@ def stack(ds: xr.Dataset, other: xr.Dataset | None = None, *, dim: str = OBS,
     return out.assign_attrs(name=name)
 
 
-def _load_coords(ds: xr.Dataset) -> xr.Dataset:
-    """Grid coordinates in memory (``open_mfdataset`` makes them dask arrays): they are
-    small metadata, loaded in one go; data variables stay lazy."""
+def load_coords(ds: xr.Dataset) -> xr.Dataset:
+    """Coordinates in memory (readers of chunked files and ``open_mfdataset`` make them
+    dask arrays): they are small metadata (grids, bounds, run tables), loaded in one go so
+    that validation and planning never compute dask; data variables stay lazy."""
     lazy = [c for c in ds.coords if ds[c].chunks is not None]
     if not lazy:
         return ds

@@ -86,7 +86,7 @@ def _energy_rows(ds: xr.Dataset) -> list[tuple[str, str]]:
                 rows.append((label, "lazy: not computed"))
                 continue
             sel = selected(ds)  # the fit bins: safe and fit, as everywhere
-            m = sel.any([d for d in sel.dims if d != "energy"]).values
+            m = masks.spectral(sel).values
             if not m.any():
                 rows.append((label, "empty"))
                 continue

@@ -84,11 +84,9 @@ def open_dataset(path: str | os.PathLike, chunks=None, verify: bool = True,
         raise TypeError(f"open_dataset of a FITS file takes no options {sorted(kwargs)}")
     if chunks is None:
         return read_fits(path, fmt, verify)
-    lazy = _open_fits_dask(path, fmt, verify)
-    # coordinates (bounds, pixel indices, run metadata) are small: kept in memory, as the
-    # NetCDF reader keeps them, so that planning and validation never compute dask
-    return lazy.chunk(chunks).assign_coords(
-        {name: lazy[name].variable for name in lazy.coords if name not in lazy.indexes})
+    from xdl4.stack import load_coords
+
+    return load_coords(_open_fits_dask(path, fmt, verify).chunk(chunks))
 
 
 def read_fits(path: str | os.PathLike, fmt: str, verify: bool = True) -> xr.Dataset:

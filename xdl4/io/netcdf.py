@@ -28,6 +28,7 @@ from xdl4.errors import DL4Error, FormatError
 from xdl4.files import atomic_write, check_readable
 from xdl4.kinds import validate
 from xdl4.schema import BOUND
+from xdl4.stack import load_coords
 
 CRC_ATTR = "xdl4_checksums"
 CRC_GROUP = "xdl4"
@@ -63,9 +64,7 @@ def _decoded(ds: xr.Dataset) -> xr.Dataset:
     # xr.open_dataset reads them, every reader of bounds falls back to the parent's units
     bounds = [v for v in ds.variables if v.endswith("_bounds") and BOUND in ds[v].dims]
     ds = ds.set_coords([b for b in bounds if b in ds.data_vars])
-    # coordinates are small metadata: keep them in memory so planning never touches dask
-    lazy = {c: ds[c].variable.load() for c in ds.coords if ds[c].chunks is not None}
-    return ds.assign_coords(lazy) if lazy else ds
+    return load_coords(ds)
 
 
 def _protected(var: xr.Variable) -> bool:

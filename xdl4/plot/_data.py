@@ -117,8 +117,7 @@ def energy_selection(ds: xr.Dataset, energy=None, dim: str = "energy"
         raise ArgumentError(f"no {dim} bin in {energy!r}")
     shown = sel  # the label: the selected bins that are safe somewhere (what is summed)
     if dim == "energy" and "mask_safe" in ds:
-        safe = masks.safe(ds)
-        safe = safe.any([d for d in safe.dims if d != "energy"]).values
+        safe = masks.spectral(masks.safe(ds)).values
         shown = sel & safe if (sel & safe).any() else sel
     idx = np.flatnonzero(shown)
     return sel, f"{fmt_energy(e[idx[0]])}–{fmt_energy(e[idx[-1] + 1])} TeV"
