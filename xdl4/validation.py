@@ -158,19 +158,26 @@ def concat_runs(runs) -> xr.Dataset:
 def _check_same_grids(runs: list[xr.Dataset]) -> None:
     """Runs along ``obs`` share their kind, axes and pixel grids (an outer join would pad
     the others with NaN); their GTI tables and meta rows may differ in length."""
-    free = {GTI, META_ROW, OBS}
     first = runs[0]
     for run in runs[1:]:
-        kinds = first.attrs.get("dl4_kind"), run.attrs.get("dl4_kind")
-        extra = sorted(set(run.indexes) - set(first.indexes) - free)
-        problem = (f"is a {kinds[1]} dataset, not {kinds[0]}" if kinds[0] != kinds[1] else
-                   next((f"has another {dim!r} axis" for dim, index in first.indexes.items()
-                         if dim not in free and not index.equals(run.indexes.get(dim))),
-                        f"has axes {extra} the first run lacks" if extra else None))
+        problem = _grid_problem(first, run)
         if problem:
             raise StackError(f"run {dataset_name(run)!r} {problem} (first run "
                              f"{dataset_name(first)!r}): runs along obs share their kind, "
                              "axes and sky grid; stack or fit them as separate datasets")
+
+
+def _grid_problem(first: xr.Dataset, run: xr.Dataset) -> str | None:
+    """What keeps ``run`` from lying along ``obs`` beside ``first``, or None."""
+    free = {GTI, META_ROW, OBS}  # per-run tables: their lengths may differ
+    kinds = first.attrs.get("dl4_kind"), run.attrs.get("dl4_kind")
+    if kinds[0] != kinds[1]:
+        return f"is a {kinds[1]} dataset, not {kinds[0]}"
+    for dim, index in first.indexes.items():
+        if dim not in free and not index.equals(run.indexes.get(dim)):
+            return f"has another {dim!r} axis"
+    extra = sorted(set(run.indexes) - set(first.indexes) - free)
+    return f"has axes {extra} the first run lacks" if extra else None
 
 
 #: long names of the binned axes (plots label their axes with them)
