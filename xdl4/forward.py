@@ -24,6 +24,7 @@ True
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -33,6 +34,7 @@ from xdl4.axes import edges, has_bounds
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
 from xdl4.errors import ArgumentError, ModelError
+from xdl4.gammapy_float32 import folded_morphology, working_dtype
 from xdl4.irf import check_irf_interpolation, mix, node_weights
 from xdl4.models.routing import ModelsLike, Routed
 from xdl4.psf import (
@@ -111,10 +113,20 @@ class Evaluator(Routed):
     ``"nearest"`` (default here: gammapy 2.1's lookup, its numbers) or ``"bilinear"``
     (the kernels of the surrounding IRF pixels mixed bilinearly: npred continuous in the
     position; the default of fits); see :mod:`xdl4.irf`.
+
+    ``dtype="float32"`` (map datasets, nearest IRFs): fold as gammapy does, in its
+    float32 steps (PSF kernels, FFT convolution, oversampled morphologies) on its cutout
+    around each source, to reproduce its predicted counts to the last digits
+    (:func:`xdl4.gammapy_float32.folded_morphology`); float64 (default) is more exact.
     """
 
-    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None,
+                 dtype: Any = "float64"):
         self.irf_interpolation = check_irf_interpolation(irf_interpolation)
+        self.float32 = working_dtype(dtype, "Evaluator") == np.float32
+        if self.float32 and self.irf_interpolation != "nearest":
+            raise ArgumentError("dtype='float32' replays gammapy's folding, which takes the "
+                                "IRFs at the nearest pixel: use irf_interpolation='nearest'")
         ds = canonical(ds)
         if "obs" in ds.dims and not vectorises_runs(ds):
             raise ArgumentError("Evaluator takes the runs of an obs dimension at once only for "
@@ -134,6 +146,9 @@ class Evaluator(Routed):
         self.mask = np.broadcast_to(np.asarray(self._order(masks.fit(ds)).values, bool),
                                     self.counts.shape)
         self._prepare_psf(ds)
+        if self.float32 and self.is_map and self.psf_axis == "energy":
+            raise ArgumentError("dtype='float32' replays gammapy's folding with a PSF in true "
+                                "energy; this dataset's PSF is in reco energy")
         self._prepare_edisp(ds)
         self._cache: dict[str, dict] = {}
         self._kernels = BoundedCache(KERNEL_CACHE_BYTES, max_items=8)
@@ -161,6 +176,9 @@ class Evaluator(Routed):
         self.psf_axis = "energy" if axis == "energy" else "energy_true"
         sky = [d for d in psf.dims if d not in (axis, "rad")]
         values = values_in(psf.transpose(axis, "rad", *sky), "sr-1", "psf")
+        # the PSF map's own unit per sr-1: gammapy rounds its float32 kernels in that unit
+        self.psf_unit_scale = 1.0 / values_in(xr.DataArray(1.0, attrs=psf.attrs), "sr-1",
+                                              "psf")
         if not sky:
             values = values[..., None, None]
         nodes = values_in(ds[axis], "TeV", axis)
@@ -219,7 +237,8 @@ class Evaluator(Routed):
         if kern is None:
             if self.irf_interpolation == "nearest":
                 kern = self.kernel_builder.kernels(
-                    self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True))
+                    self.psf_profiles(lon, lat), self.psf_profiles(lon, lat, at_nodes=True),
+                    np.float32 if self.float32 else np.float64, self.psf_unit_scale)
             else:
                 ny, nx = self.psf_values.shape[-2:]
                 x, y = self._irf_xy(self.psf_grid, lon, lat)
@@ -309,6 +328,9 @@ class Evaluator(Routed):
         if model.spatial is None:
             raise ModelError(f"model {model.name!r} has no spatial model: a map dataset needs "
                              "one (or use a spectrum dataset)")
+        if self.float32:
+            return folded_morphology(self, model, exposure,
+                                     _convert_position(model, self.grid.frame), CUTOUT_MARGIN)
         ny, nx = self.grid.shape
         energy = np.sqrt(self.e_true[:-1] * self.e_true[1:]) if getattr(
             model.spatial, "is_energy_dependent", False) else None

@@ -1,4 +1,7 @@
-"""gammapy's float32 run table, replayed: ``info_table(cumulative=True, dtype="float32")``.
+"""gammapy's float32 numbers, replayed: its cumulative run table
+(``info_table(cumulative=True, dtype="float32")``) and its forward folding of map datasets
+(``evaluator(ds, "nearest", "float32")``, ``info_table(models=..., dtype="float32")``:
+:func:`folded_morphology`).
 
 xdl4 stacks in float64 (``docs/stacking.md``). gammapy stacks runs into float32 working
 maps (``to_masked`` starts from ``from_geoms``, whose maps are float32) and sums some
@@ -20,6 +23,10 @@ operations on the runs' arrays:
 
 Everything else (livetime, ontime, bins, counts) is exact in both and comes from xdl4's
 own stack. The tests hold the replay to gammapy's table to 1e-12.
+
+gammapy folds models with float32 PSF kernels and float32 FFT convolutions on a cutout
+around each source (:func:`folded_morphology`); with those steps replayed, npred and
+stat_sum equal gammapy's to ~1e-15 on its map files (docs/likelihood.md).
 
 >>> import xarray as xr, xdl4
 >>> from xdl4.runs import datasets_of
@@ -172,6 +179,75 @@ def info_fields(maps: dict[str, np.ndarray], onoff: bool) -> dict:
     return out
 
 
+def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
+                      position: tuple[float, float], margin: float
+                      ) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """gammapy's ``MapEvaluator`` for one source of a map dataset, its float32 steps
+    included: ``exposure x (PSF * S)`` (n_true, h, w) on gammapy's cutout around the
+    source and the cutout's slices of the data grid (``ev``: a float32
+    :class:`xdl4.forward.Evaluator`).
+
+    * the cutout around ``position`` (lon, lat in the grid's frame): the PSF kernel's
+      width plus the source's evaluation diameter plus twice ``margin`` (deg; gammapy's
+      0.1), in an odd number of pixels, trimmed at the grid's edges (the whole grid
+      for a source without an evaluation radius);
+    * the morphology integrated on the cutout's pixels, oversampled sums held in float32
+      (:meth:`~xdl4.models.spatial.SpatialModel.integrate_pixels`);
+    * the PSF kernels in float32 (:meth:`xdl4.psf.KernelBuilder.kernels`) and each energy
+      plane convolved by scipy's FFT convolution in float32, as ``WcsNDMap.convolve``.
+
+    The rest (spectrum, exposure, EDISP, sums) is float64 in gammapy and in xdl4.
+    """
+    from astropy.nddata.utils import NoOverlapError, overlap_slices
+    from scipy.signal import convolve
+
+    from xdl4.psf import round_up_to_odd
+
+    grid = ev.grid
+    lon, lat = position
+    kern = ev.psf_kernels(lon, lat) if model.apply_irf["psf"] and \
+        ev.psf_axis == "energy_true" else None
+    radius = model.spatial.evaluation_radius
+    box = (slice(0, grid.shape[0]), slice(0, grid.shape[1]))
+    if radius is not None:  # gammapy's "local" evaluation
+        binsz = grid.binsz  # (lon, lat)
+        width = (0.0 if kern is None else kern.shape[-1] * max(binsz)) + 2 * (
+            radius + margin)
+        npix = [round_up_to_odd(max(width / b, 1.0)) for b in binsz]
+        x, y = grid.world_to_pixel(lon, lat)
+        try:
+            box = overlap_slices(grid.shape, (npix[1], npix[0]), (float(y), float(x)),
+                                 mode="trim")[0]
+        except NoOverlapError:
+            return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
+    shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
+    energy = np.sqrt(ev.e_true[:-1] * ev.e_true[1:]) if getattr(
+        model.spatial, "is_energy_dependent", False) else None
+    s = model.spatial.integrate_pixels(grid.wcs[box], shape, energy, dtype=F32)
+    if kern is None:
+        conv = np.broadcast_to(s, (exposure.shape[0],) + shape)
+    else:  # an image is cast to float32 once; planes of a cube are convolved as they are
+        image = s.astype(F32) if s.ndim == 2 else None
+        conv = np.empty((kern.shape[0],) + shape, F32)
+        for j, plane in enumerate(kern):
+            conv[j] = convolve(s[j] if image is None else image, plane, method="fft",
+                               mode="same")
+    return exposure[:, box[0], box[1]] * conv, box
+
+
+def model_fields(ev: Any, ds: xr.Dataset, models: Any) -> dict:
+    """The model fields of gammapy's ``info_dict`` (npred, npred_signal over the safe
+    bins, stat_sum over the safe and fit bins) from ``ev``, the float32 evaluator of the
+    counts dataset ``ds`` (the models folded as gammapy folds them,
+    :func:`folded_morphology`)."""
+    signal = ev.npred_signal(models)
+    safe = np.broadcast_to(_values(ds, "mask_safe").astype(bool), signal.shape) \
+        if "mask_safe" in ds else np.ones(signal.shape, bool)
+    npred = np.clip(signal + ev.npred_background(models, signal), 0, None)
+    return {"npred": float(npred[safe].sum()), "npred_signal": float(signal[safe].sum()),
+            "stat_sum": float(ev.stat_sum(models))}
+
+
 def cumulative_fields(datasets: Sequence[xr.Dataset]) -> Iterator[dict]:
     """For each run in order, the float32 fields of gammapy's cumulative table row."""
     onoff = kind_record(datasets[0]).onoff
@@ -179,5 +255,5 @@ def cumulative_fields(datasets: Sequence[xr.Dataset]) -> Iterator[dict]:
         yield info_fields(maps, onoff)
 
 
-__all__ = ["EXPOSURE_UNIT", "cumulative_fields", "info_fields", "stacked_maps",
-           "working_dtype"]
+__all__ = ["EXPOSURE_UNIT", "cumulative_fields", "folded_morphology", "info_fields",
+           "model_fields", "stacked_maps", "working_dtype"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
+from typing import Any
 
 import numpy as np
 
@@ -138,15 +139,32 @@ class KernelBuilder:
         matrix.sum_duplicates()
         return matrix
 
-    def kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None = None
-                ) -> np.ndarray:
+    def kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None = None,
+                dtype: Any = np.float64, unit_scale: float = 1.0) -> np.ndarray:
         """Normalised kernels (n_energy, N, N) from profiles (n_energy, n_rad) [sr-1].
 
         The truncation radius of image j is the 0.999-containment radius of PSF-map node j
         (``node_profiles``, default ``profiles``), as gammapy does: when the PSF map has
         more energy nodes than the data has bins, that radius is larger than the one of
         bin j and keeps more of the PSF tail.
+
+        ``dtype=np.float32``: gammapy's kernels to the bit: the pixel values in the PSF
+        map's own unit (the profiles' sr-1 times ``unit_scale``) rounded into a float32
+        map, then normalised in float32.
         """
+        if np.dtype(dtype) == np.float32:
+            raw = self._raw_kernels(profiles, node_profiles) * unit_scale
+            kern = raw.astype(np.float32)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.nan_to_num(kern / kern.sum(axis=(1, 2), keepdims=True))
+        raw = self._raw_kernels(profiles, node_profiles)
+        total = raw.sum(axis=(1, 2), keepdims=True)
+        return np.divide(raw, total, out=raw, where=total > 0)
+
+    def _raw_kernels(self, profiles: np.ndarray, node_profiles: np.ndarray | None
+                     ) -> np.ndarray:
+        """The kernels before normalisation (n_energy, N, N) [sr-1]: each pixel the sum of
+        its sub-pixel samples."""
         profiles = np.clip(profiles, 0, None)
         nodes = profiles if node_profiles is None else np.clip(node_profiles, 0, None)
         r_nodes = containment_radius(nodes, self.nodes, CONTAINMENT_MAX, self.edges)
@@ -158,11 +176,9 @@ class KernelBuilder:
             small = min(round_up_to_odd(2 * r_max[j] / self.pix), big)
             factor = int(min(math.ceil(12 / max(2 * r68[j] / self.pix, 1e-12)), 4))
             k = np.clip(self._sampling(small, factor) @ prof, 0, None)
-            total = k.sum()
             o = (big - small) // 2
             out[j] = 0.0
-            out[j, o:o + small, o:o + small] = (k / total if total > 0 else k).reshape(
-                small, small)
+            out[j, o:o + small, o:o + small] = k.reshape(small, small)
         return out
 
 

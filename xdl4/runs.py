@@ -21,8 +21,13 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError, DL4ValidationError, StackError
-from xdl4.gammapy_float32 import EXPOSURE_UNIT, cumulative_fields, working_dtype
-from xdl4.kinds.counts import rates
+from xdl4.gammapy_float32 import (
+    EXPOSURE_UNIT,
+    cumulative_fields,
+    model_fields,
+    working_dtype,
+)
+from xdl4.kinds.counts import evaluator, rates
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
 from xdl4.validation import concat_runs, dataset_name, datasets_in
@@ -51,18 +56,20 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
     gammapy: the first run masked, then each run stacked on). ``models``: npred,
     npred_signal and stat_sum with the models (each run's FoV background model applies).
 
-    ``dtype="float32"`` (cumulative only, without models): stack and sum in gammapy's
-    float32 working maps instead of float64, which gives gammapy's cumulative table to
-    the last digit, float32 rounding included (:mod:`xdl4.gammapy_float32`; exposure in
-    m2 s as gammapy's stacked exposure).
+    ``dtype="float32"``: gammapy's float32 steps replayed, which gives its table to the
+    last digit, float32 rounding included (:mod:`xdl4.gammapy_float32`). Cumulative:
+    the runs stacked and summed in float32 working maps (exposure in m2 s as gammapy's
+    stacked exposure); with models (per run): the models folded as gammapy folds them
+    (float32 PSF kernels and FFT convolution on its cutouts).
     """
     datasets = datasets_of(data)
     if not datasets:
         raise ArgumentError("info_table needs at least one dataset")
     float32 = working_dtype(dtype, "info_table") == np.float32
-    if float32 and (not cumulative or models is not None):
-        raise ArgumentError("dtype='float32' replays gammapy's cumulative table, which has "
-                            "no model information: use cumulative=True and no models")
+    if float32 and cumulative and models is not None:
+        raise ArgumentError("dtype='float32' replays gammapy's tables: its cumulative table "
+                            "has no model information (use models=None), its table with "
+                            "models is per run (use cumulative=False)")
     rows, names = [], []
     stacked = None
     for ds in datasets:
@@ -74,11 +81,14 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
             rows.append(ds.dl4.info(models))
         names.append(dataset_name(ds))
     units = exposure_units(datasets[0])
-    if float32:
+    if float32 and cumulative:
         for row, fields in zip(rows, cumulative_fields(datasets), strict=True):
             row.update(fields)
             row.update(rates(row))
         units = dict.fromkeys(units, EXPOSURE_UNIT)
+    elif float32 and models is not None:
+        for row, ds in zip(rows, datasets, strict=True):
+            row.update(model_fields(evaluator(ds, "nearest", "float32"), ds, models))
     keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
     table = {}
     for key in keys:

@@ -20,6 +20,8 @@ the reshaping each geometry allows (map kinds: all; region kinds: no pixel opera
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import xarray as xr
 
@@ -54,8 +56,9 @@ from xdl4.validation import concat_runs, dataset_name, datasets_in, kind_record,
 class CashEvaluator(Evaluator):
     """Cash kinds: npred = signal + the background variable scaled by the FoV model."""
 
-    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
-        super().__init__(ds, irf_interpolation)
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None,
+                 dtype: Any = "float64"):
+        super().__init__(ds, irf_interpolation, dtype)
         self.background = (values_in(self._order(self.ds["background"]), "", "background")
                            if "background" in self.ds else None)
         self._cash: PreparedCash | None = None
@@ -95,8 +98,9 @@ class CashEvaluator(Evaluator):
 class WStatEvaluator(Evaluator):
     """On/off kinds: the background is profiled (WStat) from the OFF counts."""
 
-    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None):
-        super().__init__(ds, irf_interpolation)
+    def __init__(self, ds: xr.Dataset, irf_interpolation: str | None = None,
+                 dtype: Any = "float64"):
+        super().__init__(ds, irf_interpolation, dtype)
         ds, shape = self.ds, self.counts.shape
         self.counts_off = np.broadcast_to(
             np.asarray(self._order(ds["counts_off"]).values, dtype=float), shape)
@@ -129,15 +133,16 @@ class WStatEvaluator(Evaluator):
 EVALUATORS = {"cash": CashEvaluator, "wstat": WStatEvaluator}
 
 
-def evaluator(ds: xr.Dataset, irf_interpolation: str | None = None) -> Evaluator:
+def evaluator(ds: xr.Dataset, irf_interpolation: str | None = None,
+              dtype: Any = "float64") -> Evaluator:
     """The evaluator of a counts dataset (one run, or region runs at once);
-    ``irf_interpolation``: see :class:`xdl4.forward.Evaluator`.
+    ``irf_interpolation`` and ``dtype``: see :class:`xdl4.forward.Evaluator`.
 
     >>> import xdl4
     >>> type(evaluator(xdl4.examples.map_dataset())).__name__
     'CashEvaluator'
     """
-    return EVALUATORS[kind_record(ds).statistic](ds, irf_interpolation)
+    return EVALUATORS[kind_record(ds).statistic](ds, irf_interpolation, dtype)
 
 
 # -- dataset-level operations ----------------------------------------------------------------

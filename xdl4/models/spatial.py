@@ -146,10 +146,13 @@ class SpatialModel(Model):
         return float(x[0]), float(y[0])
 
     def integrate_pixels(self, wcs: WCS, shape: tuple[int, int], energy_tev: Any = None,
-                         oversampling_factor: int | None = None) -> np.ndarray:
+                         oversampling_factor: int | None = None,
+                         dtype: Any = None) -> np.ndarray:
         """Fraction of the flux in each pixel of a (ny, nx) WCS image (gammapy's rule).
 
         Energy-dependent templates need `energy_tev` and return (n_energy, ny, nx).
+        ``dtype``: the type oversampled pixel sums are held in before the solid angle
+        multiplies them (float64 by default; gammapy stacks them in a float32 map).
         """
         grid = pixel_grid(wcs, shape)
         pix = float(np.max(grid.pixel_scales))
@@ -170,6 +173,8 @@ class SpatialModel(Model):
             vals = self._eval_xyz(v, energy_tev) / f**2
             ny, nx = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
             vals = vals.reshape(vals.shape[:-2] + (ny, f, nx, f)).sum(axis=(-3, -1))
+            if dtype is not None:
+                vals = vals.astype(dtype)
             out = np.zeros(vals.shape[:-2] + grid.shape)
             out[..., sl[0], sl[1]] = vals
         else:
@@ -212,8 +217,10 @@ class PointSpatialModel(SpatialModel):
         return np.zeros(v.shape[1:])  # a delta function has no finite surface brightness
 
     def integrate_pixels(self, wcs: WCS, shape: tuple[int, int], energy_tev: Any = None,
-                         oversampling_factor: int | None = None) -> np.ndarray:
-        """w[y, x] = max(0, 1-|x-x0|) max(0, 1-|y-y0|) (no solid angle; sums to 1 inside)."""
+                         oversampling_factor: int | None = None,
+                         dtype: Any = None) -> np.ndarray:
+        """w[y, x] = max(0, 1-|x-x0|) max(0, 1-|y-y0|) (no solid angle; sums to 1 inside;
+        always float64, as gammapy's)."""
         ny, nx = int(shape[0]), int(shape[1])
         out = np.zeros((ny, nx))
         x0, y0 = self._position_pixel(wcs, wcs_frame(wcs))
