@@ -95,6 +95,28 @@ def test_float32_folding_options(data_dir, monkeypatch):
         Evaluator(reco_psf, "nearest", "float32")
 
 
+def test_float32_folding_skips_sources_outside_the_fit_mask(data_dir):
+    """gammapy skips a source with no fit pixel within its evaluation diameter + 0.1 deg +
+    the PSF width (``SkyModel.contributes``), which the float32 replay does too: on
+    stack/run0 with only the first 10 longitude columns to fit, the point source (at
+    column 29.5) is skipped, the Gaussian (column 18.9, radius 1.25 deg) is not. gammapy
+    2.1 by hand: point 0, gauss 644.6275620444162, stat_sum 1126.2073195493215."""
+    from xdl4.models import Models
+
+    ds = xdl4.open_dataset(data_dir / "gammapy" / "stack" / "run0.fits.gz")
+    models = read_models(data_dir / "gammapy" / "map_dataset_models.yaml")
+    sources = Models([m for m in models if not m.name.endswith("-bkg")])
+    fit = np.zeros(ds.counts.transpose("energy", "lat", "lon").shape, bool)
+    fit[:, :, :10] = True
+    ds["mask_fit"] = (("energy", "lat", "lon"), fit)
+    ev = Evaluator(ds, "nearest", "float32")
+    assert ev.npred_signal(sources, ["point"]).sum() == 0
+    assert Evaluator(ds).npred_signal(sources, ["point"]).sum() > 3000  # float64: always
+    np.testing.assert_allclose(ev.npred_signal(sources, ["gauss"]).sum(), 644.6275620444162,
+                               rtol=1e-12)
+    np.testing.assert_allclose(ev.stat_sum(sources), 1126.2073195493215, rtol=1e-12)
+
+
 def test_oversampled_morphology_held_in_float32():
     """gammapy sums an oversampled morphology into a float32 map before the solid angle:
     ``integrate_pixels(dtype=np.float32)`` gives exactly float32 values times it."""

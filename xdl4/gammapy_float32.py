@@ -187,6 +187,8 @@ def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
     source and the cutout's slices of the data grid (``ev``: a float32
     :class:`xdl4.forward.Evaluator`).
 
+    * nothing when no pixel of the fit mask (safe and fit) lies within the source's
+      evaluation diameter, ``margin`` and the PSF width (gammapy's ``contributes``);
     * the cutout around ``position`` (lon, lat in the grid's frame): the PSF kernel's
       width plus the source's evaluation diameter plus twice ``margin`` (deg; gammapy's
       0.1), in an odd number of pixels, trimmed at the grid's edges (the whole grid
@@ -209,17 +211,24 @@ def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
         ev.psf_axis == "energy_true" else None
     radius = model.spatial.evaluation_radius
     box = (slice(0, grid.shape[0]), slice(0, grid.shape[1]))
+    nothing = np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
     if radius is not None:  # gammapy's "local" evaluation
         binsz = grid.binsz  # (lon, lat)
-        width = (0.0 if kern is None else kern.shape[-1] * max(binsz)) + 2 * (
-            radius + margin)
-        npix = [round_up_to_odd(max(width / b, 1.0)) for b in binsz]
         x, y = grid.world_to_pixel(lon, lat)
+        centre = (float(y), float(x))
+        psf_width = 0.0 if kern is None else kern.shape[-1] * max(binsz)
+        # gammapy skips a source with no fit pixel within its radius and the PSF width
+        reach = [int(np.round(max((2 * radius + margin + psf_width) / b, 1.0)))
+                 for b in binsz]
         try:
-            box = overlap_slices(grid.shape, (npix[1], npix[0]), (float(y), float(x)),
-                                 mode="trim")[0]
+            near = overlap_slices(grid.shape, reach[::-1], centre, mode="trim")[0]
         except NoOverlapError:
-            return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
+            return nothing
+        if not ev.mask[(slice(None),) + near].any():
+            return nothing
+        width = psf_width + 2 * (radius + margin)
+        npix = [round_up_to_odd(max(width / b, 1.0)) for b in binsz]
+        box = overlap_slices(grid.shape, npix[::-1], centre, mode="trim")[0]
     shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
     energy = np.sqrt(ev.e_true[:-1] * ev.e_true[1:]) if getattr(
         model.spatial, "is_energy_dependent", False) else None
