@@ -98,7 +98,8 @@ class KernelBuilder:
         self.edges = None if edges_deg is None else np.asarray(edges_deg, float)
         self.pix = float(pix)
         self.center = (float(center[0]), float(center[1]))
-        self._key = (self.nodes.tobytes(), self.pix, self.center)
+        self._key = (self.nodes.tobytes(), None if self.edges is None else
+                     self.edges.tobytes(), self.pix, self.center)
 
     @property
     def cache(self):
@@ -130,8 +131,7 @@ class KernelBuilder:
         lon, lat = w.wcs_pix2world(x.ravel(), y.ravel(), 0)
         rad = separation(lon, lat, *self.center)
         # linear interpolation weights on the nodes (extrapolating at both ends)
-        idx = np.clip(np.searchsorted(self.nodes, rad) - 1, 0, self.nodes.size - 2)
-        t = (rad - self.nodes[idx]) / (self.nodes[idx + 1] - self.nodes[idx])
+        idx, t = rad_weights(rad, self.nodes, self.edges)
         row = ((y // factor) * small + x // factor).ravel()
         matrix = csr_matrix((np.concatenate([1 - t, t]),
                              (np.concatenate([row, row]), np.concatenate([idx, idx + 1]))),
@@ -180,6 +180,27 @@ class KernelBuilder:
             out[j] = 0.0
             out[j, o:o + small, o:o + small] = k.reshape(small, small)
         return out
+
+
+def rad_weights(rad: np.ndarray, nodes: np.ndarray, edges: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation on the rad nodes at ``rad`` (deg), extrapolated at both ends:
+    (index of the lower node, weight of the upper one). With bin ``edges``, as gammapy
+    interpolates an axis with edges: linear in the pixel coordinate, which the edges
+    map piecewise linearly (the same as linear between the centres on a uniform axis;
+    edges stored in float32 are not quite uniform, which moves the weights by ~1e-7).
+
+    >>> idx, t = rad_weights(np.array([0.02]), np.array([0.005, 0.015, 0.025]))
+    >>> int(idx[0]), round(float(t[0]), 12)
+    (1, 0.5)
+    """
+    if edges is None:
+        idx = np.clip(np.searchsorted(nodes, rad) - 1, 0, nodes.size - 2)
+        return idx, (rad - nodes[idx]) / (nodes[idx + 1] - nodes[idx])
+    seg = np.clip(np.searchsorted(edges, rad) - 1, 0, edges.size - 2)
+    pix = seg + (rad - edges[seg]) / (edges[seg + 1] - edges[seg]) - 0.5
+    idx = np.clip(np.floor(pix).astype(int), 0, nodes.size - 2)
+    return idx, pix - idx
 
 
 SAMPLING_CACHE = BoundedCache(SAMPLING_CACHE_BYTES)

@@ -8,6 +8,7 @@ cutout of width 2 max(r_eval, pix); points: bilinear 4-pixel weights).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from functools import lru_cache
@@ -455,18 +456,31 @@ class TemplateSpatialModel(SpatialModel):
             if v is None or (hasattr(v, "value") and np.isnan(v.value)):
                 kwargs[name] = c
         super().__init__(frame=frame, **kwargs)
-        data = np.asarray(data, dtype=float)
-        data = np.where(np.isfinite(data), data, 0.0)
+        raw = np.asarray(data)
+        native = raw.dtype if raw.dtype.kind == "f" else np.dtype(float)
+        clean = np.where(np.isfinite(raw), raw, 0)
+        data = clean.astype(float)
         if normalize:
             omega = pixel_solid_angle(wcs, (ny, nx))
             s = data.sum(axis=(-2, -1), keepdims=True)
             data = np.divide(data, s, out=np.zeros_like(data), where=s != 0) / omega
+            # gammapy sums the map in its own dtype before dividing in float64
+            s = clean.astype(native).sum(axis=(-2, -1), keepdims=True).astype(float)
+            replayed = np.divide(clean.astype(float), s, out=np.zeros_like(data),
+                                 where=s != 0) / omega
+            log_replayed = np.log(np.clip(replayed, _TINY, None))
             unit = "sr-1"
+        else:  # gammapy takes the log of the map in its own dtype
+            log_replayed = np.log(np.clip(data.astype(native), np.finfo(native).tiny, None))
         if u.Unit(unit).is_equivalent(u.dimensionless_unscaled):
             unit = "sr-1"
+        logdata = np.log(np.clip(data, _TINY, None))
+        log_replayed = log_replayed.astype(float)
         for k, v in dict(data=data, wcs=wcs, unit=unit, normalize=normalize,
                          energy_axis=energy_axis, filename=filename, map_center=center,
-                         _logdata=np.log(np.clip(data, _TINY, None)), yaml_unit=None).items():
+                         _logdata=logdata, yaml_unit=None,
+                         _logdata_gammapy=logdata if np.array_equal(logdata, log_replayed)
+                         else log_replayed).items():
             object.__setattr__(self, k, v)
         if data.ndim == 3 and energy_axis is None:
             raise ModelError("3-D template needs an energy axis")
@@ -491,7 +505,7 @@ class TemplateSpatialModel(SpatialModel):
             with fits.open(path) as hdul:
                 h = hdul[hdu] if hdu is not None else next(x for x in hdul
                                                            if x.data is not None)
-                data = np.asarray(h.data, dtype=float)
+                data = np.asarray(h.data)  # its own dtype: gammapy computes in it
                 wcs = WCS(h.header, naxis=2)
                 axis = _read_energy_axis(hdul, h.header) if data.ndim == 3 else None
                 unit = h.header.get("BUNIT", "") or ""
@@ -502,6 +516,20 @@ class TemplateSpatialModel(SpatialModel):
                              f"{type(err).__name__}: {err}") from err
         return cls(data, wcs, unit=unit, normalize=normalize, energy_axis=axis,
                    filename=str(filename), **kwargs)
+
+    def integrate_pixels(self, wcs: WCS, shape: tuple[int, int], energy_tev: Any = None,
+                         oversampling_factor: int | None = None,
+                         dtype: Any = None) -> np.ndarray:
+        """As :meth:`SpatialModel.integrate_pixels`; with ``dtype`` (gammapy's working
+        precision) the template's log values are gammapy's too: the log of the map in its
+        own dtype (float32 files), or of the map over its sum in that dtype
+        (``normalize``), instead of float64."""
+        model = self
+        if dtype is not None and self._logdata_gammapy is not self._logdata:
+            model = copy.copy(self)
+            object.__setattr__(model, "_logdata", self._logdata_gammapy)
+        return SpatialModel.integrate_pixels(model, wcs, shape, energy_tev,
+                                             oversampling_factor, dtype)
 
     def _energy_pix(self, energy_tev: Any) -> np.ndarray:
         coords, node_type, interp = self.energy_axis
