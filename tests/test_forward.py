@@ -15,6 +15,15 @@ def _case(data_dir, key, monkeypatch):
     return reference_case(data_dir, key)
 
 
+def _assert_sources_match(ev, models, ref, axes, rtol, atol):
+    """Each source's npred per energy against the reference's ``npred_signal_<name>``."""
+    for k, values in ref.items():
+        if k.startswith("npred_signal_"):
+            name = k[len("npred_signal_"):-len("_per_energy")]
+            np.testing.assert_allclose(ev.npred_signal(models, [name]).sum(axis=axes), values,
+                                       rtol=rtol, atol=atol, err_msg=name)
+
+
 SPECTRUM = ["spectrum_dataset", "spectrum_dataset_onoff", "simulated_spectrum_PL",
             "simulated_spectrum_ECPL"]
 MAPS = ["map_dataset", "map_dataset_onoff", "fermi_3fhl_crab"]
@@ -35,11 +44,7 @@ def test_npred_and_stat_match_gammapy(data_dir, reference, key, monkeypatch):
                                atol=1e-9)
     np.testing.assert_allclose(ev.npred_background(models).sum(axis=axes),
                                ref["npred_background_per_energy"], rtol=rtol_bins, atol=1e-9)
-    for k, values in ref.items():
-        if k.startswith("npred_signal_"):
-            name = k[len("npred_signal_"):-len("_per_energy")]
-            np.testing.assert_allclose(ev.npred_signal(models, [name]).sum(axis=axes), values,
-                                       rtol=rtol_bins, atol=1e-9, err_msg=name)
+    _assert_sources_match(ev, models, ref, axes, rtol_bins, 1e-9)
     assert ds.dl4.stat_type == ref["stat_type"]
     np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=rtol_stat)
     np.testing.assert_allclose(ds.dl4.stat_sum(models), ref["stat_sum"], rtol=rtol_stat)
@@ -61,11 +66,7 @@ def test_float32_folding_matches_gammapy_to_the_last_digits(data_dir, reference,
     axes = tuple(range(1, ds.counts.ndim))
     np.testing.assert_allclose(ev.npred(models).sum(axis=axes), ref["npred_per_energy"],
                                rtol=1e-12, atol=1e-12)
-    for k, values in ref.items():
-        if k.startswith("npred_signal_"):
-            name = k[len("npred_signal_"):-len("_per_energy")]
-            np.testing.assert_allclose(ev.npred_signal(models, [name]).sum(axis=axes), values,
-                                       rtol=1e-12, atol=1e-12, err_msg=name)
+    _assert_sources_match(ev, models, ref, axes, 1e-12, 1e-12)
     np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=1e-12)
     # the same numbers whatever the dimension order
     other = ds.transpose(*reversed(list(ds.dims)))
@@ -129,11 +130,7 @@ def test_gc_example_float32_folding_matches_gammapy(data_dir, reference, monkeyp
     for name, node in tree.children.items():
         ref = reference["gc_example"][name]
         ev = Evaluator(node.to_dataset(), "nearest", "float32")
-        for k, values in ref.items():
-            if k.startswith("npred_signal_"):
-                src = k[len("npred_signal_"):-len("_per_energy")]
-                np.testing.assert_allclose(ev.npred_signal(models, [src]).sum(axis=(1, 2)),
-                                           values, rtol=1e-12, atol=1e-12, err_msg=src)
+        _assert_sources_match(ev, models, ref, (1, 2), 1e-12, 1e-12)
         np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=1e-12)
 
 
@@ -272,11 +269,7 @@ def test_gc_example_joint_stat_matches_gammapy(data_dir, reference, monkeypatch)
         ds = node.to_dataset()
         ref = reference["gc_example"][name]
         ev = Evaluator(ds)
-        for k, values in ref.items():
-            if k.startswith("npred_signal_"):
-                src = k[len("npred_signal_"):-len("_per_energy")]
-                np.testing.assert_allclose(ev.npred_signal(models, [src]).sum(axis=(1, 2)),
-                                           values, rtol=1e-4, atol=1e-9, err_msg=src)
+        _assert_sources_match(ev, models, ref, (1, 2), 1e-4, 1e-9)
         np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=1e-5)
         total += ev.stat_sum(models)
     np.testing.assert_allclose(total, reference["gc_example"]["total_stat"], rtol=1e-5)
