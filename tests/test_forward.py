@@ -68,6 +68,11 @@ def test_float32_folding_matches_gammapy_to_the_last_digits(data_dir, reference,
                                rtol=1e-12, atol=1e-12)
     _assert_sources_match(ev, models, ref, axes, 1e-12, 1e-12)
     np.testing.assert_allclose(ev.stat_sum(models), ref["stat_sum"], rtol=1e-12)
+    # the accessor's option (its cached evaluators are kept apart from float64's)
+    assert ds.dl4.stat_sum(models) != ds.dl4.stat_sum(models, dtype="float32") == \
+        ev.stat_sum(models)
+    np.testing.assert_allclose(float(ds.dl4.npred(models, dtype="float32").sum()),
+                               ev.npred(models).sum(), rtol=1e-14)
     # the same numbers whatever the dimension order
     other = ds.transpose(*reversed(list(ds.dims)))
     assert Evaluator(other, "nearest", "float32").stat_sum(models) == ev.stat_sum(models)

@@ -393,10 +393,13 @@ class DL4Accessor:
                           coords={d: self._ds[d] for d in dims})
 
     # -- predicted counts and likelihood -------------------------------------------------
-    def npred(self, models: ModelsLike, irf_interpolation: str | None = None) -> xr.DataArray:
+    def npred(self, models: ModelsLike, irf_interpolation: str | None = None,
+              dtype: str = "float64") -> xr.DataArray:
         """Predicted counts (signal + background), never negative. ``irf_interpolation``
         (counts kinds): ``"nearest"`` (default: gammapy's IRF lookup and numbers) or
-        ``"bilinear"`` (the default of fits; see :mod:`xdl4.irf`).
+        ``"bilinear"`` (the default of fits; see :mod:`xdl4.irf`). ``dtype="float32"``
+        (map kinds, nearest IRFs): folded with gammapy's float32 steps, its numbers to the
+        last digits (see :class:`xdl4.forward.Evaluator`; float64 is the more exact).
 
         >>> import xdl4
         >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -405,11 +408,13 @@ class DL4Accessor:
         >>> npred.dims, round(float(npred.sum()))
         (('energy',), 3250)
         """
-        return self._call("npred", models, cache=self._cache, **_irf(irf_interpolation))
+        return self._call("npred", models, cache=self._cache, **_irf(irf_interpolation, dtype))
 
     def npred_signal(self, models: ModelsLike, model_names=None,
-                     irf_interpolation: str | None = None) -> xr.DataArray:
-        """Predicted source counts (of ``model_names`` only, if given).
+                     irf_interpolation: str | None = None,
+                     dtype: str = "float64") -> xr.DataArray:
+        """Predicted source counts (of ``model_names`` only, if given; options as
+        :meth:`npred`).
 
         >>> import xdl4
         >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -419,7 +424,7 @@ class DL4Accessor:
         2974
         """
         return self._call("npred_signal", models, model_names, cache=self._cache,
-                          **_irf(irf_interpolation))
+                          **_irf(irf_interpolation, dtype))
 
     def npred_background(self, models: ModelsLike = None) -> xr.DataArray:
         """Background counts: FoV-model scaled, or profiled for on/off kinds.
@@ -442,9 +447,10 @@ class DL4Accessor:
         """
         return self._call("sed", sed_type)
 
-    def stat_array(self, models: ModelsLike, irf_interpolation: str | None = None
-                   ) -> xr.DataArray:
-        """The statistic per bin (cash, wstat or chi2 by kind), masks not applied.
+    def stat_array(self, models: ModelsLike, irf_interpolation: str | None = None,
+                   dtype: str = "float64") -> xr.DataArray:
+        """The statistic per bin (cash, wstat or chi2 by kind), masks not applied (options
+        as :meth:`npred`).
 
         >>> import xdl4
         >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -453,12 +459,14 @@ class DL4Accessor:
         >>> ds.dl4.stat_array(models).dims
         ('energy',)
         """
-        return self._call("stat_array", models, cache=self._cache, **_irf(irf_interpolation))
+        return self._call("stat_array", models, cache=self._cache,
+                          **_irf(irf_interpolation, dtype))
 
-    def stat_sum(self, models: ModelsLike, irf_interpolation: str | None = None) -> float:
-        """The statistic summed over mask_safe & mask_fit (and runs). A fit's
-        ``total_stat`` is this with the fit's ``irf_interpolation`` (``"bilinear"`` by
-        default) and the priors.
+    def stat_sum(self, models: ModelsLike, irf_interpolation: str | None = None,
+                 dtype: str = "float64") -> float:
+        """The statistic summed over mask_safe & mask_fit (and runs); options as
+        :meth:`npred`. A fit's ``total_stat`` is this with the fit's
+        ``irf_interpolation`` (``"bilinear"`` by default) and the priors.
 
         >>> import xdl4
         >>> from xdl4.models import Models, SkyModel, PowerLaw
@@ -467,7 +475,8 @@ class DL4Accessor:
         >>> round(ds.dl4.stat_sum(models), 3)
         12.517
         """
-        return self._call("stat_sum", models, cache=self._cache, **_irf(irf_interpolation))
+        return self._call("stat_sum", models, cache=self._cache,
+                          **_irf(irf_interpolation, dtype))
 
     def fake(self, models: ModelsLike, seed=None, size: int | None = None,
              **kwargs) -> xr.Dataset:
@@ -676,9 +685,13 @@ class DL4Accessor:
         return self._call("ts_map", kernel_model, models, **kwargs)
 
 
-def _irf(irf_interpolation: str | None) -> dict:
-    """The ``irf_interpolation`` option, passed on only when given (flux points have none)."""
-    return {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}
+def _irf(irf_interpolation: str | None, dtype: str = "float64") -> dict:
+    """The ``irf_interpolation`` and ``dtype`` options, passed on only when given (flux
+    points have neither: their chi2 is float64 in gammapy too)."""
+    out = {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}
+    if not (isinstance(dtype, str) and dtype == "float64"):
+        out["dtype"] = dtype
+    return out
 
 
 @functools.lru_cache(maxsize=256)

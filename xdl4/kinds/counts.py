@@ -170,39 +170,41 @@ def _like(ds: xr.Dataset, arrays: list[np.ndarray], name: str) -> xr.DataArray:
 
 
 def evaluators(ds: xr.Dataset, irf_interpolation: str | None = None,
-               cache: dict | None = None) -> list[Evaluator]:
+               cache: dict | None = None, dtype: Any = "float64") -> list[Evaluator]:
     """The evaluators of ``ds`` (one per run, or one for region runs at once), taken from
     ``cache`` when given (the accessor keeps one per Dataset object: repeated calls reuse
     the prepared arrays and each source's cached folding; a changed model set or new
-    parameter values rebuild what they touch, by the evaluators' own cache keys)."""
+    parameter values rebuild what they touch, by the evaluators' own cache keys).
+    ``irf_interpolation`` and ``dtype``: see :class:`xdl4.forward.Evaluator`."""
     if cache is None:
-        return [evaluator(r, irf_interpolation) for r in _runs(ds)]
+        return [evaluator(r, irf_interpolation, dtype) for r in _runs(ds)]
     # variables replaced in place (ds["counts"] = ...) make a new key; an element edited
     # in place is not seen: copy the dataset first (documented in docs/likelihood.md)
-    key = ("evaluators", irf_interpolation,
+    key = ("evaluators", irf_interpolation, str(dtype),
            tuple((n, id(v._data)) for n, v in ds.variables.items()))
     if key not in cache:
-        for old in [k for k in cache if k[:2] == key[:2]]:
+        for old in [k for k in cache if k[:3] == key[:3]]:
             del cache[old]
-        cache[key] = [evaluator(r, irf_interpolation) for r in _runs(ds)]
+        cache[key] = [evaluator(r, irf_interpolation, dtype) for r in _runs(ds)]
     return cache[key]
 
 
 def npred(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
-          cache: dict | None = None) -> xr.DataArray:
-    """Predicted counts (signal + background) on the data grid (``irf_interpolation``:
-    see :class:`xdl4.forward.Evaluator`; ``cache``: see :func:`evaluators`, as for every
-    function here)."""
-    return _like(ds, [ev.npred(models) for ev in evaluators(ds, irf_interpolation, cache)],
-                 "npred")
+          cache: dict | None = None, dtype: Any = "float64") -> xr.DataArray:
+    """Predicted counts (signal + background) on the data grid (``irf_interpolation``,
+    ``dtype``: see :class:`xdl4.forward.Evaluator`; ``cache``: see :func:`evaluators`, as
+    for every function here)."""
+    return _like(ds, [ev.npred(models)
+                      for ev in evaluators(ds, irf_interpolation, cache, dtype)], "npred")
 
 
 def npred_signal(ds: xr.Dataset, models: ModelsLike, model_names=None,
-                 irf_interpolation: str | None = None, cache: dict | None = None
-                 ) -> xr.DataArray:
+                 irf_interpolation: str | None = None, cache: dict | None = None,
+                 dtype: Any = "float64") -> xr.DataArray:
     """Predicted source counts (of ``model_names`` only, if given)."""
     return _like(ds, [ev.npred_signal(models, model_names)
-                      for ev in evaluators(ds, irf_interpolation, cache)], "npred_signal")
+                      for ev in evaluators(ds, irf_interpolation, cache, dtype)],
+                 "npred_signal")
 
 
 def npred_background(ds: xr.Dataset, models: ModelsLike = None,
@@ -214,16 +216,17 @@ def npred_background(ds: xr.Dataset, models: ModelsLike = None,
 
 
 def stat_array(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
-               cache: dict | None = None) -> xr.DataArray:
+               cache: dict | None = None, dtype: Any = "float64") -> xr.DataArray:
     """The statistic per bin, masks not applied."""
-    return _like(ds, [ev.stat_array(models) for ev in evaluators(ds, irf_interpolation, cache)],
-                 "stat")
+    return _like(ds, [ev.stat_array(models)
+                      for ev in evaluators(ds, irf_interpolation, cache, dtype)], "stat")
 
 
 def stat_sum(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
-             cache: dict | None = None) -> float:
+             cache: dict | None = None, dtype: Any = "float64") -> float:
     """The statistic summed over mask_safe & mask_fit (and over runs)."""
-    return float(sum(ev.stat_sum(models) for ev in evaluators(ds, irf_interpolation, cache)))
+    return float(sum(ev.stat_sum(models)
+                     for ev in evaluators(ds, irf_interpolation, cache, dtype)))
 
 
 def fake(ds: xr.Dataset, models: ModelsLike, seed=None, size: int | None = None,
