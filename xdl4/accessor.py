@@ -152,9 +152,10 @@ class DL4Accessor:
         """
         return self.behaviour.validate(self._ds)
 
-    def info(self, models: ModelsLike = None) -> dict | xr.Dataset:
+    def info(self, models: ModelsLike = None, dtype: str = "float64") -> dict | xr.Dataset:
         """gammapy's info_dict fields; for runs along ``obs`` one row per run (the
-        :meth:`info_table`).
+        :meth:`info_table`). ``dtype="float32"``: the model fields folded with gammapy's
+        float32 steps (as :meth:`npred`).
 
         >>> import xdl4
         >>> info = xdl4.examples.spectrum_dataset(onoff=True).dl4.info()
@@ -162,8 +163,8 @@ class DL4Accessor:
         (1160.0, 0.25, 'wstat')
         """
         if "obs" in self._ds.dims:
-            return self.info_table(models=models)
-        return self._call("info", models, cache=self._cache)
+            return self.info_table(models=models, dtype=dtype)
+        return self._call("info", models, cache=self._cache, **_irf(None, dtype))
 
     def info_table(self, cumulative: bool = False, models: ModelsLike = None,
                    dtype: str = "float64") -> xr.Dataset:
@@ -685,11 +686,14 @@ class DL4Accessor:
         return self._call("ts_map", kernel_model, models, **kwargs)
 
 
-def _irf(irf_interpolation: str | None, dtype: str = "float64") -> dict:
+def _irf(irf_interpolation: str | None, dtype: Any = "float64") -> dict:
     """The ``irf_interpolation`` and ``dtype`` options, passed on only when given (flux
-    points have neither: their chi2 is float64 in gammapy too)."""
+    points take neither: their chi2 is float64 in gammapy too); ``dtype`` checked here
+    for every kind."""
+    from xdl4.gammapy_float32 import working_dtype
+
     out = {} if irf_interpolation is None else {"irf_interpolation": irf_interpolation}
-    if not (isinstance(dtype, str) and dtype == "float64"):
+    if working_dtype(dtype, "dtype").name != "float64":
         out["dtype"] = dtype
     return out
 

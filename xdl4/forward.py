@@ -332,12 +332,11 @@ class Evaluator(Routed):
             return folded_morphology(self, model, exposure,
                                      _convert_position(model, self.grid.frame), CUTOUT_MARGIN)
         ny, nx = self.grid.shape
-        energy = np.sqrt(self.e_true[:-1] * self.e_true[1:]) if getattr(
-            model.spatial, "is_energy_dependent", False) else None
-        s = model.spatial.integrate_pixels(self.grid.wcs, self.grid.shape, energy)
+        s = model.spatial.integrate_pixels(self.grid.wcs, self.grid.shape,
+                                           self.morphology_energies(model))
         nz_y, nz_x = np.nonzero(s if s.ndim == 2 else s.any(axis=0))
         if nz_y.size == 0:  # nothing of the source on the map
-            return np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
+            return self.nothing_folded()
         use_psf = irf["psf"] and self.psf_axis == "energy_true"
         if use_psf:
             kern = self.psf_kernels(*_convert_position(model, self.grid.frame))
@@ -353,6 +352,17 @@ class Evaluator(Routed):
         else:
             conv = np.broadcast_to(s_box, (exposure.shape[0],) + s_box.shape)
         return exposure[:, box[0], box[1]] * conv, box
+
+    def morphology_energies(self, model) -> np.ndarray | None:
+        """The true energies (TeV, bin centres) an energy-dependent morphology is taken
+        at; None for the others."""
+        if getattr(model.spatial, "is_energy_dependent", False):
+            return np.sqrt(self.e_true[:-1] * self.e_true[1:])
+        return None
+
+    def nothing_folded(self) -> tuple[np.ndarray, tuple[slice, slice]]:
+        """The folded morphology of a source that puts nothing on the map: an empty box."""
+        return np.zeros((len(self.e_true) - 1, 0, 0)), (slice(0, 0), slice(0, 0))
 
     def _region_fraction(self, model) -> np.ndarray:
         """The share of a source's flux a region dataset sees, per true energy. With a PSF

@@ -207,11 +207,10 @@ def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
 
     grid = ev.grid
     lon, lat = position
-    kern = ev.psf_kernels(lon, lat) if model.apply_irf["psf"] and \
-        ev.psf_axis == "energy_true" else None
+    # gammapy takes the kernel (its width sets the cutout) even where the model skips it
+    kern = ev.psf_kernels(lon, lat) if ev.psf_axis == "energy_true" else None
     radius = model.spatial.evaluation_radius
     box = (slice(0, grid.shape[0]), slice(0, grid.shape[1]))
-    nothing = np.zeros((exposure.shape[0], 0, 0)), (slice(0, 0), slice(0, 0))
     if radius is not None:  # gammapy's "local" evaluation
         binsz = grid.binsz  # (lon, lat)
         x, y = grid.world_to_pixel(lon, lat)
@@ -222,18 +221,17 @@ def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
                  for b in binsz]
         try:
             near = overlap_slices(grid.shape, reach[::-1], centre, mode="trim")[0]
-        except NoOverlapError:
-            return nothing
+        except (NoOverlapError, ValueError):  # off the map, or not projected on it
+            return ev.nothing_folded()
         if not ev.mask[(slice(None),) + near].any():
-            return nothing
+            return ev.nothing_folded()
         width = psf_width + 2 * (radius + margin)
         npix = [round_up_to_odd(max(width / b, 1.0)) for b in binsz]
         box = overlap_slices(grid.shape, npix[::-1], centre, mode="trim")[0]
     shape = (box[0].stop - box[0].start, box[1].stop - box[1].start)
-    energy = np.sqrt(ev.e_true[:-1] * ev.e_true[1:]) if getattr(
-        model.spatial, "is_energy_dependent", False) else None
-    s = model.spatial.integrate_pixels(grid.wcs[box], shape, energy, dtype=F32)
-    if kern is None:
+    s = model.spatial.integrate_pixels(grid.wcs[box], shape, ev.morphology_energies(model),
+                                       dtype=F32)
+    if kern is None or not model.apply_irf["psf"]:
         conv = np.broadcast_to(s, (exposure.shape[0],) + shape)
     else:  # an image is cast to float32 once; planes of a cube are convolved as they are
         image = s.astype(F32) if s.ndim == 2 else None
@@ -244,19 +242,6 @@ def folded_morphology(ev: Any, model: Any, exposure: np.ndarray,
     return exposure[:, box[0], box[1]] * conv, box
 
 
-def model_fields(ev: Any, ds: xr.Dataset, models: Any) -> dict:
-    """The model fields of gammapy's ``info_dict`` (npred, npred_signal over the safe
-    bins, stat_sum over the safe and fit bins) from ``ev``, the float32 evaluator of the
-    counts dataset ``ds`` (the models folded as gammapy folds them,
-    :func:`folded_morphology`)."""
-    signal = ev.npred_signal(models)
-    safe = np.broadcast_to(_values(ds, "mask_safe").astype(bool), signal.shape) \
-        if "mask_safe" in ds else np.ones(signal.shape, bool)
-    npred = np.clip(signal + ev.npred_background(models, signal), 0, None)
-    return {"npred": float(npred[safe].sum()), "npred_signal": float(signal[safe].sum()),
-            "stat_sum": float(ev.stat_sum(models))}
-
-
 def cumulative_fields(datasets: Sequence[xr.Dataset]) -> Iterator[dict]:
     """For each run in order, the float32 fields of gammapy's cumulative table row."""
     onoff = kind_record(datasets[0]).onoff
@@ -265,4 +250,4 @@ def cumulative_fields(datasets: Sequence[xr.Dataset]) -> Iterator[dict]:
 
 
 __all__ = ["EXPOSURE_UNIT", "cumulative_fields", "folded_morphology", "info_fields",
-           "model_fields", "stacked_maps", "working_dtype"]
+           "stacked_maps", "working_dtype"]

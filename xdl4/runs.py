@@ -21,13 +21,8 @@ import numpy as np
 import xarray as xr
 
 from xdl4.errors import ArgumentError, DL4ValidationError, StackError
-from xdl4.gammapy_float32 import (
-    EXPOSURE_UNIT,
-    cumulative_fields,
-    model_fields,
-    working_dtype,
-)
-from xdl4.kinds.counts import evaluator, rates
+from xdl4.gammapy_float32 import EXPOSURE_UNIT, cumulative_fields, working_dtype
+from xdl4.kinds.counts import rates
 from xdl4.models.routing import ModelsLike
 from xdl4.schema import OBS
 from xdl4.validation import concat_runs, dataset_name, datasets_in
@@ -77,8 +72,9 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
             stacked = ds.dl4.to_masked(name="stacked") if stacked is None else \
                 stacked.dl4.stack(ds, name="stacked")
             rows.append(stacked.dl4.info(models))
-        else:
-            rows.append(ds.dl4.info(models))
+        else:  # float32: the models folded as gammapy folds them (counts kinds)
+            rows.append(ds.dl4.info(models, dtype=dtype if models is not None else
+                                    "float64"))
         names.append(dataset_name(ds))
     units = exposure_units(datasets[0])
     if float32 and cumulative:
@@ -86,9 +82,6 @@ def info_table(data: Any, cumulative: bool = False, models: ModelsLike = None,
             row.update(fields)
             row.update(rates(row))
         units = dict.fromkeys(units, EXPOSURE_UNIT)
-    elif float32 and models is not None:
-        for row, ds in zip(rows, datasets, strict=True):
-            row.update(model_fields(evaluator(ds, "nearest", "float32"), ds, models))
     keys = list(dict.fromkeys(k for row in rows for k in row if k != "name"))
     table = {}
     for key in keys:

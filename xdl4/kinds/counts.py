@@ -28,6 +28,7 @@ import xarray as xr
 from xdl4 import masks, stats
 from xdl4.errors import ArgumentError
 from xdl4.forward import Evaluator, values_in, vectorises_runs
+from xdl4.gammapy_float32 import working_dtype
 from xdl4.gti import livetime, ontime
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, background_for, sources_for
@@ -180,7 +181,7 @@ def evaluators(ds: xr.Dataset, irf_interpolation: str | None = None,
         return [evaluator(r, irf_interpolation, dtype) for r in _runs(ds)]
     # variables replaced in place (ds["counts"] = ...) make a new key; an element edited
     # in place is not seen: copy the dataset first (documented in docs/likelihood.md)
-    key = ("evaluators", irf_interpolation, str(dtype),
+    key = ("evaluators", irf_interpolation, working_dtype(dtype, "dtype").name,
            tuple((n, id(v._data)) for n, v in ds.variables.items()))
     if key not in cache:
         for old in [k for k in cache if k[:3] == key[:3]]:
@@ -208,11 +209,12 @@ def npred_signal(ds: xr.Dataset, models: ModelsLike, model_names=None,
 
 
 def npred_background(ds: xr.Dataset, models: ModelsLike = None,
-                     irf_interpolation: str | None = None, cache: dict | None = None
-                     ) -> xr.DataArray:
+                     irf_interpolation: str | None = None, cache: dict | None = None,
+                     dtype: Any = "float64") -> xr.DataArray:
     """Background counts: FoV-model scaled (cash), or profiled (wstat)."""
     return _like(ds, [ev.npred_background(models)
-                      for ev in evaluators(ds, irf_interpolation, cache)], "npred_background")
+                      for ev in evaluators(ds, irf_interpolation, cache, dtype)],
+                 "npred_background")
 
 
 def stat_array(ds: xr.Dataset, models: ModelsLike, irf_interpolation: str | None = None,
@@ -310,12 +312,14 @@ def rates(info: dict) -> dict:
 
 
 def info(ds: xr.Dataset, models: ModelsLike = None,
-         irf_interpolation: str | None = None, cache: dict | None = None) -> dict:
+         irf_interpolation: str | None = None, cache: dict | None = None,
+         dtype: Any = "float64") -> dict:
     """gammapy's ``info_dict``, every field in its order (sums over mask_safe; exposure in
     the dataset's exposure unit, times in s). Without models, npred is the background
     (cash: the background variable; wstat: the profiled background of no signal),
     npred_signal is NaN, and stat_sum is NaN for cash kinds (wstat: the statistic of no
-    signal), as gammapy.
+    signal), as gammapy. ``dtype="float32"``: the models folded with gammapy's float32
+    steps (:class:`xdl4.forward.Evaluator`).
 
     >>> import xdl4
     >>> info = xdl4.examples.map_dataset().dl4.info()
@@ -335,9 +339,9 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
         ts = float(wstat_ts(counts, n_off, ratio)) if n_off > 0 else np.nan
     else:
         background = _sum(ds["background"], mask) if "background" in ds else np.nan
-    npb = npred_background(ds, models, irf_interpolation, cache)
-    nps = npred_signal(ds, models, None, irf_interpolation, cache) if models is not None \
-        else None
+    npb = npred_background(ds, models, irf_interpolation, cache, dtype)
+    nps = npred_signal(ds, models, None, irf_interpolation, cache, dtype) \
+        if models is not None else None
     # without a background (cash) there is no excess: NaN as gammapy, not counts - 0
     npred_bkg = _sum(npb, mask) if record.onoff or "background" in ds else np.nan
     if not record.onoff:
@@ -359,7 +363,7 @@ def info(ds: xr.Dataset, models: ModelsLike = None,
     out["n_bins"] = int(ds["counts"].size)
     out["n_fit_bins"] = int(masks.fit(ds).sum())
     out["stat_type"] = record.statistic
-    out["stat_sum"] = stat_sum(ds, models, irf_interpolation, cache) \
+    out["stat_sum"] = stat_sum(ds, models, irf_interpolation, cache, dtype) \
         if models is not None or record.onoff else np.nan
     if record.onoff:
         out["counts_off"] = n_off

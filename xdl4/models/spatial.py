@@ -457,30 +457,26 @@ class TemplateSpatialModel(SpatialModel):
                 kwargs[name] = c
         super().__init__(frame=frame, **kwargs)
         raw = np.asarray(data)
+        # gammapy computes in the map's own dtype what the float32 replay redoes
         native = raw.dtype if raw.dtype.kind == "f" else np.dtype(float)
-        clean = np.where(np.isfinite(raw), raw, 0)
-        data = clean.astype(float)
+        data = np.where(np.isfinite(raw), raw, 0).astype(float)
+        sum_ratio = None
         if normalize:
             omega = pixel_solid_angle(wcs, (ny, nx))
             s = data.sum(axis=(-2, -1), keepdims=True)
+            if native != np.float64:  # float64's sum over gammapy's, in the map's dtype
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sum_ratio = np.nan_to_num(s / data.astype(native).sum(
+                        axis=(-2, -1), keepdims=True).astype(float))
             data = np.divide(data, s, out=np.zeros_like(data), where=s != 0) / omega
-            # gammapy sums the map in its own dtype before dividing in float64
-            s = clean.astype(native).sum(axis=(-2, -1), keepdims=True).astype(float)
-            replayed = np.divide(clean.astype(float), s, out=np.zeros_like(data),
-                                 where=s != 0) / omega
-            log_replayed = np.log(np.clip(replayed, _TINY, None))
             unit = "sr-1"
-        else:  # gammapy takes the log of the map in its own dtype
-            log_replayed = np.log(np.clip(data.astype(native), np.finfo(native).tiny, None))
         if u.Unit(unit).is_equivalent(u.dimensionless_unscaled):
             unit = "sr-1"
-        logdata = np.log(np.clip(data, _TINY, None))
-        log_replayed = log_replayed.astype(float)
         for k, v in dict(data=data, wcs=wcs, unit=unit, normalize=normalize,
                          energy_axis=energy_axis, filename=filename, map_center=center,
-                         _logdata=logdata, yaml_unit=None,
-                         _logdata_gammapy=logdata if np.array_equal(logdata, log_replayed)
-                         else log_replayed).items():
+                         _logdata=np.log(np.clip(data, _TINY, None)), yaml_unit=None,
+                         _native=native, _sum_ratio=sum_ratio,
+                         _logdata_gammapy=None).items():
             object.__setattr__(self, k, v)
         if data.ndim == 3 and energy_axis is None:
             raise ModelError("3-D template needs an energy axis")
@@ -525,11 +521,24 @@ class TemplateSpatialModel(SpatialModel):
         own dtype (float32 files), or of the map over its sum in that dtype
         (``normalize``), instead of float64."""
         model = self
-        if dtype is not None and self._logdata_gammapy is not self._logdata:
+        if dtype is not None and self._native != np.float64:
             model = copy.copy(self)
-            object.__setattr__(model, "_logdata", self._logdata_gammapy)
+            object.__setattr__(model, "_logdata", self._gammapy_logs())
         return SpatialModel.integrate_pixels(model, wcs, shape, energy_tev,
                                              oversampling_factor, dtype)
+
+    def _gammapy_logs(self) -> np.ndarray:
+        """gammapy's log values of a float32 map, made on first use: the log taken in
+        float32, or (``normalize``) the map over its sum taken in float32."""
+        if self._logdata_gammapy is None:
+            if self._sum_ratio is not None:
+                logs = np.log(np.clip(self.data * self._sum_ratio, _TINY, None))
+            else:
+                native = self._native
+                logs = np.log(np.clip(self.data.astype(native), np.finfo(native).tiny,
+                                      None)).astype(float)
+            object.__setattr__(self, "_logdata_gammapy", logs)
+        return self._logdata_gammapy
 
     def _energy_pix(self, energy_tev: Any) -> np.ndarray:
         coords, node_type, interp = self.energy_axis
