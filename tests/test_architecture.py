@@ -146,9 +146,9 @@ def test_data_model_variable_table_is_the_registry():
     assert variables_table() in (DOCS / "data-model.md").read_text()
 
 
-#: the two plain ValueErrors left, each caught and typed by its callers (with the file or
-#: variable they concern)
-UNTYPED_RAISES = {"schema.py": 1, "io/fitsutil.py": 1}
+#: the one plain ValueError left, caught and typed by its caller (with the file it
+#: concerns)
+UNTYPED_RAISES = {"io/fitsutil.py": 1}
 
 
 def test_errors_raised_on_purpose_are_typed():

@@ -128,3 +128,21 @@ def test_lazy_validation_does_not_compute(examples, tmp_path):
 def test_obs_dimension_validates(examples):
     runs = xr.concat([examples["spectrum"], examples["spectrum"]], "obs")
     runs.dl4.validate()
+
+
+def test_unit_errors_are_typed():
+    """A unit that cannot be parsed, or converted where a computation needs it, is a
+    UnitError (a ValueError) naming what carries it, also on a direct call that skips
+    validation."""
+    from xdl4.kinds.counts import evaluator
+    from xdl4.schema import parse_unit
+
+    with pytest.raises(xdl4.UnitError, match="variable exposure: cannot parse unit 'bogus'"):
+        parse_unit("bogus", "variable exposure")
+    ds = xdl4.examples.map_dataset()
+    ds.exposure.attrs["units"] = "TeV"
+    with pytest.raises(xdl4.UnitError, match="exposure: unit 'TeV' cannot be converted"):
+        evaluator(ds)
+    with pytest.raises(xdl4.DL4ValidationError, match="exposure has unit 'TeV'"):
+        ds.dl4.npred(None)
+    assert issubclass(xdl4.UnitError, ValueError)

@@ -39,7 +39,8 @@ _LAZY = {
     "summary": "xdl4.summaries",
     **dict.fromkeys(["ArgumentError", "DL4Error", "DL4ValidationError", "DL4FileExistsError",
                      "DL4FileNotFoundError", "DL4Warning", "KindError", "GridError",
-                     "StackError", "RunReadError", "FormatError", "ModelError", "FitError"],
+                     "StackError", "RunReadError", "FormatError", "ModelError", "FitError",
+                     "UnitError"],
                     "xdl4.errors"),
     "flux_points": "xdl4.estimators",
     "light_curve": "xdl4.estimators",
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs
         ModelError,
         RunReadError,
         StackError,
+        UnitError,
     )
     from xdl4.estimators import flux_points, light_curve
     from xdl4.fitting import FitResult, Likelihood, confidence, fit, stat_contour, stat_profile
@@ -131,6 +133,7 @@ __all__ = [  # every name of _LAZY and _SUBMODULES, and open_dataset (a test che
     "Models", "Region", "RunReadError", "StackError", "WcsGrid", "confidence", "create",
     "create_flux_points", "estimators", "examples", "fit", "fitting", "flux_points", "kinds",
     "light_curve", "models", "open_dataset", "open_datasets", "plot", "read_models", "runs",
-    "stack_files", "stat_contour", "stat_profile", "summary", "testing", "validate",
+    "stack_files", "stat_contour", "stat_profile", "summary", "testing", "UnitError",
+    "validate",
     "write_datasets",
 ]

@@ -83,6 +83,11 @@ class FitError(DL4Error, RuntimeError):
     """The statistic could not be evaluated (NaN) or the fit could not be set up."""
 
 
+class UnitError(DL4Error, ValueError):
+    """A unit string that cannot be parsed, or a unit that cannot be converted to the one
+    needed; the message names what carries it (variable, argument, parameter)."""
+
+
 class DL4Warning(UserWarning):
     """Something xdl4 read or was given that it keeps going with but that you should know
     about (content of a file it cannot represent, a model parameter left at its default);
@@ -91,4 +96,4 @@ class DL4Warning(UserWarning):
 
 __all__ = ["ArgumentError", "DL4Error", "DL4FileExistsError", "DL4FileNotFoundError",
            "DL4ValidationError", "DL4Warning", "FitError", "FormatError", "GridError",
-           "KindError", "ModelError", "RunReadError", "StackError"]
+           "KindError", "ModelError", "RunReadError", "StackError", "UnitError"]

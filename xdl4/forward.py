@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from astropy import units as u
 
 from xdl4 import masks
 from xdl4.axes import edges, has_bounds
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
-from xdl4.errors import ArgumentError, ModelError
+from xdl4.errors import ArgumentError, ModelError, UnitError
 from xdl4.gammapy_float32 import folded_morphology, working_dtype
 from xdl4.irf import check_irf_interpolation, mix, node_weights
 from xdl4.models.routing import ModelsLike, Routed
@@ -64,8 +65,14 @@ _FLUX_CACHE = BoundedCache(2**20, max_items=256)
 
 
 def values_in(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
-    """The values of ``da`` as float64 in ``unit`` (its ``units`` attribute converted)."""
-    factor = parse_unit(da.attrs.get("units"), what).to(parse_unit(unit, what))
+    """The values of ``da`` as float64 in ``unit`` (its ``units`` attribute converted; a
+    :class:`~xdl4.errors.UnitError` naming ``what`` if it cannot be)."""
+    have = parse_unit(da.attrs.get("units"), what)
+    try:
+        factor = have.to(parse_unit(unit, what))
+    except u.UnitConversionError as err:
+        raise UnitError(f"{what}: unit {da.attrs.get('units')!r} cannot be converted to "
+                        f"{unit!r}") from err
     return np.asarray(da.values, dtype=float) * factor
 
 

@@ -36,7 +36,7 @@ from types import MappingProxyType
 
 from astropy import units as u
 
-from xdl4.errors import ArgumentError
+from xdl4.errors import ArgumentError, UnitError
 
 ENERGY_DIMS = ("energy", "energy_true", "irf_energy_true")
 BOUNDED_DIMS = ENERGY_DIMS + ("rad", "migra")
@@ -317,8 +317,8 @@ def parse_unit(value: str | None, what: str) -> u.UnitBase:
         return u.dimensionless_unscaled
     try:
         return _parse_unit(str(value))
-    except ValueError as err:
-        raise ValueError(f"{what}: cannot parse unit {value!r}") from err  # callers type it
+    except ValueError as err:  # readers re-raise it as a FormatError naming the file
+        raise UnitError(f"{what}: cannot parse unit {value!r}") from err
 
 
 @functools.lru_cache(maxsize=512)

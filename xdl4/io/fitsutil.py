@@ -28,7 +28,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from xdl4.axes import axis_coords, bound_values, node_coords
-from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError
+from xdl4.errors import DL4Error, DL4FileNotFoundError, DL4Warning, FormatError, UnitError
 from xdl4.files import check_readable
 from xdl4.schema import GTI, META_PREFIX, META_ROW, parse_unit
 from xdl4.sky import FRAMES, Region, WcsGrid
@@ -74,6 +74,8 @@ def reading(path: str | os.PathLike, hdu: str | None = None) -> Iterator[None]:
     token = _CURRENT_HDU.set(hdu)
     try:
         yield
+    except UnitError as err:  # a unit written in the file: the file's problem
+        raise fail(path, _CURRENT_HDU.get(), str(err)) from err
     except (DL4Error, DL4Warning):
         raise
     except FileNotFoundError as err:
@@ -362,7 +364,10 @@ def find_hdu(hdul: fits.HDUList, name: str):
 def check_unit(path, hdu: str, value: str | None) -> str:
     """The unit string as written (``""`` if none), validated with astropy."""
     text = "" if value is None else str(value).strip()
-    parse_unit(text, f"{Path(path).name} [HDU {hdu}]")
+    try:
+        parse_unit(text, "unit")
+    except UnitError as err:
+        raise fail(path, hdu, f"cannot parse unit {text!r}") from err
     return text
 
 
