@@ -28,13 +28,12 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from astropy import units as u
 
 from xdl4 import masks
 from xdl4.axes import edges, has_bounds
 from xdl4.cache import BoundedCache
 from xdl4.edisp import migra_to_kernel, overlap_kernel
-from xdl4.errors import ArgumentError, ModelError, UnitError
+from xdl4.errors import ArgumentError, ModelError
 from xdl4.gammapy_float32 import folded_morphology, working_dtype
 from xdl4.irf import check_irf_interpolation, mix, node_weights
 from xdl4.models.routing import ModelsLike, Routed
@@ -47,7 +46,7 @@ from xdl4.psf import (
     interp_log_energy,
     plane_runs,
 )
-from xdl4.schema import REGION, canonical, parse_unit
+from xdl4.schema import REGION, canonical, parse_unit, unit_factor
 from xdl4.sky import Region, WcsGrid, grid_of, nearest_index
 from xdl4.validation import dataset_name
 
@@ -65,15 +64,8 @@ _FLUX_CACHE = BoundedCache(2**20, max_items=256)
 
 
 def values_in(da: xr.DataArray, unit: str, what: str) -> np.ndarray:
-    """The values of ``da`` as float64 in ``unit`` (its ``units`` attribute converted; a
-    :class:`~xdl4.errors.UnitError` naming ``what`` if it cannot be)."""
-    have = parse_unit(da.attrs.get("units"), what)
-    try:
-        factor = have.to(parse_unit(unit, what))
-    except u.UnitConversionError as err:
-        raise UnitError(f"{what}: unit {da.attrs.get('units')!r} cannot be converted to "
-                        f"{unit!r}") from err
-    return np.asarray(da.values, dtype=float) * factor
+    """The values of ``da`` as float64 in ``unit`` (its ``units`` attribute converted)."""
+    return np.asarray(da.values, dtype=float) * unit_factor(da.attrs.get("units"), unit, what)
 
 
 def flux_unit_factor(model) -> float:
@@ -184,8 +176,7 @@ class Evaluator(Routed):
         sky = [d for d in psf.dims if d not in (axis, "rad")]
         values = values_in(psf.transpose(axis, "rad", *sky), "sr-1", "psf")
         # the PSF map's own unit per sr-1: gammapy rounds its float32 kernels in that unit
-        self.psf_unit_scale = 1.0 / values_in(xr.DataArray(1.0, attrs=psf.attrs), "sr-1",
-                                              "psf")
+        self.psf_unit_scale = 1.0 / unit_factor(psf.attrs.get("units"), "sr-1", "psf")
         if not sky:
             values = values[..., None, None]
         nodes = values_in(ds[axis], "TeV", axis)

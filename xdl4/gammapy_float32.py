@@ -44,11 +44,10 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from astropy import units as u
 
 from xdl4 import stats
 from xdl4.errors import ArgumentError
-from xdl4.schema import canonical
+from xdl4.schema import canonical, unit_factor
 from xdl4.validation import kind_record
 
 F32 = np.float32
@@ -76,10 +75,8 @@ def _values(ds: xr.Dataset, name: str, unit: str | None = None) -> np.ndarray:
     """A variable's values in canonical (energy, lat, lon) order, in ``unit``."""
     da = canonical(ds[name])
     values = np.asarray(da.values)
-    if unit is not None:
-        have = u.Unit(da.attrs.get("units") or "")
-        if have != u.Unit(unit):
-            values = have.get_converter(u.Unit(unit))(values)
+    if unit is not None and da.attrs.get("units") != unit:
+        values = values * unit_factor(da.attrs.get("units"), unit, name)
     return values
 
 

@@ -54,9 +54,7 @@ def containment(profiles: np.ndarray, nodes_deg: np.ndarray, radius_deg) -> np.n
     cum = np.concatenate([np.zeros(profiles.shape[:-1] + (1,)),
                           np.cumsum(profiles * np.diff(e) * 2 * np.pi * r, axis=-1)], axis=-1)
     radius = np.radians(np.asarray(radius_deg, float))
-    x = np.clip(radius, e[0], e[-1])  # constant beyond the outer edges, as np.interp
-    i = np.clip(np.searchsorted(e, x) - 1, 0, e.size - 2)
-    t = (x - e[i]) / (e[i + 1] - e[i])
+    i, t = segments(e, np.clip(radius, e[0], e[-1]))  # constant beyond the outer edges
     return cum[..., i] * (1 - t) + cum[..., i + 1] * t
 
 
@@ -195,12 +193,19 @@ def rad_weights(rad: np.ndarray, nodes: np.ndarray, edges: np.ndarray | None = N
     (1, 0.5)
     """
     if edges is None:
-        idx = np.clip(np.searchsorted(nodes, rad) - 1, 0, nodes.size - 2)
-        return idx, (rad - nodes[idx]) / (nodes[idx + 1] - nodes[idx])
-    seg = np.clip(np.searchsorted(edges, rad) - 1, 0, edges.size - 2)
-    pix = seg + (rad - edges[seg]) / (edges[seg + 1] - edges[seg]) - 0.5
+        return segments(nodes, rad)
+    seg, t = segments(edges, rad)
+    pix = seg + t - 0.5
     idx = np.clip(np.floor(pix).astype(int), 0, nodes.size - 2)
     return idx, pix - idx
+
+
+def segments(xp: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation on increasing nodes ``xp`` at ``x``: (index of the lower node
+    of each segment, fraction of the way to the upper one); the end segments extend
+    beyond the nodes (linear extrapolation)."""
+    i = np.clip(np.searchsorted(xp, x) - 1, 0, xp.size - 2)
+    return i, (x - xp[i]) / (xp[i + 1] - xp[i])
 
 
 SAMPLING_CACHE = BoundedCache(SAMPLING_CACHE_BYTES)
@@ -227,9 +232,8 @@ def interp_log_energy(values: np.ndarray, nodes: np.ndarray, targets: np.ndarray
         return values
     if nodes.size == 1:
         return np.repeat(values, targets.size, axis=0)
-    x, xt = np.log(nodes), np.log(targets)
-    i = np.clip(np.searchsorted(x, xt) - 1, 0, x.size - 2)
-    t = ((xt - x[i]) / (x[i + 1] - x[i]))[(slice(None),) + (None,) * (values.ndim - 1)]
+    i, t = segments(np.log(nodes), np.log(targets))
+    t = t[(slice(None),) + (None,) * (values.ndim - 1)]
     return values[i] * (1 - t) + values[i + 1] * t
 
 

@@ -321,6 +321,20 @@ def parse_unit(value: str | None, what: str) -> u.UnitBase:
         raise UnitError(f"{what}: cannot parse unit {value!r}") from err
 
 
+def unit_factor(units: str | None, unit: str | None, what: str) -> float:
+    """The factor from ``units`` (a ``units`` attribute) to ``unit``; a
+    :class:`~xdl4.errors.UnitError` naming ``what`` if either cannot be parsed or there is
+    no such factor.
+
+    >>> unit_factor("m2 s", "cm2 s", "exposure")
+    10000.0
+    """
+    try:
+        return parse_unit(units, what).to(parse_unit(unit, what))
+    except u.UnitConversionError as err:
+        raise UnitError(f"{what}: unit {units!r} cannot be converted to {unit!r}") from err
+
+
 @functools.lru_cache(maxsize=512)
 def _parse_unit(text: str) -> u.UnitBase:
     """The unit of ``text`` (FITS syntax first, then astropy's generic one); cached: files

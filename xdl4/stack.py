@@ -31,7 +31,15 @@ import xarray as xr
 from xdl4.axes import bound_values
 from xdl4.errors import StackError
 from xdl4.reduce import COMBINE, OPTIONAL, Terms, chunk, combine, finalize, grid_coords
-from xdl4.schema import BOUNDED_DIMS, GRID_MAPPING, GRID_PREFIXES, GTI, META_ROW, OBS, parse_unit
+from xdl4.schema import (
+    BOUNDED_DIMS,
+    GRID_MAPPING,
+    GRID_PREFIXES,
+    GTI,
+    META_ROW,
+    OBS,
+    unit_factor,
+)
 from xdl4.sky import Region, WcsGrid
 from xdl4.validation import dataset_name
 
@@ -95,7 +103,7 @@ def _axes_match(a: xr.Dataset, b: xr.Dataset) -> None:
         if va.shape != vb.shape:
             raise StackError(f"cannot stack: {dim} axes differ ({va.shape[0]} vs "
                              f"{vb.shape[0]} bins)")
-        vb = vb * parse_unit(ub, dim).to(parse_unit(ua, dim)) if ua != ub else vb
+        vb = vb * unit_factor(ub, ua, dim) if ua != ub else vb
         if not np.allclose(va, vb, rtol=1e-6, atol=0):
             raise StackError(f"cannot stack: {dim} axes differ (bins {va.ravel()[:4]}... vs "
                              f"{vb.ravel()[:4]}...)")
@@ -170,7 +178,7 @@ def _to_units(b: xr.Dataset, like: xr.Dataset) -> xr.Dataset:
         ua = like.variables[name].attrs.get("units") if name in like else None
         if ub is None or ua is None or ub == ua or var.dtype == bool:
             continue
-        factor = parse_unit(ub, str(name)).to(parse_unit(ua, str(name)))
+        factor = unit_factor(ub, ua, str(name))
         changes[name] = var.copy(data=var.data * factor)
         changes[name].attrs["units"] = ua
     return b.assign(changes) if changes else b

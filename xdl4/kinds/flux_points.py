@@ -22,7 +22,7 @@ from xdl4.axes import as_quantity, axis_coords, bounds, time_coords
 from xdl4.errors import ArgumentError
 from xdl4.kinds.base import register, validate
 from xdl4.models.routing import ModelsLike, Routed, sources_for
-from xdl4.schema import KINDS, SED_TYPES, parse_unit
+from xdl4.schema import KINDS, SED_TYPES, parse_unit, unit_factor
 from xdl4.validation import check_bounds, dataset_name
 
 REQUIRED = {
@@ -178,10 +178,7 @@ DNDE_UNIT = "cm-2 s-1 TeV-1"
 
 
 def _values(ds: xr.Dataset, name: str, unit: str) -> np.ndarray:
-    from astropy import units as u
-
-    factor = parse_unit(ds[name].attrs.get("units"), name).to(u.Unit(unit) if unit else "")
-    return _array(ds, name) * factor
+    return _array(ds, name) * unit_factor(ds[name].attrs.get("units"), unit, name)
 
 
 #: the units of the SED quantities (quantity = dnde x :func:`sed_factor`)
@@ -281,8 +278,8 @@ def sed(ds: xr.Dataset, sed_type: str = "dnde") -> xr.Dataset:
 
 
 def _e_ref(ds: xr.Dataset) -> np.ndarray:
-    return np.asarray(ds["energy"].values, float) * parse_unit(
-        ds["energy"].attrs.get("units", "TeV"), "energy").to("TeV")
+    return np.asarray(ds["energy"].values, float) * unit_factor(
+        ds["energy"].attrs.get("units", "TeV"), "TeV", "energy")
 
 
 def model_dnde(ds: xr.Dataset, models: ModelsLike) -> np.ndarray:
